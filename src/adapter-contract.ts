@@ -1,0 +1,132 @@
+/**
+ * The public adapter contract. Adapters import from this module only — never the store, the
+ * pipeline or another adapter. The core knows adapters only through their manifests.
+ */
+import type { Readable } from 'node:stream';
+import { AmtError } from './errors.js';
+import type { AttachmentRef } from './store/types.js';
+
+/** A JSON Schema object (draft 2020-12) as plain data. */
+export type JsonSchema = Readonly<Record<string, unknown>>;
+
+export interface AdapterCapabilities {
+  /** Delivers messages to a receiver. */
+  readonly outbound: boolean;
+  /** Receives messages pushed to the gateway. */
+  readonly inbound: boolean;
+  /** Fetches messages or status on a schedule. */
+  readonly poll: boolean;
+}
+
+/** Minimal structured logger handed to adapters; personal data is redacted by the core. */
+export interface AdapterLogger {
+  debug(message: string, meta?: Record<string, unknown>): void;
+  info(message: string, meta?: Record<string, unknown>): void;
+  warn(message: string, meta?: Record<string, unknown>): void;
+  error(message: string, meta?: Record<string, unknown>): void;
+}
+
+/** An application an inbound adapter received (e.g. an EfA submission for the city's own Fachverfahren). */
+export interface InboundApplication {
+  /** 12-digit ARS of the receiving authority. */
+  readonly ars: string;
+  readonly service: string;
+  /** The sender's id for it (submission id …); with `source` it makes the hand-over idempotent. */
+  readonly reference: string;
+  readonly channel?: string;
+  /** The application as JSON-compatible data. */
+  readonly data: unknown;
+  readonly attachments?: readonly { readonly filename: string; readonly mediaType: string; readonly content: Buffer; readonly purpose?: string }[];
+}
+
+export interface AdapterContext {
+  /** The instance id from `gateway.yaml` (key under `adapters:`). */
+  readonly instanceId: string;
+  readonly logger: AdapterLogger;
+  /** A directory the adapter may use for its own files (resolved, exists). */
+  readonly dataDir: string;
+  /**
+   * Hands a received application to the pipeline. Resolves only once it is durably stored; the
+   * same (instance, reference) twice yields the same message id, so a re-fetch never duplicates.
+   */
+  readonly receive: (application: InboundApplication) => Promise<{ readonly messageId: string }>;
+}
+
+/** One attachment of a delivery: its reference and a way to read it. */
+export interface DeliveryAttachment {
+  readonly ref: AttachmentRef;
+  /** Absolute path of the content-addressed file. */
+  readonly path: string;
+  open(): Readable;
+}
+
+export interface Delivery {
+  readonly messageId: string;
+  /** Stable across retries: send it as the receiver's idempotency key. */
+  readonly deliveryId: string;
+  readonly tenant: { readonly id: string; readonly ars: string; readonly name: string };
+  readonly service: string;
+  /** The portal's own reference of the application. */
+  readonly reference: string | undefined;
+  /** 1 for the first attempt. */
+  readonly attempt: number;
+  /** The mapped message as it goes to the receiver. */
+  readonly body: { readonly contentType: string; readonly content: string | Buffer };
+  readonly attachments: readonly DeliveryAttachment[];
+}
+
+export interface DeliveryResult {
+  /** The receiver's id for what it got (case number, submission id, file name …). */
+  readonly remoteReference?: string | undefined;
+  readonly detail?: Readonly<Record<string, unknown>>;
+}
+
+export interface AdapterInstance {
+  /** Delivers one message. Throw `retryLater` or `rejectPermanently` errors to classify failures. */
+  deliver?(delivery: Delivery, signal: AbortSignal): Promise<DeliveryResult>;
+  /** Releases sockets, timers and files. */
+  close?(): Promise<void>;
+}
+
+export interface AdapterManifest<Config = unknown> {
+  /** The adapter type, used as `type:` in `gateway.yaml`. */
+  readonly type: string;
+  readonly version: string;
+  readonly description: string;
+  readonly capabilities: AdapterCapabilities;
+  /** JSON Schema of the instance's `config:` block. Unknown keys should be rejected. */
+  readonly configSchema: JsonSchema;
+  /** JSON pointers (into the config block) of fields that hold secrets; they are redacted in logs and output. */
+  readonly secrets: readonly string[];
+  /** A documented example `config:` block; a test runs every example through the config check. */
+  readonly example: Config;
+  create(context: AdapterContext, config: Config): AdapterInstance;
+}
+
+/** Erases the config type so manifests of different adapters can share a list. */
+export function defineAdapter<Config>(manifest: AdapterManifest<Config>): AdapterManifest<unknown> {
+  return manifest as AdapterManifest<unknown>;
+}
+
+/** A failure a later attempt may overcome (network, 5xx, 429). */
+export function retryLater(
+  detail: string,
+  options: { retryAfterSeconds?: number; cause?: unknown; details?: unknown } = {},
+): AmtError {
+  return new AmtError('AMT_DELIVERY_RETRYABLE', detail, options);
+}
+
+/** A failure no retry will fix (the receiver rejected the content). */
+export function rejectPermanently(detail: string, options: { cause?: unknown } = {}): AmtError {
+  return new AmtError('AMT_DELIVERY_REJECTED', detail, options);
+}
+
+/** Parses an HTTP `Retry-After` header (seconds or HTTP date) into seconds, if present and sane. */
+export function parseRetryAfter(value: string | undefined | null, now = Date.now()): number | undefined {
+  if (value === undefined || value === null || value.trim() === '') return undefined;
+  const trimmed = value.trim();
+  if (/^\d+$/.test(trimmed)) return Number(trimmed);
+  const at = Date.parse(trimmed);
+  if (Number.isNaN(at)) return undefined;
+  return Math.max(0, Math.ceil((at - now) / 1000));
+}

@@ -1,0 +1,306 @@
+/**
+ * Reads `gateway.yaml`: YAML → secret substitution → JSON Schema (core + adapter manifests,
+ * defaults applied, unknown keys rejected) → cross-reference checks → typed, frozen config.
+ * Every problem is collected with its path so `amtsbote check` can print them all at once.
+ */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { Ajv2020, type ErrorObject } from 'ajv/dist/2020.js';
+import { parseDocument, isScalar, visit, LineCounter } from 'yaml';
+import type { AdapterManifest } from '../adapter-contract.js';
+import { AmtError, type Problem } from '../errors.js';
+import { composeSchema } from './schema.js';
+import type { GatewayConfig, RetryPolicy, RouteConfig } from './types.js';
+import { parseByteSize, parseDuration } from './units.js';
+
+export interface LoadOptions {
+  readonly env?: NodeJS.ProcessEnv;
+  readonly manifests: readonly AdapterManifest[];
+}
+
+/** Loads and validates a configuration file; throws AMT_CONFIG_* with every problem found. */
+export function loadConfigFile(file: string, options: LoadOptions): GatewayConfig {
+  const absolute = path.resolve(file);
+  let text: string;
+  try {
+    text = readFileSync(absolute, 'utf8');
+  } catch (cause) {
+    throw new AmtError('AMT_CONFIG_UNREADABLE', `cannot read ${absolute}: ${(cause as Error).message}`, { cause });
+  }
+  return parseConfig(text, { ...options, source: absolute });
+}
+
+export function parseConfig(text: string, options: LoadOptions & { source?: string }): GatewayConfig {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    throw new AmtError('AMT_CONFIG_INVALID', 'the configuration is not valid YAML', {
+      problems: doc.errors.map((e) => ({ path: `line ${e.linePos?.[0]?.line ?? '?'}`, message: e.message })),
+    });
+  }
+  const secretProblems: Problem[] = [];
+  substituteSecrets(doc, options.env ?? process.env, secretProblems);
+  if (secretProblems.length > 0) {
+    throw new AmtError('AMT_CONFIG_SECRET_MISSING', 'the configuration references missing secrets', {
+      problems: secretProblems,
+    });
+  }
+  const raw: unknown = doc.toJS({ maxAliasCount: 100 }) ?? {};
+  const baseDir = options.source ? path.dirname(options.source) : process.cwd();
+  return validateConfig(raw, { manifests: options.manifests, baseDir, source: options.source });
+}
+
+/** Replaces `${VAR}` and `${file:/path}` inside string scalars; `$${` escapes a literal `${`. */
+function substituteSecrets(doc: ReturnType<typeof parseDocument>, env: NodeJS.ProcessEnv, problems: Problem[]): void {
+  visit(doc, {
+    Scalar(_key, node, ancestors) {
+      if (!isScalar(node) || typeof node.value !== 'string' || !node.value.includes('${')) return;
+      const where = yamlPath(ancestors);
+      node.value = node.value.replace(/(\$?)\$\{(file:)?([^}]+)\}/g, (whole, escape: string, isFile, name: string) => {
+        if (escape === '$') return whole.slice(1);
+        if (isFile) {
+          try {
+            return readFileSync(name.trim(), 'utf8').trim();
+          } catch {
+            problems.push({ path: where, message: `secret file ${name.trim()} cannot be read` });
+            return '';
+          }
+        }
+        const value = env[name.trim()];
+        if (value === undefined) {
+          problems.push({ path: where, message: `environment variable ${name.trim()} is not set` });
+          return '';
+        }
+        return value;
+      });
+    },
+  });
+}
+
+function yamlPath(ancestors: readonly unknown[]): string {
+  const parts: string[] = [];
+  for (let i = 0; i < ancestors.length; i++) {
+    const node = ancestors[i] as { key?: { value?: unknown }; items?: unknown[] };
+    const next = ancestors[i + 1];
+    if (node && typeof node === 'object' && 'key' in node && node.key && typeof node.key === 'object') {
+      parts.push(String((node.key as { value?: unknown }).value));
+    } else if (Array.isArray(node.items) && next !== undefined && !('key' in (next as object))) {
+      parts.push(String(node.items.indexOf(next)));
+    }
+  }
+  return '/' + parts.join('/');
+}
+
+interface ValidateOptions {
+  readonly manifests: readonly AdapterManifest[];
+  readonly baseDir: string;
+  readonly source: string | undefined;
+}
+
+const validatorCache = new WeakMap<readonly AdapterManifest[], ReturnType<Ajv2020['compile']>>();
+
+function validatorFor(manifests: readonly AdapterManifest[]): ReturnType<Ajv2020['compile']> {
+  let validate = validatorCache.get(manifests);
+  if (!validate) {
+    const ajv = new Ajv2020({ allErrors: true, useDefaults: true, strict: false });
+    validate = ajv.compile(composeSchema(manifests));
+    validatorCache.set(manifests, validate);
+  }
+  return validate;
+}
+
+/** Validates parsed configuration data (already substituted); fills defaults; freezes. */
+export function validateConfig(raw: unknown, options: ValidateOptions): GatewayConfig {
+  const data = structuredClone(raw) as Record<string, unknown>;
+  const validate = validatorFor(options.manifests);
+  if (!validate(data)) {
+    throw new AmtError('AMT_CONFIG_INVALID', 'the configuration does not match its schema', {
+      problems: schemaProblems(validate.errors ?? []),
+    });
+  }
+  const config = toTyped(data as unknown as RawConfig, options);
+  const problems = crossReferenceProblems(config);
+  if (problems.length > 0) {
+    throw new AmtError('AMT_CONFIG_INVALID', 'the configuration is inconsistent', { problems });
+  }
+  return deepFreeze(config);
+}
+
+/** Turns ajv's errors into one readable problem each, dropping the noise of if/then/oneOf wrappers. */
+export function schemaProblems(errors: readonly ErrorObject[]): Problem[] {
+  const seen = new Set<string>();
+  const problems: Problem[] = [];
+  for (const e of errors) {
+    if (e.keyword === 'if' || e.keyword === 'oneOf' || e.keyword === 'allOf') continue;
+    let where = e.instancePath || '/';
+    let message = e.message ?? 'is invalid';
+    if (e.keyword === 'additionalProperties') {
+      const extra = (e.params as { additionalProperty: string }).additionalProperty;
+      where = `${e.instancePath}/${extra}`;
+      message = 'unknown key';
+    } else if (e.keyword === 'required') {
+      const missing = (e.params as { missingProperty: string }).missingProperty;
+      where = `${e.instancePath}/${missing}`;
+      message = 'is required';
+    } else if (e.keyword === 'enum') {
+      message = `must be one of: ${(e.params as { allowedValues: unknown[] }).allowedValues.join(', ')}`;
+    }
+    const key = `${where}\u0000${message}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    problems.push({ path: where, message });
+  }
+  return problems;
+}
+
+type RawRetry = { maxAttempts: number; initialDelay: number | string; maxDelay: number | string; multiplier: number; jitter: number };
+interface RawConfig {
+  server?: { host: string; port: number; bodyLimit: number | string; attachmentLimit: number | string; requestTimeout: number | string };
+  dataDir: string;
+  store?: { type: 'sqlite'; path?: string } | { type: 'postgres'; url: string; poolSize?: number };
+  tenants: { id: string; name: string; ars: string }[];
+  clients: { id: string; name?: string; keyHash: string; tenants?: string[]; admin: boolean }[];
+  adapters: Record<string, { type: string; config?: unknown }>;
+  routes: { id: string; ars: string; service: string; channel?: string; adapter: string; mapping?: string; retry?: Partial<RawRetry> }[];
+  retry?: RawRetry;
+  pipeline?: {
+    concurrency: number;
+    batchSize: number;
+    lease: number | string;
+    pollInterval: number | string;
+    deliveryTimeout: number | string;
+    drainTimeout: number | string;
+  };
+  logging?: { level: 'error' | 'warn' | 'info' | 'debug' };
+}
+
+const RETRY_DEFAULTS: RawRetry = { maxAttempts: 12, initialDelay: '2s', maxDelay: '1h', multiplier: 2, jitter: 0.2 };
+
+function toRetry(raw: Partial<RawRetry> | undefined, base: RetryPolicy | undefined): RetryPolicy {
+  const fallback = base ?? toRetryFull(RETRY_DEFAULTS);
+  if (!raw) return fallback;
+  return {
+    maxAttempts: raw.maxAttempts ?? fallback.maxAttempts,
+    initialDelayMs: raw.initialDelay !== undefined ? parseDuration(raw.initialDelay) : fallback.initialDelayMs,
+    maxDelayMs: raw.maxDelay !== undefined ? parseDuration(raw.maxDelay) : fallback.maxDelayMs,
+    multiplier: raw.multiplier ?? fallback.multiplier,
+    jitter: raw.jitter ?? fallback.jitter,
+  };
+}
+
+function toRetryFull(raw: RawRetry): RetryPolicy {
+  return {
+    maxAttempts: raw.maxAttempts,
+    initialDelayMs: parseDuration(raw.initialDelay),
+    maxDelayMs: parseDuration(raw.maxDelay),
+    multiplier: raw.multiplier,
+    jitter: raw.jitter,
+  };
+}
+
+function toTyped(raw: RawConfig, options: ValidateOptions): GatewayConfig {
+  // Defaults of nested objects are applied by ajv only when the object exists; fill them here.
+  const server = raw.server ?? { host: '127.0.0.1', port: 8080, bodyLimit: '1mb', attachmentLimit: '50mb', requestTimeout: '60s' };
+  const pipeline = raw.pipeline ?? {
+    concurrency: 64,
+    batchSize: 100,
+    lease: '2m',
+    pollInterval: '250ms',
+    deliveryTimeout: '30s',
+    drainTimeout: '30s',
+  };
+  const dataDir = path.resolve(options.baseDir, raw.dataDir);
+  const storeRaw = raw.store ?? { type: 'sqlite' as const };
+  const store =
+    storeRaw.type === 'sqlite'
+      ? { type: 'sqlite' as const, path: path.resolve(dataDir, storeRaw.path ?? 'amtsbote.db') }
+      : { type: 'postgres' as const, url: storeRaw.url, poolSize: storeRaw.poolSize ?? 10 };
+  const retry = toRetry(raw.retry, undefined);
+  const routes: RouteConfig[] = raw.routes.map((r) => ({
+    id: r.id,
+    ars: r.ars,
+    service: r.service,
+    channel: r.channel,
+    adapter: r.adapter,
+    mapping: r.mapping === undefined ? undefined : path.resolve(options.baseDir, r.mapping),
+    retry: toRetry(r.retry, retry),
+  }));
+  return {
+    source: options.source,
+    server: {
+      host: server.host,
+      port: server.port,
+      bodyLimitBytes: parseByteSize(server.bodyLimit),
+      attachmentLimitBytes: parseByteSize(server.attachmentLimit),
+      requestTimeoutMs: parseDuration(server.requestTimeout),
+    },
+    dataDir,
+    store,
+    tenants: raw.tenants,
+    clients: raw.clients.map((c) => ({ id: c.id, name: c.name ?? c.id, keyHash: c.keyHash, tenants: c.tenants ?? [], admin: c.admin })),
+    adapters: Object.fromEntries(Object.entries(raw.adapters).map(([k, v]) => [k, { type: v.type, config: v.config ?? {} }])),
+    routes,
+    retry,
+    pipeline: {
+      concurrency: pipeline.concurrency,
+      batchSize: pipeline.batchSize,
+      leaseMs: parseDuration(pipeline.lease),
+      pollIntervalMs: parseDuration(pipeline.pollInterval),
+      deliveryTimeoutMs: parseDuration(pipeline.deliveryTimeout),
+      drainTimeoutMs: parseDuration(pipeline.drainTimeout),
+    },
+    logging: raw.logging ?? { level: 'info' },
+  };
+}
+
+function crossReferenceProblems(config: GatewayConfig): Problem[] {
+  const problems: Problem[] = [];
+  const duplicates = (items: readonly { id: string }[], where: string): void => {
+    const seen = new Set<string>();
+    items.forEach((item, i) => {
+      if (seen.has(item.id)) problems.push({ path: `/${where}/${i}/id`, message: `duplicate id ${item.id}` });
+      seen.add(item.id);
+    });
+  };
+  duplicates(config.tenants, 'tenants');
+  duplicates(config.clients, 'clients');
+  duplicates(config.routes, 'routes');
+
+  const arsSeen = new Map<string, string>();
+  config.tenants.forEach((t, i) => {
+    const other = arsSeen.get(t.ars);
+    if (other) problems.push({ path: `/tenants/${i}/ars`, message: `ARS ${t.ars} is already used by tenant ${other}` });
+    arsSeen.set(t.ars, t.id);
+  });
+  const tenantIds = new Set(config.tenants.map((t) => t.id));
+  config.clients.forEach((c, i) =>
+    c.tenants.forEach((t, j) => {
+      if (!tenantIds.has(t)) problems.push({ path: `/clients/${i}/tenants/${j}`, message: `no tenant has the id ${t}` });
+    }),
+  );
+  const keyHashes = new Map<string, string>();
+  config.clients.forEach((c, i) => {
+    const other = keyHashes.get(c.keyHash);
+    if (other) problems.push({ path: `/clients/${i}/keyHash`, message: `the same key is already used by client ${other}` });
+    keyHashes.set(c.keyHash, c.id);
+  });
+  const routeKeys = new Map<string, string>();
+  config.routes.forEach((r, i) => {
+    if (!(r.adapter in config.adapters)) {
+      problems.push({ path: `/routes/${i}/adapter`, message: `no adapter instance has the id ${r.adapter}` });
+    }
+    const key = `${r.ars}|${r.service}|${r.channel ?? ''}`;
+    const other = routeKeys.get(key);
+    if (other) problems.push({ path: `/routes/${i}`, message: `route ${other} already serves the same ARS, service and channel` });
+    routeKeys.set(key, r.id);
+  });
+  return problems;
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const child of Object.values(value)) deepFreeze(child);
+  }
+  return value;
+}

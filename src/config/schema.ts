@@ -1,0 +1,181 @@
+/**
+ * The core's part of the configuration schema. `composeSchema` adds one branch per installed
+ * adapter type from its manifest, so `adapters.<id>.config` is checked against that adapter's own
+ * schema. The composed schema is what `amtsbote config schema` prints.
+ */
+import type { AdapterManifest, JsonSchema } from '../adapter-contract.js';
+import { ARS_PATTERN, ARS_PREFIX_PATTERN, LEISTUNGSSCHLUESSEL_PATTERN } from '../domain.js';
+
+const id = { type: 'string', pattern: '^[a-z0-9][a-z0-9_-]{0,62}$' } as const;
+const duration = {
+  description: 'A duration: a number of milliseconds or a string like `500ms`, `30s`, `5m`, `2h`, `7d`.',
+  oneOf: [
+    { type: 'integer', minimum: 0 },
+    { type: 'string', pattern: '^[0-9]+(ms|s|m|h|d)$' },
+  ],
+} as const;
+const byteSize = {
+  description: 'A size: a number of bytes or a string like `512kb`, `10mb`, `1gb`.',
+  oneOf: [
+    { type: 'integer', minimum: 1 },
+    { type: 'string', pattern: '^[0-9]+(b|kb|mb|gb)$' },
+  ],
+} as const;
+
+export const retrySchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    maxAttempts: { type: 'integer', minimum: 1, maximum: 1000, default: 12 },
+    initialDelay: { ...duration, default: '2s' },
+    maxDelay: { ...duration, default: '1h' },
+    multiplier: { type: 'number', minimum: 1, maximum: 10, default: 2 },
+    jitter: { type: 'number', minimum: 0, maximum: 1, default: 0.2 },
+  },
+} as const;
+
+export const coreSchema = {
+  $schema: 'https://json-schema.org/draft/2020-12/schema',
+  $id: 'https://amtsbote.de/schema/gateway.json',
+  title: 'amtsbote gateway configuration',
+  type: 'object',
+  additionalProperties: false,
+  required: ['tenants', 'clients', 'adapters', 'routes'],
+  properties: {
+    server: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        host: { type: 'string', default: '127.0.0.1' },
+        port: { type: 'integer', minimum: 0, maximum: 65535, default: 8080 },
+        bodyLimit: { ...byteSize, default: '1mb' },
+        attachmentLimit: { ...byteSize, default: '50mb' },
+        requestTimeout: { ...duration, default: '60s' },
+      },
+    },
+    dataDir: { type: 'string', default: 'data', description: 'Directory for the embedded store, attachments and adapter files.' },
+    store: {
+      type: 'object',
+      required: ['type'],
+      properties: { type: { enum: ['sqlite', 'postgres'] } },
+      oneOf: [
+        {
+          additionalProperties: false,
+          properties: {
+            type: { const: 'sqlite' },
+            path: { type: 'string', description: 'Database file; relative paths are below dataDir.' },
+          },
+        },
+        {
+          additionalProperties: false,
+          required: ['url'],
+          properties: {
+            type: { const: 'postgres' },
+            url: { type: 'string', description: 'postgres://user:password@host:port/db' },
+            poolSize: { type: 'integer', minimum: 1, maximum: 200 },
+          },
+        },
+      ],
+    },
+    tenants: {
+      type: 'array',
+      minItems: 1,
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['id', 'name', 'ars'],
+        properties: {
+          id,
+          name: { type: 'string', minLength: 1 },
+          ars: { type: 'string', pattern: ARS_PATTERN, description: 'Amtlicher Regionalschlüssel, 12 digits (quote it in YAML).' },
+        },
+      },
+    },
+    clients: {
+      type: 'array',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['id', 'keyHash'],
+        properties: {
+          id,
+          name: { type: 'string' },
+          keyHash: {
+            type: 'string',
+            pattern: '^sha256:[0-9a-f]{64}$',
+            description: 'sha256:<hex> of the API key (`amtsbote hash-key`).',
+          },
+          tenants: { type: 'array', items: id, description: 'Tenant ids this client may submit for and read.' },
+          admin: { type: 'boolean', default: false, description: 'May use the admin API (all tenants).' },
+        },
+      },
+    },
+    adapters: {
+      type: 'object',
+      description: 'Adapter instances by id.',
+      propertyNames: id,
+      additionalProperties: { $ref: '#/$defs/adapterInstance' },
+    },
+    routes: {
+      type: 'array',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['id', 'ars', 'service', 'adapter'],
+        properties: {
+          id,
+          ars: {
+            type: 'string',
+            pattern: ARS_PREFIX_PATTERN,
+            description: 'ARS or a prefix of 2, 3, 5 or 9 digits; the longest matching prefix wins.',
+          },
+          service: { type: 'string', pattern: LEISTUNGSSCHLUESSEL_PATTERN },
+          channel: { type: 'string', description: 'Optional channel; a route with a matching channel beats one without.' },
+          adapter: { ...id, description: 'Adapter instance id (key under `adapters:`).' },
+          mapping: { type: 'string', description: 'Mapping id; without one the JSON application passes through.' },
+          retry: retrySchema,
+        },
+      },
+    },
+    retry: retrySchema,
+    pipeline: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        concurrency: { type: 'integer', minimum: 1, maximum: 1024, default: 64 },
+        batchSize: { type: 'integer', minimum: 1, maximum: 1000, default: 100 },
+        lease: { ...duration, default: '2m' },
+        pollInterval: { ...duration, default: '250ms' },
+        deliveryTimeout: { ...duration, default: '30s' },
+        drainTimeout: { ...duration, default: '30s' },
+      },
+    },
+    logging: {
+      type: 'object',
+      additionalProperties: false,
+      properties: { level: { enum: ['error', 'warn', 'info', 'debug'], default: 'info' } },
+    },
+  },
+  $defs: {},
+} as const;
+
+/** Adds one `adapterInstance` branch per manifest; an unknown `type` is an error naming the known ones. */
+export function composeSchema(manifests: readonly AdapterManifest[]): JsonSchema {
+  const branches = manifests.map((m) => ({
+    if: { properties: { type: { const: m.type } } },
+    then: {
+      properties: { config: m.configSchema },
+    },
+  }));
+  const adapterInstance = {
+    type: 'object',
+    additionalProperties: false,
+    required: ['type'],
+    properties: {
+      type: { enum: manifests.map((m) => m.type), description: 'Adapter type.' },
+      config: { type: 'object' },
+    },
+    allOf: branches,
+  };
+  return { ...coreSchema, $defs: { adapterInstance } };
+}

@@ -1,0 +1,70 @@
+/** The configuration after validation, defaults and unit parsing; deeply frozen. */
+export interface RetryPolicy {
+  readonly maxAttempts: number;
+  readonly initialDelayMs: number;
+  readonly maxDelayMs: number;
+  readonly multiplier: number;
+  readonly jitter: number;
+}
+
+export interface TenantConfig {
+  readonly id: string;
+  readonly name: string;
+  readonly ars: string;
+}
+
+export interface ClientConfig {
+  readonly id: string;
+  readonly name: string;
+  readonly keyHash: string;
+  readonly tenants: readonly string[];
+  readonly admin: boolean;
+}
+
+export interface AdapterInstanceConfig {
+  readonly type: string;
+  readonly config: unknown;
+}
+
+export interface RouteConfig {
+  readonly id: string;
+  readonly ars: string;
+  readonly service: string;
+  readonly channel: string | undefined;
+  readonly adapter: string;
+  /** Absolute path of the mapping file, when the route maps. */
+  readonly mapping: string | undefined;
+  readonly retry: RetryPolicy;
+}
+
+export type StoreConfig =
+  | { readonly type: 'sqlite'; readonly path: string }
+  | { readonly type: 'postgres'; readonly url: string; readonly poolSize: number };
+
+export interface GatewayConfig {
+  /** Absolute path of the file this came from, or undefined when built in code. */
+  readonly source: string | undefined;
+  readonly server: {
+    readonly host: string;
+    readonly port: number;
+    readonly bodyLimitBytes: number;
+    readonly attachmentLimitBytes: number;
+    readonly requestTimeoutMs: number;
+  };
+  readonly dataDir: string;
+  readonly store: StoreConfig;
+  readonly tenants: readonly TenantConfig[];
+  readonly clients: readonly ClientConfig[];
+  readonly adapters: Readonly<Record<string, AdapterInstanceConfig>>;
+  readonly routes: readonly RouteConfig[];
+  readonly retry: RetryPolicy;
+  readonly pipeline: {
+    readonly concurrency: number;
+    readonly batchSize: number;
+    readonly leaseMs: number;
+    readonly pollIntervalMs: number;
+    readonly deliveryTimeoutMs: number;
+    readonly drainTimeoutMs: number;
+  };
+  readonly logging: { readonly level: 'error' | 'warn' | 'info' | 'debug' };
+}

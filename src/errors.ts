@@ -1,0 +1,100 @@
+/**
+ * The error catalog. Every error the gateway reports carries a stable code from here; the
+ * operator-facing text, the HTTP status and whether a retry can help live next to the code.
+ * `docs/errors.md` lists the same codes and a test keeps the two in sync.
+ */
+export interface ErrorSpec {
+  readonly status: number;
+  readonly title: string;
+  /** A retry of the same operation may succeed later (network, peer overloaded, lease lost). */
+  readonly retryable: boolean;
+}
+
+export const ERROR_CATALOG = {
+  // configuration
+  AMT_CONFIG_INVALID: { status: 500, title: 'The configuration is invalid', retryable: false },
+  AMT_CONFIG_UNREADABLE: { status: 500, title: 'The configuration file cannot be read', retryable: false },
+  AMT_CONFIG_SECRET_MISSING: {
+    status: 500,
+    title: 'A referenced environment variable or secret file is missing',
+    retryable: false,
+  },
+  // intake: authentication and authorisation
+  AMT_AUTH_MISSING: { status: 401, title: 'No API key was presented', retryable: false },
+  AMT_AUTH_INVALID: { status: 401, title: 'The API key is not valid', retryable: false },
+  AMT_FORBIDDEN: { status: 403, title: 'This client may not do this', retryable: false },
+  // intake: input
+  AMT_BODY_MALFORMED: { status: 400, title: 'The request body is not well-formed', retryable: false },
+  AMT_BODY_TOO_LARGE: { status: 413, title: 'The request body is too large', retryable: false },
+  AMT_UNSUPPORTED_MEDIA_TYPE: { status: 415, title: 'The content type is not supported', retryable: false },
+  AMT_VALIDATION_FAILED: { status: 422, title: 'The application does not match the schema', retryable: false },
+  AMT_UNKNOWN_TENANT: { status: 422, title: 'No tenant has this ARS', retryable: false },
+  AMT_NO_ROUTE: { status: 422, title: 'No route serves this tenant and service', retryable: false },
+  AMT_ATTACHMENT_TOO_LARGE: { status: 413, title: 'An attachment is too large', retryable: false },
+  AMT_ATTACHMENT_INVALID: { status: 422, title: 'An attachment is not valid', retryable: false },
+  AMT_IDEMPOTENCY_CONFLICT: {
+    status: 409,
+    title: 'This Idempotency-Key was used with a different request body',
+    retryable: false,
+  },
+  AMT_IDEMPOTENCY_KEY_INVALID: { status: 400, title: 'The Idempotency-Key header is not valid', retryable: false },
+  AMT_NOT_FOUND: { status: 404, title: 'Not found', retryable: false },
+  AMT_METHOD_NOT_ALLOWED: { status: 405, title: 'Method not allowed', retryable: false },
+  AMT_NOT_REPLAYABLE: { status: 409, title: 'The message is not in a state that can be replayed', retryable: false },
+  AMT_SHUTTING_DOWN: { status: 503, title: 'The gateway is shutting down', retryable: true },
+  AMT_STORE_UNAVAILABLE: { status: 503, title: 'The message store is not available', retryable: true },
+  AMT_INTERNAL: { status: 500, title: 'Internal error', retryable: true },
+  // delivery
+  AMT_DELIVERY_RETRYABLE: { status: 502, title: 'The delivery failed and will be retried', retryable: true },
+  AMT_DELIVERY_REJECTED: { status: 502, title: 'The receiver rejected the delivery permanently', retryable: false },
+  AMT_DELIVERY_TIMEOUT: { status: 504, title: 'The receiver did not answer in time', retryable: true },
+  AMT_RETRIES_EXHAUSTED: { status: 502, title: 'The delivery failed too often and was given up', retryable: false },
+  AMT_ADAPTER_UNKNOWN: { status: 500, title: 'No adapter of this type is installed', retryable: false },
+  AMT_ROUTE_GONE: { status: 500, title: 'The route of this message no longer exists', retryable: false },
+  AMT_MAPPING_FAILED: { status: 422, title: 'The mapping could not transform the message', retryable: false },
+} as const satisfies Record<string, ErrorSpec>;
+
+export type ErrorCode = keyof typeof ERROR_CATALOG;
+
+/** One located problem: where (a JSON pointer or a path like `routes[2].adapter`) and what. */
+export interface Problem {
+  readonly path: string;
+  readonly message: string;
+}
+
+export class AmtError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly retryable: boolean;
+  readonly problems: readonly Problem[];
+  /** Seconds after which a retry makes sense, when the peer said so. */
+  readonly retryAfterSeconds: number | undefined;
+
+  constructor(
+    code: ErrorCode,
+    detail?: string,
+    options: {
+      problems?: readonly Problem[];
+      cause?: unknown;
+      retryable?: boolean;
+      retryAfterSeconds?: number;
+    } = {},
+  ) {
+    const spec: ErrorSpec = ERROR_CATALOG[code];
+    super(detail ?? spec.title, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'AmtError';
+    this.code = code;
+    this.status = spec.status;
+    this.retryable = options.retryable ?? spec.retryable;
+    this.problems = options.problems ?? [];
+    this.retryAfterSeconds = options.retryAfterSeconds;
+  }
+
+  get title(): string {
+    return ERROR_CATALOG[this.code].title;
+  }
+}
+
+export function isAmtError(err: unknown): err is AmtError {
+  return err instanceof AmtError;
+}

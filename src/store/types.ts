@@ -1,0 +1,201 @@
+/**
+ * The store contract. Two implementations (SQLite, PostgreSQL) pass one contract test suite
+ * (`test/store/contract.ts`). Every method that changes state does so atomically: after a crash
+ * either all of it happened or none of it did.
+ */
+import type { Ars, Leistungsschluessel } from '../domain.js';
+
+export type MessageStatus =
+  | 'received' // durably accepted, waiting for a worker
+  | 'delivering' // claimed by a worker holding a lease
+  | 'retrying' // a delivery failed, the next attempt is scheduled
+  | 'delivered' // the receiver confirmed
+  | 'dead'; // permanent failure, kept as a dead letter
+
+export const FINAL_STATUSES: readonly MessageStatus[] = ['delivered', 'dead'];
+
+export type Direction = 'outbound' | 'inbound';
+
+export interface AttachmentRef {
+  /** SHA-256 of the content, hex; also the content-addressed file name. */
+  readonly sha256: string;
+  readonly size: number;
+  readonly filename: string;
+  readonly mediaType: string;
+  /** Free text from the portal, e.g. `Nachweis Wohnsitz`. */
+  readonly purpose?: string | undefined;
+}
+
+export interface NewMessage {
+  readonly id: string;
+  readonly deliveryId: string;
+  readonly direction: Direction;
+  readonly tenantId: string;
+  readonly ars: Ars;
+  readonly service: Leistungsschluessel;
+  readonly reference: string | undefined;
+  readonly clientId: string;
+  readonly routeId: string;
+  /** Adapter instance the message is delivered to, fixed at intake so a route change does not move messages in flight. */
+  readonly target: string;
+  /** The canonical JSON text of the application as received. */
+  readonly payload: string;
+  readonly attachments: readonly AttachmentRef[];
+  /** When an Idempotency-Key was sent: the key and the hash of the request it came with. */
+  readonly idempotency: { readonly key: string; readonly requestHash: string } | undefined;
+  readonly receivedAt: number;
+}
+
+export interface MessageRecord {
+  readonly id: string;
+  readonly deliveryId: string;
+  readonly direction: Direction;
+  readonly tenantId: string;
+  readonly ars: Ars;
+  readonly service: Leistungsschluessel;
+  readonly reference: string | undefined;
+  readonly clientId: string;
+  readonly routeId: string;
+  /** Adapter instance the message is delivered to, fixed at intake. */
+  readonly target: string;
+  readonly status: MessageStatus;
+  readonly payload: string;
+  readonly attachments: readonly AttachmentRef[];
+  readonly attempts: number;
+  readonly runAt: number;
+  readonly leaseOwner: string | undefined;
+  readonly leaseExpiresAt: number | undefined;
+  readonly remoteReference: string | undefined;
+  readonly lastError: ErrorInfo | undefined;
+  readonly createdAt: number;
+  readonly updatedAt: number;
+}
+
+export interface ErrorInfo {
+  readonly code: string;
+  readonly message: string;
+  readonly details?: unknown;
+}
+
+export interface HistoryEvent {
+  readonly seq: number;
+  readonly at: number;
+  readonly status: MessageStatus;
+  /** Short machine-readable name: `received`, `claimed`, `attempt-failed`, `delivered`, `replayed` … */
+  readonly event: string;
+  readonly detail: Readonly<Record<string, unknown>> | undefined;
+}
+
+export interface AttemptRecord {
+  readonly n: number;
+  readonly startedAt: number;
+  readonly endedAt: number;
+  readonly target: string;
+  readonly outcome: 'delivered' | 'retry' | 'failed';
+  readonly error: ErrorInfo | undefined;
+  readonly remoteReference: string | undefined;
+}
+
+export type AcceptResult =
+  | { readonly kind: 'created'; readonly message: MessageRecord }
+  | { readonly kind: 'existing'; readonly message: MessageRecord }
+  | { readonly kind: 'conflict'; readonly messageId: string };
+
+/** What a worker reports after one delivery attempt of a claimed message. */
+export type Outcome =
+  | {
+      readonly kind: 'delivered';
+      readonly messageId: string;
+      readonly leaseOwner: string;
+      readonly attempt: AttemptTiming;
+      readonly remoteReference: string | undefined;
+      readonly detail?: Record<string, unknown>;
+    }
+  | {
+      readonly kind: 'retry';
+      readonly messageId: string;
+      readonly leaseOwner: string;
+      readonly attempt: AttemptTiming;
+      readonly error: ErrorInfo;
+      readonly runAt: number;
+    }
+  | {
+      readonly kind: 'dead';
+      readonly messageId: string;
+      readonly leaseOwner: string;
+      /** Undefined when the message died before any delivery attempt (e.g. mapping failed). */
+      readonly attempt: AttemptTiming | undefined;
+      readonly error: ErrorInfo;
+    };
+
+export interface AttemptTiming {
+  readonly startedAt: number;
+  readonly endedAt: number;
+  readonly target: string;
+}
+
+export interface MessageFilter {
+  readonly tenantIds?: readonly string[];
+  readonly service?: string;
+  readonly status?: MessageStatus;
+  readonly reference?: string;
+  readonly since?: number;
+  readonly until?: number;
+  readonly limit: number;
+  /** Opaque cursor from the previous page. */
+  readonly cursor?: string;
+}
+
+export interface Page<T> {
+  readonly items: readonly T[];
+  readonly nextCursor: string | undefined;
+}
+
+export interface DeadLetter {
+  readonly message: MessageRecord;
+  readonly diedAt: number;
+  readonly error: ErrorInfo;
+}
+
+export interface QueueStats {
+  readonly byStatus: Readonly<Record<MessageStatus, number>>;
+}
+
+export interface Store {
+  /** Creates or upgrades the schema; safe to call from several instances at once. */
+  migrate(): Promise<void>;
+  /** Resolves when the store answers a trivial query. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+
+  /**
+   * Durably stores new messages in one commit. Per message with an idempotency key: the same
+   * client + key + request hash returns the existing message; a different hash is a conflict.
+   */
+  accept(messages: readonly NewMessage[]): Promise<AcceptResult[]>;
+  /** Looks up an idempotency key of a client without writing anything. */
+  findByIdempotencyKey(clientId: string, key: string): Promise<{ messageId: string; requestHash: string } | undefined>;
+
+  getMessage(id: string): Promise<MessageRecord | undefined>;
+  history(id: string): Promise<HistoryEvent[]>;
+  attempts(id: string): Promise<AttemptRecord[]>;
+  listMessages(filter: MessageFilter): Promise<Page<MessageRecord>>;
+  deadLetters(filter: MessageFilter): Promise<Page<DeadLetter>>;
+  stats(): Promise<QueueStats>;
+
+  /**
+   * Claims up to `limit` messages that are due (`received`/`retrying` with runAt ≤ now, or
+   * `delivering` whose lease expired) for `owner`, oldest first, with a lease until now + leaseMs.
+   */
+  claimDue(owner: string, limit: number, leaseMs: number, now: number): Promise<MessageRecord[]>;
+  /**
+   * Records outcomes in one commit. An outcome whose lease is no longer held by its owner is
+   * ignored (another worker took the message over); the result says which were applied.
+   */
+  complete(outcomes: readonly Outcome[], now: number): Promise<boolean[]>;
+  /** Gives up leases held by `owner` (graceful shutdown): the messages become due at once. */
+  releaseLeases(owner: string, now: number): Promise<number>;
+
+  /** Moves dead letters back to `received`, keeping their delivery id. */
+  replay(ids: readonly string[], now: number, by: string): Promise<{ replayed: string[]; notReplayable: string[] }>;
+}
