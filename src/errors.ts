@@ -52,6 +52,11 @@ export const ERROR_CATALOG = {
   AMT_ADAPTER_UNKNOWN: { status: 500, title: 'No adapter of this type is installed', retryable: false },
   AMT_ROUTE_GONE: { status: 500, title: 'The route of this message no longer exists', retryable: false },
   AMT_MAPPING_FAILED: { status: 422, title: 'The mapping could not transform the message', retryable: false },
+  // mapping and XML (src/mapping, src/xml)
+  // FIT-Connect (adapters/fit-connect)
+  // identity: SAML, trust levels (src/identity)
+  // SOAP and XTA 2 (adapters/soap, adapters/xta2)
+  // scheduler (src/scheduler)
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERROR_CATALOG;
