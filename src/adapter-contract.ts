@@ -50,6 +50,26 @@ export interface AdapterContext {
    * same (instance, reference) twice yields the same message id, so a re-fetch never duplicates.
    */
   readonly receive: (application: InboundApplication) => Promise<{ readonly messageId: string }>;
+  /** Records a status the receiver reported for a delivered message of this instance. */
+  readonly reportStatus: (update: RemoteStatusUpdate) => Promise<void>;
+  /** Delivered messages of this instance still waiting for a final remote status (for status polling). */
+  readonly awaitingStatus: (finalStatuses: readonly string[], limit: number) => Promise<readonly AwaitingStatus[]>;
+  /** Remembers a key once until `expiresAt` (epoch ms); false when it was seen before (replay protection). */
+  readonly rememberOnce: (key: string, expiresAt: number) => Promise<boolean>;
+}
+
+export interface RemoteStatusUpdate {
+  readonly messageId: string;
+  /** The receiver's status, e.g. `forwarded`, `accepted`, `rejected`, or a Fachverfahren state. */
+  readonly status: string;
+  readonly detail?: Readonly<Record<string, unknown>>;
+}
+
+export interface AwaitingStatus {
+  readonly messageId: string;
+  readonly deliveryId: string;
+  readonly remoteReference: string | undefined;
+  readonly remoteStatus: string | undefined;
 }
 
 /** One attachment of a delivery: its reference and a way to read it. */
@@ -84,6 +104,8 @@ export interface DeliveryResult {
 export interface AdapterInstance {
   /** Delivers one message. Throw `retryLater` or `rejectPermanently` errors to classify failures. */
   deliver?(delivery: Delivery, signal: AbortSignal): Promise<DeliveryResult>;
+  /** One scheduled poll (inbox, status): returns how many items it handled. */
+  poll?(signal: AbortSignal): Promise<{ readonly items: number }>;
   /** Releases sockets, timers and files. */
   close?(): Promise<void>;
 }

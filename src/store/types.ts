@@ -66,6 +66,8 @@ export interface MessageRecord {
   readonly leaseOwner: string | undefined;
   readonly leaseExpiresAt: number | undefined;
   readonly remoteReference: string | undefined;
+  /** The latest status the receiver reported after delivery (e.g. `forwarded`, `accepted`, `PROCESSING`). */
+  readonly remoteStatus: string | undefined;
   readonly lastError: ErrorInfo | undefined;
   readonly createdAt: number;
   readonly updatedAt: number;
@@ -198,4 +200,18 @@ export interface Store {
 
   /** Moves dead letters back to `received`, keeping their delivery id. */
   replay(ids: readonly string[], now: number, by: string): Promise<{ replayed: string[]; notReplayable: string[] }>;
+
+  /**
+   * Records a status the receiver reported for a delivered message (history event `remote-status`).
+   * Returns false when the message does not exist or is not delivered.
+   */
+  recordRemoteStatus(messageId: string, status: string, detail: Record<string, unknown> | undefined, now: number): Promise<boolean>;
+  /** Delivered messages of one target whose remote status is not one of `finalStatuses`, oldest first. */
+  awaitingRemoteStatus(target: string, finalStatuses: readonly string[], limit: number): Promise<MessageRecord[]>;
+
+  /**
+   * Remembers `key` in `namespace` until `expiresAt`. Returns true the first time, false while a
+   * live entry exists (assertion ids, callback nonces). Expired entries may be purged.
+   */
+  rememberOnce(namespace: string, key: string, expiresAt: number, now: number): Promise<boolean>;
 }
