@@ -1,0 +1,58 @@
+/** Prometheus metrics of one gateway process (prom-client, own registry so tests stay isolated). */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export interface Metrics {
+  readonly registry: Registry;
+  readonly intakeTotal: Counter<'tenant' | 'outcome'>;
+  readonly intakeDuration: Histogram<'outcome'>;
+  readonly deliveriesTotal: Counter<'adapter' | 'outcome'>;
+  readonly deliveryDuration: Histogram<'adapter'>;
+  readonly queueDepth: Gauge<'status'>;
+  readonly deadLettersTotal: Counter<'adapter'>;
+}
+
+export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metrics {
+  const registry = new Registry();
+  if (options.defaultMetrics !== false) collectDefaultMetrics({ register: registry, prefix: 'amtsbote_' });
+  return {
+    registry,
+    intakeTotal: new Counter({
+      name: 'amtsbote_intake_total',
+      help: 'Applications received at the intake API, by tenant and outcome (accepted, duplicate, rejected).',
+      labelNames: ['tenant', 'outcome'],
+      registers: [registry],
+    }),
+    intakeDuration: new Histogram({
+      name: 'amtsbote_intake_duration_seconds',
+      help: 'Time from request to durable acknowledgement.',
+      labelNames: ['outcome'],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+      registers: [registry],
+    }),
+    deliveriesTotal: new Counter({
+      name: 'amtsbote_deliveries_total',
+      help: 'Delivery attempts by adapter instance and outcome (delivered, retry, dead).',
+      labelNames: ['adapter', 'outcome'],
+      registers: [registry],
+    }),
+    deliveryDuration: new Histogram({
+      name: 'amtsbote_delivery_duration_seconds',
+      help: 'Duration of delivery attempts by adapter instance.',
+      labelNames: ['adapter'],
+      buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30],
+      registers: [registry],
+    }),
+    queueDepth: new Gauge({
+      name: 'amtsbote_messages',
+      help: 'Messages in the store by status (sampled).',
+      labelNames: ['status'],
+      registers: [registry],
+    }),
+    deadLettersTotal: new Counter({
+      name: 'amtsbote_dead_letters_total',
+      help: 'Messages that became dead letters, by adapter instance.',
+      labelNames: ['adapter'],
+      registers: [registry],
+    }),
+  };
+}
