@@ -54,6 +54,21 @@ export const ERROR_CATALOG = {
   AMT_MAPPING_FAILED: { status: 422, title: 'The mapping could not transform the message', retryable: false },
   // mapping and XML (src/mapping, src/xml)
   // FIT-Connect (adapters/fit-connect)
+  AMT_FIT_CONNECT_CALLBACK_INVALID: {
+    status: 401,
+    title: 'The FIT-Connect callback is not authentic, too old or a replay',
+    retryable: false,
+  },
+  AMT_FIT_CONNECT_KEY_INVALID: {
+    status: 500,
+    title: 'A FIT-Connect key file is missing or not usable',
+    retryable: false,
+  },
+  AMT_FIT_CONNECT_SUBMISSION_INVALID: {
+    status: 422,
+    title: 'A received FIT-Connect submission failed its checks and was rejected',
+    retryable: false,
+  },
   // identity: SAML, trust levels (src/identity)
   // SOAP and XTA 2 (adapters/soap, adapters/xta2)
   // scheduler (src/scheduler)
