@@ -1,0 +1,139 @@
+/**
+ * Assembles one gateway process: store, adapter instances, pipeline and HTTP server, and takes
+ * them down in order (intake closed → deliveries drained → leases released → store closed).
+ */
+import { mkdirSync } from 'node:fs';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import type { AdapterInstance, AdapterManifest } from './adapter-contract.js';
+import { AttachmentStore } from './attachments.js';
+import type { GatewayConfig } from './config/types.js';
+import { AmtError } from './errors.js';
+import { createApp } from './http/app.js';
+import { adapterLogger, createLogger, type Logger } from './observability/log.js';
+import { createMetrics, type Metrics } from './observability/metrics.js';
+import { inboundReceiver } from './pipeline/inbound.js';
+import type { MappingStep } from './pipeline/mapping-step.js';
+import { Pipeline } from './pipeline/pipeline.js';
+import { createRouter } from './routing.js';
+import { openStore } from './store/open.js';
+import type { Store } from './store/types.js';
+
+export interface GatewayOptions {
+  readonly manifests: readonly AdapterManifest[];
+  readonly loadMapping: (file: string) => Promise<MappingStep>;
+  readonly logger?: Logger;
+  /** Overrides `server.port` (0 picks a free port). */
+  readonly port?: number;
+  /** Start the delivery workers (default true); an intake-only instance sets false. */
+  readonly workers?: boolean;
+}
+
+export interface Gateway {
+  readonly url: string;
+  readonly store: Store;
+  readonly pipeline: Pipeline;
+  readonly adapters: ReadonlyMap<string, AdapterInstance>;
+  readonly metrics: Metrics;
+  readonly logger: Logger;
+  /** Graceful stop; safe to call twice. */
+  stop(): Promise<void>;
+}
+
+export async function startGateway(config: GatewayConfig, options: GatewayOptions): Promise<Gateway> {
+  const logger = options.logger ?? createLogger({ level: config.logging.level });
+  const metrics = createMetrics();
+  mkdirSync(config.dataDir, { recursive: true });
+  const { store, onWork } = await openStore(config.store);
+  const router = createRouter(config);
+  const attachments = new AttachmentStore(path.join(config.dataDir, 'attachments'));
+  let pipeline: Pipeline | undefined;
+  const wake = (): void => pipeline?.wake();
+
+  const manifests = new Map(options.manifests.map((m) => [m.type, m]));
+  const adapters = new Map<string, AdapterInstance>();
+  for (const [instanceId, instance] of Object.entries(config.adapters)) {
+    const manifest = manifests.get(instance.type);
+    if (!manifest) throw new AmtError('AMT_ADAPTER_UNKNOWN', `adapter type ${instance.type} is not installed`);
+    const dataDir = path.join(config.dataDir, 'adapters', instanceId);
+    mkdirSync(dataDir, { recursive: true });
+    adapters.set(
+      instanceId,
+      manifest.create(
+        {
+          instanceId,
+          dataDir,
+          logger: adapterLogger(logger, instanceId),
+          receive: inboundReceiver(instanceId, { store, router, attachments, onAccepted: wake }),
+          reportStatus: async (update) => {
+            await store.recordRemoteStatus(update.messageId, update.status, update.detail ? { ...update.detail } : undefined, Date.now());
+          },
+          awaitingStatus: async (finalStatuses, limit) =>
+            (await store.awaitingRemoteStatus(instanceId, finalStatuses, limit)).map((m) => ({
+              messageId: m.id,
+              deliveryId: m.deliveryId,
+              remoteReference: m.remoteReference,
+              remoteStatus: m.remoteStatus,
+            })),
+          rememberOnce: (key, expiresAt) => store.rememberOnce(`adapter:${instanceId}`, key, expiresAt, Date.now()),
+        },
+        instance.config,
+      ),
+    );
+  }
+
+  pipeline = new Pipeline({ config, store, router, adapters, attachments, loadMapping: options.loadMapping, logger, metrics });
+  if (options.workers !== false) pipeline.start();
+  const stopListening = onWork ? await onWork(wake) : undefined;
+
+  let shuttingDown = false;
+  const app = createApp({
+    config,
+    store,
+    router,
+    attachments,
+    logger,
+    metrics,
+    shuttingDown: () => shuttingDown,
+    onAccepted: wake,
+    readiness: async () => {
+      try {
+        await store.ping();
+        return { ready: !shuttingDown, checks: { store: 'ok', config: 'ok', ...(shuttingDown ? { shutdown: 'draining' } : {}) } };
+      } catch (err) {
+        return { ready: false, checks: { store: (err as Error).message, config: 'ok' } };
+      }
+    },
+  });
+  const server: Server = await new Promise((resolve, reject) => {
+    const s = app.listen(options.port ?? config.server.port, config.server.host, () => resolve(s));
+    s.once('error', reject);
+  });
+  server.requestTimeout = config.server.requestTimeoutMs;
+  server.keepAliveTimeout = 5_000;
+  const address = server.address() as AddressInfo;
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  const url = `http://${host}:${address.port}`;
+  logger.info('gateway started', { url, store: config.store.type, adapters: [...adapters.keys()], routes: config.routes.length });
+
+  let stopping: Promise<void> | undefined;
+  const stop = (): Promise<void> => {
+    stopping ??= (async () => {
+      shuttingDown = true;
+      logger.info('gateway stopping: intake closed, draining deliveries');
+      await pipeline.stop();
+      await stopListening?.();
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeIdleConnections();
+        setTimeout(() => server.closeAllConnections(), 2_000).unref();
+      });
+      for (const adapter of adapters.values()) await adapter.close?.();
+      await store.close();
+      logger.info('gateway stopped');
+    })();
+    return stopping;
+  };
+  return { url, store, pipeline, adapters, metrics, logger, stop };
+}

@@ -1,0 +1,59 @@
+/**
+ * Hand-over of applications that an adapter received (an EfA submission, an XTA message) into the
+ * pipeline: routed like portal applications, stored durably, idempotent per (instance, reference).
+ */
+import { createHash, randomUUID } from 'node:crypto';
+import type { InboundApplication } from '../adapter-contract.js';
+import type { AttachmentStore } from '../attachments.js';
+import { canonicalJson } from '../canonical-json.js';
+import { AmtError } from '../errors.js';
+import type { Router } from '../routing.js';
+import type { AttachmentRef, Store } from '../store/types.js';
+
+export function inboundReceiver(
+  instanceId: string,
+  deps: { store: Store; router: Router; attachments: AttachmentStore; onAccepted: () => void; now?: () => number },
+): (application: InboundApplication) => Promise<{ messageId: string }> {
+  const now = deps.now ?? Date.now;
+  return async (application) => {
+    const tenant = deps.router.tenantByArs(application.ars);
+    if (!tenant) throw new AmtError('AMT_UNKNOWN_TENANT', `no tenant has the ARS ${application.ars}`);
+    const route = deps.router.resolve(application.ars, application.service, application.channel);
+    if (!route) {
+      throw new AmtError('AMT_NO_ROUTE', `no route serves ARS ${application.ars} and service ${application.service}`);
+    }
+    const attachments: AttachmentRef[] = [];
+    for (const file of application.attachments ?? []) {
+      const stored = await deps.attachments.saveBuffer(file.content);
+      attachments.push({ sha256: stored.sha256, size: stored.size, filename: file.filename, mediaType: file.mediaType, purpose: file.purpose });
+    }
+    const payload = canonicalJson({ reference: application.reference, channel: application.channel, data: application.data });
+    const requestHash = createHash('sha256')
+      .update(payload)
+      .update(attachments.map((a) => a.sha256).join(','))
+      .digest('hex');
+    const [result] = await deps.store.accept([
+      {
+        id: randomUUID(),
+        deliveryId: randomUUID(),
+        direction: 'inbound',
+        tenantId: tenant.id,
+        ars: application.ars,
+        service: application.service,
+        reference: application.reference,
+        clientId: `adapter:${instanceId}`,
+        routeId: route.id,
+        target: route.adapter,
+        payload,
+        attachments,
+        idempotency: { key: application.reference, requestHash },
+        receivedAt: now(),
+      },
+    ]);
+    if (!result) throw new AmtError('AMT_INTERNAL', 'the store returned no result');
+    // The same reference with other content is still the same submission: keep the first one.
+    const messageId = result.kind === 'conflict' ? result.messageId : result.message.id;
+    if (result.kind === 'created') deps.onAccepted();
+    return { messageId };
+  };
+}

@@ -1,0 +1,276 @@
+/**
+ * The delivery pipeline: claim due messages with a lease, map, deliver through the target adapter,
+ * record the outcome. A crashed worker's leases expire and other workers take the messages over;
+ * the delivery id stays the same across attempts, so an idempotent receiver sees each message once.
+ */
+import { randomUUID } from 'node:crypto';
+import type { AdapterInstance, Delivery, DeliveryResult } from '../adapter-contract.js';
+import type { AttachmentStore } from '../attachments.js';
+import type { GatewayConfig, RetryPolicy } from '../config/types.js';
+import { AmtError, isAmtError, type ErrorCode } from '../errors.js';
+import type { Logger } from '../observability/log.js';
+import type { Metrics } from '../observability/metrics.js';
+import type { Router } from '../routing.js';
+import type { ErrorInfo, MessageRecord, Outcome, Store } from '../store/types.js';
+import { backoffDelay } from './backoff.js';
+import { passThrough, type MappedBody, type MappingStep } from './mapping-step.js';
+
+export interface PipelineDeps {
+  readonly config: GatewayConfig;
+  readonly store: Store;
+  readonly router: Router;
+  readonly adapters: ReadonlyMap<string, AdapterInstance>;
+  readonly attachments: AttachmentStore;
+  readonly loadMapping: (file: string) => Promise<MappingStep>;
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+  /** Identifies this worker's leases; unique per process. */
+  readonly owner?: string;
+  readonly now?: () => number;
+}
+
+export class Pipeline {
+  readonly owner: string;
+  private readonly deps: PipelineDeps;
+  private readonly now: () => number;
+  private running = false;
+  private loop: Promise<void> | undefined;
+  private readonly inFlight = new Set<Promise<void>>();
+  private readonly controllers = new Set<AbortController>();
+  private wakeUp: (() => void) | undefined;
+  private wakeRequested = false;
+
+  constructor(deps: PipelineDeps) {
+    this.deps = deps;
+    this.owner = deps.owner ?? `worker-${randomUUID()}`;
+    this.now = deps.now ?? Date.now;
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.loop = this.run();
+  }
+
+  /** Asks the loop to look for due work now (after an intake, a replay, a notification). */
+  wake(): void {
+    this.wakeRequested = true;
+    this.wakeUp?.();
+  }
+
+  /**
+   * Stops claiming, waits up to the drain timeout for deliveries in flight, aborts the rest and
+   * gives their leases back so another instance (or the next start) continues at once.
+   */
+  async stop(): Promise<void> {
+    if (!this.running) return;
+    this.running = false;
+    this.wakeUp?.();
+    await this.loop;
+    const drained = await Promise.race([
+      Promise.allSettled([...this.inFlight]).then(() => true),
+      sleep(this.deps.config.pipeline.drainTimeoutMs).then(() => false),
+    ]);
+    if (!drained) {
+      for (const controller of this.controllers) controller.abort(new AmtError('AMT_SHUTTING_DOWN'));
+      await Promise.allSettled([...this.inFlight]);
+    }
+    await this.deps.store.releaseLeases(this.owner, this.now());
+  }
+
+  private async run(): Promise<void> {
+    const { concurrency, batchSize, leaseMs, pollIntervalMs } = this.deps.config.pipeline;
+    while (this.running) {
+      const free = concurrency - this.inFlight.size;
+      let claimed: MessageRecord[] = [];
+      if (free > 0) {
+        this.wakeRequested = false;
+        try {
+          claimed = await this.deps.store.claimDue(this.owner, Math.min(batchSize, free), leaseMs, this.now());
+        } catch (err) {
+          this.deps.logger.error('claiming due messages failed', { error: err });
+        }
+        for (const message of claimed) this.track(this.process(message));
+      }
+      if (claimed.length === 0 || this.inFlight.size >= concurrency) {
+        if (!this.wakeRequested) await this.idle(free > 0 ? pollIntervalMs : undefined);
+      }
+    }
+  }
+
+  private track(work: Promise<void>): void {
+    this.inFlight.add(work);
+    void work.finally(() => {
+      this.inFlight.delete(work);
+      if (this.inFlight.size === this.deps.config.pipeline.concurrency - 1) this.wakeUp?.();
+    });
+  }
+
+  /** Waits for a wake-up, a finished delivery (when full) or the poll interval. */
+  private idle(timeoutMs: number | undefined): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = timeoutMs === undefined ? undefined : setTimeout(done, timeoutMs);
+      function done(): void {
+        if (timer) clearTimeout(timer);
+        resolve();
+      }
+      this.wakeUp = () => {
+        this.wakeUp = undefined;
+        done();
+      };
+    });
+  }
+
+  private async process(message: MessageRecord): Promise<void> {
+    const { metrics, logger } = this.deps;
+    const startedAt = this.now();
+    let outcome: Outcome;
+    try {
+      outcome = await this.attempt(message, startedAt);
+    } catch (err) {
+      // A bug in our own code must not lose the message: it is retried like a network failure.
+      logger.error('unexpected error while processing a message', { messageId: message.id, error: err });
+      outcome = this.failure(message, startedAt, toErrorInfo(err), true, undefined);
+    }
+    metrics.deliveriesTotal.inc({ adapter: message.target, outcome: outcome.kind });
+    metrics.deliveryDuration.observe({ adapter: message.target }, (this.now() - startedAt) / 1000);
+    if (outcome.kind === 'dead') metrics.deadLettersTotal.inc({ adapter: message.target });
+    try {
+      const [applied] = await this.deps.store.complete([outcome], this.now());
+      if (!applied) logger.warn('outcome not recorded: lease lost to another worker', { messageId: message.id });
+    } catch (err) {
+      // The lease will expire and the message is retried: at least once, never lost.
+      logger.error('recording an outcome failed', { messageId: message.id, error: err });
+    }
+    const level = outcome.kind === 'delivered' ? 'debug' : outcome.kind === 'retry' ? 'warn' : 'error';
+    logger.log(level, `message ${outcome.kind}`, {
+      messageId: message.id,
+      deliveryId: message.deliveryId,
+      target: message.target,
+      attempt: message.attempts,
+      ...(outcome.kind === 'delivered' ? {} : { error: { code: outcome.error.code, message: outcome.error.message } }),
+    });
+  }
+
+  private async attempt(message: MessageRecord, startedAt: number): Promise<Outcome> {
+    const route = this.deps.router.routeById(message.routeId);
+    const adapter = this.deps.adapters.get(message.target);
+    const tenant = this.deps.router.tenantById(message.tenantId);
+    if (!route || !tenant) {
+      return this.dead(message, undefined, { code: 'AMT_ROUTE_GONE', message: `route ${message.routeId} or tenant ${message.tenantId} is no longer configured` });
+    }
+    if (!adapter?.deliver) {
+      return this.dead(message, undefined, {
+        code: 'AMT_ADAPTER_UNKNOWN',
+        message: `adapter instance ${message.target} is not configured or cannot deliver`,
+      });
+    }
+
+    let body: MappedBody;
+    try {
+      const step = route.mapping ? await this.deps.loadMapping(route.mapping) : passThrough;
+      body = await step({
+        application: JSON.parse(message.payload) as unknown,
+        message: {
+          id: message.id,
+          deliveryId: message.deliveryId,
+          tenant: { id: tenant.id, name: tenant.name, ars: tenant.ars },
+          service: message.service,
+          reference: message.reference,
+          receivedAt: message.createdAt,
+        },
+        attachments: message.attachments,
+      });
+    } catch (err) {
+      // Mapping and validation errors are permanent: the raw payload is never passed on unmapped.
+      const info = toErrorInfo(err, 'AMT_MAPPING_FAILED');
+      return this.dead(message, undefined, info);
+    }
+
+    const delivery: Delivery = {
+      messageId: message.id,
+      deliveryId: message.deliveryId,
+      tenant: { id: tenant.id, ars: message.ars, name: tenant.name },
+      service: message.service,
+      reference: message.reference,
+      attempt: message.attempts,
+      body,
+      attachments: message.attachments.map((ref) => ({
+        ref,
+        path: this.deps.attachments.pathOf(ref.sha256),
+        open: () => this.deps.attachments.open(ref.sha256),
+      })),
+    };
+    const controller = new AbortController();
+    this.controllers.add(controller);
+    const timer = setTimeout(
+      () => controller.abort(new AmtError('AMT_DELIVERY_TIMEOUT', `no answer within ${this.deps.config.pipeline.deliveryTimeoutMs} ms`)),
+      this.deps.config.pipeline.deliveryTimeoutMs,
+    );
+    try {
+      const result: DeliveryResult = await adapter.deliver(delivery, controller.signal);
+      return {
+        kind: 'delivered',
+        messageId: message.id,
+        leaseOwner: this.owner,
+        attempt: { startedAt, endedAt: this.now(), target: message.target },
+        remoteReference: result.remoteReference,
+        ...(result.detail ? { detail: { ...result.detail } } : {}),
+      };
+    } catch (err) {
+      const reason = controller.signal.aborted && !isAmtError(err) ? controller.signal.reason : err;
+      const retryable = isAmtError(reason) ? reason.retryable : true;
+      const retryAfter = isAmtError(reason) ? reason.retryAfterSeconds : undefined;
+      return this.failure(message, startedAt, toErrorInfo(reason, 'AMT_DELIVERY_RETRYABLE'), retryable, retryAfter);
+    } finally {
+      clearTimeout(timer);
+      this.controllers.delete(controller);
+    }
+  }
+
+  private failure(
+    message: MessageRecord,
+    startedAt: number,
+    error: ErrorInfo,
+    retryable: boolean,
+    retryAfterSeconds: number | undefined,
+  ): Outcome {
+    const attempt = { startedAt, endedAt: this.now(), target: message.target };
+    if (!retryable) return this.dead(message, attempt, error);
+    const policy: RetryPolicy = this.deps.router.routeById(message.routeId)?.retry ?? this.deps.config.retry;
+    if (message.attempts >= policy.maxAttempts) {
+      return this.dead(message, attempt, {
+        code: 'AMT_RETRIES_EXHAUSTED',
+        message: `gave up after ${message.attempts} attempts; last error ${error.code}: ${error.message}`,
+        details: { last: error },
+      });
+    }
+    return {
+      kind: 'retry',
+      messageId: message.id,
+      leaseOwner: this.owner,
+      attempt,
+      error,
+      runAt: this.now() + backoffDelay(policy, message.attempts, retryAfterSeconds),
+    };
+  }
+
+  private dead(message: MessageRecord, attempt: Outcome['attempt'], error: ErrorInfo): Outcome {
+    return { kind: 'dead', messageId: message.id, leaseOwner: this.owner, attempt, error };
+  }
+}
+
+function toErrorInfo(err: unknown, fallback: ErrorCode = 'AMT_INTERNAL'): ErrorInfo {
+  if (isAmtError(err)) {
+    return {
+      code: err.code,
+      message: err.message,
+      ...(err.problems.length > 0 ? { details: { problems: err.problems } } : {}),
+    };
+  }
+  return { code: fallback, message: err instanceof Error ? err.message : String(err) };
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}
