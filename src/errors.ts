@@ -53,6 +53,19 @@ export const ERROR_CATALOG = {
   AMT_ROUTE_GONE: { status: 500, title: 'The route of this message no longer exists', retryable: false },
   AMT_MAPPING_FAILED: { status: 422, title: 'The mapping could not transform the message', retryable: false },
   // mapping and XML (src/mapping, src/xml)
+  AMT_XML_MALFORMED: { status: 422, title: 'The XML document is not well-formed', retryable: false },
+  AMT_XML_DOCTYPE_FORBIDDEN: {
+    status: 422,
+    title: 'The XML document carries a DOCTYPE (DTDs and entities are refused)',
+    retryable: false,
+  },
+  AMT_XML_TOO_LARGE: { status: 413, title: 'The XML document exceeds the size limit', retryable: false },
+  AMT_XML_TOO_DEEP: { status: 422, title: 'The XML document is nested too deeply', retryable: false },
+  AMT_XML_ENCODING_INVALID: { status: 422, title: 'The XML document is not valid UTF-8', retryable: false },
+  AMT_XML_INVALID: { status: 422, title: 'The XML document is not valid against its XSD', retryable: false },
+  AMT_SCHEMA_SET_UNKNOWN: { status: 500, title: 'Unknown schema set', retryable: false },
+  AMT_SCHEMA_UNLOADABLE: { status: 500, title: 'The XSD schema set cannot be compiled', retryable: false },
+  AMT_MAPPING_COMPILE_FAILED: { status: 500, title: 'The mapping file is not valid', retryable: false },
   // FIT-Connect (adapters/fit-connect)
   AMT_FIT_CONNECT_CALLBACK_INVALID: {
     status: 401,
