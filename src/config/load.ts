@@ -32,7 +32,7 @@ export function loadConfigFile(file: string, options: LoadOptions): GatewayConfi
 
 export function parseConfig(text: string, options: LoadOptions & { source?: string }): GatewayConfig {
   const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  const doc = parseDocument(text, { lineCounter, prettyErrors: true, uniqueKeys: true });
   if (doc.errors.length > 0) {
     throw new AmtError('AMT_CONFIG_INVALID', 'the configuration is not valid YAML', {
       problems: doc.errors.map((e) => ({ path: `line ${e.linePos?.[0]?.line ?? '?'}`, message: e.message })),

@@ -34,6 +34,17 @@ export const retrySchema = {
   },
 } as const;
 
+/** The same fields without defaults, so a route overrides only what it names. */
+const routeRetrySchema = {
+  ...retrySchema,
+  properties: Object.fromEntries(
+    Object.entries(retrySchema.properties).map(([name, field]) => {
+      const { default: _default, ...rest } = field as Record<string, unknown>;
+      return [name, rest];
+    }),
+  ),
+};
+
 export const coreSchema = {
   $schema: 'https://json-schema.org/draft/2020-12/schema',
   $id: 'https://amtsbote.de/schema/gateway.json',
@@ -133,7 +144,7 @@ export const coreSchema = {
           channel: { type: 'string', description: 'Optional channel; a route with a matching channel beats one without.' },
           adapter: { ...id, description: 'Adapter instance id (key under `adapters:`).' },
           mapping: { type: 'string', description: 'Mapping id; without one the JSON application passes through.' },
-          retry: retrySchema,
+          retry: { ...routeRetrySchema, description: 'Overrides fields of the global retry policy for this route.' },
         },
       },
     },

@@ -1,0 +1,175 @@
+import { expect } from 'chai';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { defineAdapter } from '../../src/adapter-contract.js';
+import { loadConfigFile, parseConfig } from '../../src/config/load.js';
+import { AmtError } from '../../src/errors.js';
+
+const testAdapter = defineAdapter<{ url: string; token?: string }>({
+  type: 'test-http',
+  version: '1.0.0',
+  description: 'test adapter',
+  capabilities: { outbound: true, inbound: false, poll: false },
+  configSchema: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['url'],
+    properties: { url: { type: 'string' }, token: { type: 'string' } },
+  },
+  secrets: ['/token'],
+  example: { url: 'http://127.0.0.1:9999/' },
+  create: () => ({}),
+});
+const manifests = [testAdapter];
+
+const KEY_HASH = 'sha256:' + 'a'.repeat(64);
+const valid = `
+tenants:
+  - { id: muenster, name: Stadt Münster, ars: '055150000000' }
+clients:
+  - { id: portal, keyHash: '${KEY_HASH}', tenants: [muenster] }
+adapters:
+  fv:
+    type: test-http
+    config: { url: 'http://fv.local/', token: '\${FV_TOKEN}' }
+routes:
+  - { id: r1, ars: '05515', service: '99058012104000', adapter: fv }
+`;
+
+function problemsOf(fn: () => unknown): { code: string; problems: readonly { path: string; message: string }[] } {
+  try {
+    fn();
+  } catch (err) {
+    expect(err).to.be.instanceOf(AmtError);
+    const e = err as AmtError;
+    return { code: e.code, problems: e.problems };
+  }
+  throw new Error('expected an error');
+}
+
+describe('config loader', () => {
+  it('loads a valid file, substitutes secrets from the environment, applies defaults and freezes', () => {
+    const config = parseConfig(valid, { manifests, env: { FV_TOKEN: 's3cr3t' } });
+    expect(config.tenants[0]?.ars).to.equal('055150000000');
+    expect((config.adapters.fv?.config as { token: string }).token).to.equal('s3cr3t');
+    expect(config.server.port).to.equal(8080);
+    expect(config.server.bodyLimitBytes).to.equal(1024 * 1024);
+    expect(config.pipeline.leaseMs).to.equal(120_000);
+    expect(config.routes[0]?.retry.maxAttempts).to.equal(12);
+    expect(config.store.type).to.equal('sqlite');
+    expect(Object.isFrozen(config)).to.equal(true);
+    expect(Object.isFrozen(config.routes[0])).to.equal(true);
+    expect(() => {
+      (config.tenants as { id: string }[]).push({ id: 'x' });
+    }).to.throw();
+  });
+
+  it('reads ${file:...} secrets and reports a missing variable with its path', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'amt-config-'));
+    try {
+      const secretFile = path.join(dir, 'token');
+      writeFileSync(secretFile, 'from-file\n');
+      const text = valid.replace('${FV_TOKEN}', `\${file:${secretFile}}`);
+      const config = parseConfig(text, { manifests, env: {} });
+      expect((config.adapters.fv?.config as { token: string }).token).to.equal('from-file');
+
+      const missing = problemsOf(() => parseConfig(valid, { manifests, env: {} }));
+      expect(missing.code).to.equal('AMT_CONFIG_SECRET_MISSING');
+      expect(missing.problems).to.deep.include({ path: '/adapters/fv/config/token', message: 'environment variable FV_TOKEN is not set' });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('keeps a literal ${ when escaped as $${', () => {
+    const config = parseConfig(valid.replace('${FV_TOKEN}', () => 'pre$${LITERAL}'), { manifests, env: {} });
+    expect((config.adapters.fv?.config as { token: string }).token).to.equal('pre${LITERAL}');
+  });
+
+  it('lists every problem with its path: unknown keys, wrong types, adapter config, references', () => {
+    const broken = `
+tenants:
+  - { id: muenster, name: Stadt Münster, ars: 55150000000, colour: blue }
+clients:
+  - { id: portal, keyHash: 'plain-text-key', tenants: [nowhere] }
+adapters:
+  fv:
+    type: test-http
+    config: { uri: 'http://fv.local/' }
+  other:
+    type: no-such-adapter
+routes:
+  - { id: r1, ars: '05515', service: '12345', adapter: fv }
+extra: true
+`;
+    const { code, problems } = problemsOf(() => parseConfig(broken, { manifests, env: {} }));
+    expect(code).to.equal('AMT_CONFIG_INVALID');
+    const paths = problems.map((p) => p.path);
+    expect(paths).to.include('/extra');
+    expect(paths).to.include('/tenants/0/colour');
+    expect(paths).to.include('/tenants/0/ars');
+    expect(paths).to.include('/clients/0/keyHash');
+    expect(paths).to.include('/adapters/fv/config/uri');
+    expect(paths).to.include('/adapters/fv/config/url');
+    expect(paths).to.include('/adapters/other/type');
+    expect(paths).to.include('/routes/0/service');
+  });
+
+  it('checks cross references after the schema: unknown adapter instance, unknown tenant, duplicates', () => {
+    const text = `
+tenants:
+  - { id: muenster, name: Stadt Münster, ars: '055150000000' }
+  - { id: muenster, name: Doppelt, ars: '055150000000' }
+clients:
+  - { id: portal, keyHash: '${KEY_HASH}', tenants: [nowhere] }
+adapters:
+  fv: { type: test-http, config: { url: 'http://fv.local/' } }
+routes:
+  - { id: r1, ars: '05515', service: '99058012104000', adapter: missing }
+  - { id: r2, ars: '05515', service: '99058012104000', adapter: fv }
+`;
+    const { problems } = problemsOf(() => parseConfig(text, { manifests, env: {} }));
+    const messages = problems.map((p) => `${p.path} ${p.message}`);
+    expect(messages).to.include('/tenants/1/id duplicate id muenster');
+    expect(messages).to.include('/tenants/1/ars ARS 055150000000 is already used by tenant muenster');
+    expect(messages).to.include('/clients/0/tenants/0 no tenant has the id nowhere');
+    expect(messages).to.include('/routes/0/adapter no adapter instance has the id missing');
+    expect(messages.some((m) => m.startsWith('/routes/1 route r1 already serves'))).to.equal(true);
+  });
+
+  it('rejects invalid YAML and duplicate keys with a line number', () => {
+    const { code, problems } = problemsOf(() => parseConfig('tenants: [\n  a: b\n', { manifests }));
+    expect(code).to.equal('AMT_CONFIG_INVALID');
+    expect(problems[0]?.path).to.match(/^line \d+/);
+    const dup = problemsOf(() => parseConfig('tenants: []\ntenants: []\n', { manifests }));
+    expect(dup.code).to.equal('AMT_CONFIG_INVALID');
+  });
+
+  it('resolves relative paths against the file and reports an unreadable file', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'amt-config-'));
+    try {
+      const file = path.join(dir, 'gateway.yaml');
+      writeFileSync(file, valid.replace('${FV_TOKEN}', 'x') + 'dataDir: ./state\n');
+      const config = loadConfigFile(file, { manifests });
+      expect(config.dataDir).to.equal(path.join(dir, 'state'));
+      expect(config.store).to.deep.equal({ type: 'sqlite', path: path.join(dir, 'state', 'amtsbote.db') });
+      expect(config.source).to.equal(file);
+      expect(problemsOf(() => loadConfigFile(path.join(dir, 'nope.yaml'), { manifests })).code).to.equal(
+        'AMT_CONFIG_UNREADABLE',
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('route retry settings override the global policy field by field', () => {
+    const text = valid.replace('${FV_TOKEN}', 'x').replace(
+      "adapter: fv }",
+      "adapter: fv, retry: { maxAttempts: 3 } }",
+    ) + 'retry: { initialDelay: 500ms, maxDelay: 1m }\n';
+    const config = parseConfig(text, { manifests });
+    expect(config.retry.initialDelayMs).to.equal(500);
+    expect(config.routes[0]?.retry).to.deep.equal({ maxAttempts: 3, initialDelayMs: 500, maxDelayMs: 60_000, multiplier: 2, jitter: 0.2 });
+  });
+});
