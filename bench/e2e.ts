@@ -1,0 +1,164 @@
+/**
+ * End-to-end throughput: 5 KB JSON applications → durable intake → mapping → xdomea XML → XSD
+ * validation → delivery to a local HTTP receiver, against a bare Node forwarder (HTTP in → HTTP
+ * out, nothing stored or mapped) measured in the same run. Then intake latency at a fixed rate.
+ *
+ *   npm run bench:e2e [-- --requests 10000 --concurrency 64 --runs 3 --rate 1000 --seconds 5]
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { startReceiver, type Receiver } from '../test/support/receiver.js';
+import { ARS, PORTAL_KEY, SERVICE, freePort, spawnGateway, writeGatewayConfig } from '../test/support/gateway-process.js';
+import { closedLoop, median, openLoop, percentile, type Request } from './load.js';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const MAPPING = path.join(ROOT, 'mappings/bewohnerparken/bewohnerparken.mapping.yaml');
+
+const { values } = parseArgs({
+  options: {
+    requests: { type: 'string', default: '10000' },
+    concurrency: { type: 'string', default: '64' },
+    runs: { type: 'string', default: '3' },
+    rate: { type: 'string', default: '1000' },
+    seconds: { type: 'string', default: '5' },
+  },
+});
+const REQUESTS = Number(values.requests);
+const CONCURRENCY = Number(values.concurrency);
+const RUNS = Number(values.runs);
+
+/** A realistic Bewohnerparkausweis application padded to about 5 KB with free-text remarks. */
+function applicationBody(i: number, run: string): Buffer {
+  const application = {
+    tenant: ARS,
+    service: SERVICE,
+    reference: `BENCH-${run}-${i}`,
+    applicant: {
+      givenName: 'Erika',
+      familyName: 'Mustermann',
+      birthDate: '1964-08-12',
+      email: 'erika.mustermann@example.org',
+      phone: '+49 251 4920',
+      address: { street: 'Prinzipalmarkt', houseNumber: '10', postalCode: '48143', locality: 'Münster' },
+    },
+    data: {
+      vehicle: { licensePlate: `MS-EM ${i % 9999}`, make: 'Volkswagen', model: 'Golf', holder: 'self' },
+      zone: 'A',
+      validFrom: '2026-12-01',
+      validityMonths: 12,
+      remarks: 'Stellplatznachweis liegt bei. Fahrzeug ist auf die Antragstellerin zugelassen. '.repeat(56),
+    },
+  };
+  return Buffer.from(JSON.stringify(application));
+}
+
+function request(i: number, run: string): Request {
+  return {
+    path: '/api/v1/applications',
+    headers: { authorization: `Bearer ${PORTAL_KEY}`, 'content-type': 'application/json' },
+    body: applicationBody(i, run),
+  };
+}
+
+async function startForwarder(target: string): Promise<{ url: string; child: ChildProcess }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'bench/forwarder.ts'), target, '0'], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const port = await new Promise<number>((resolve) =>
+    child.stdout!.on('data', (c: Buffer) => {
+      const m = /listening (\d+)/.exec(c.toString());
+      if (m) resolve(Number(m[1]));
+    }),
+  );
+  return { url: `http://127.0.0.1:${port}`, child };
+}
+
+async function waitDelivered(receiver: Receiver, count: number, timeoutMs: number): Promise<number> {
+  const deadline = performance.now() + timeoutMs;
+  while (receiver.byDeliveryId.size < count && performance.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+  return performance.now();
+}
+
+const fmt = (n: number, digits = 0): string => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+
+async function main(): Promise<void> {
+  const mapped = existsSync(MAPPING);
+  const receiver = await startReceiver();
+  const baseline: number[] = [];
+  const intake: number[] = [];
+  const endToEnd: number[] = [];
+  const intakeP50: number[] = [];
+  const intakeP99: number[] = [];
+  console.log(`bench:e2e — ${REQUESTS} applications of ${applicationBody(0, 'x').length} bytes, concurrency ${CONCURRENCY}, ${RUNS} runs`);
+  console.log(`route: ${mapped ? 'mapping bewohnerparken → xdomea XML, XSD-validated' : 'JSON pass-through (mapping file not found)'} → http adapter`);
+
+  for (let run = 0; run < RUNS; run++) {
+    const forwarder = await startForwarder(`${receiver.url}/import`);
+    const base = await closedLoop(forwarder.url, REQUESTS, CONCURRENCY, (i) => request(i, `fwd${run}`));
+    forwarder.child.kill();
+    baseline.push(base.ok / base.seconds);
+
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'amt-bench-'));
+    const port = await freePort();
+    const config = writeGatewayConfig({
+      dir,
+      receiverUrl: receiver.url,
+      port,
+      extra: '',
+    });
+    if (mapped) {
+      const { readFileSync, writeFileSync } = await import('node:fs');
+      const text = readFileSync(config, 'utf8').replace(
+        "adapter: fachverfahren }",
+        `adapter: fachverfahren, mapping: '${MAPPING}' }`,
+      );
+      writeFileSync(config, text);
+    }
+    const gateway = await spawnGateway(config, port);
+    receiver.byDeliveryId.clear();
+    const started = performance.now();
+    const load = await closedLoop(gateway.url, REQUESTS, CONCURRENCY, (i) => request(i, `gw${run}`));
+    const done = await waitDelivered(receiver, load.ok, 120_000);
+    const delivered = receiver.byDeliveryId.size;
+    gateway.child.kill('SIGTERM');
+    await gateway.exited;
+    rmSync(dir, { recursive: true, force: true });
+    if (load.failed > 0 || delivered < load.ok) console.log(`  run ${run + 1}: ${load.failed} failed requests, ${load.ok - delivered} undelivered`);
+    intake.push(load.ok / load.seconds);
+    endToEnd.push(delivered / ((done - started) / 1000));
+    intakeP50.push(percentile(load.latenciesMs, 50));
+    intakeP99.push(percentile(load.latenciesMs, 99));
+    console.log(
+      `  run ${run + 1}: forwarder ${fmt(baseline[run]!)} req/s | gateway intake ${fmt(intake[run]!)} req/s, end to end ${fmt(endToEnd[run]!)} delivered/s`,
+    );
+  }
+
+  // Intake latency at a fixed arrival rate (open loop).
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'amt-bench-'));
+  const port = await freePort();
+  const config = writeGatewayConfig({ dir, receiverUrl: receiver.url, port });
+  const gateway = await spawnGateway(config, port);
+  await openLoop(gateway.url, 200, 1, (i) => request(i, 'warm'));
+  const rate = Number(values.rate);
+  const paced = await openLoop(gateway.url, rate, Number(values.seconds), (i) => request(i, 'paced'));
+  gateway.child.kill('SIGTERM');
+  await gateway.exited;
+  rmSync(dir, { recursive: true, force: true });
+  await receiver.close();
+
+  const ratio = median(endToEnd) / median(baseline);
+  console.log('');
+  console.log('medians over runs');
+  console.log(`  bare forwarder (baseline)      ${fmt(median(baseline))} req/s`);
+  console.log(`  gateway intake (202 durable)   ${fmt(median(intake))} req/s   p50 ${fmt(median(intakeP50), 1)} ms  p99 ${fmt(median(intakeP99), 1)} ms (closed loop, ${CONCURRENCY} in flight)`);
+  console.log(`  gateway end to end (delivered) ${fmt(median(endToEnd))} applications/s   ratio to baseline ${fmt(ratio, 2)}×`);
+  console.log(
+    `  intake at ${rate}/s for ${values.seconds}s (open loop): ${paced.ok} ok, ${paced.failed} failed, p50 ${fmt(percentile(paced.latenciesMs, 50), 1)} ms, p99 ${fmt(percentile(paced.latenciesMs, 99), 1)} ms, max ${fmt(percentile(paced.latenciesMs, 100), 1)} ms`,
+  );
+}
+
+await main();
