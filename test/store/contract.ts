@@ -1,9 +1,82 @@
 /**
  * The store contract test suite. Every `Store` implementation runs it unchanged; it uses only
  * the public `Store` interface.
+ *
+ * Lifecycle: `open()` returns a store over an EMPTY database (a fresh one per test). The suite
+ * calls `migrate()` itself, then the test, then `close()`; `cleanup(store)`, when given, runs
+ * after `close()` and removes what the store left behind (files, a database) — it must not use
+ * the store.
+ *
+ * Semantics pinned here beyond the doc comments of `Store`:
+ * - Absent values come back as `undefined`, never `null`.
+ * - `claimDue` orders by (runAt, id) with ids compared bytewise; a reclaimed expired lease is the
+ *   history event `reclaimed` with `previousOwner` in its detail.
+ * - Attempt rows are numbered per message over its whole life: `n` equals `attempts` until a
+ *   replay resets `attempts` to 0; after that `n` keeps counting (claims never reuse a number).
+ *   History details name the attempt by that same number.
+ * - `complete` does not compare the lease expiry with `now`: a late outcome still applies as long
+ *   as no other worker took the message over.
+ * - `listMessages`/`deadLetters`: newest first by (createdAt, id); `since` is inclusive, `until`
+ *   exclusive; `tenantIds: []` matches nothing; `nextCursor` is undefined on the last page, also
+ *   when that page is exactly full. A cursor that is not one of ours is rejected.
  */
 import { expect } from 'chai';
-import type { Store } from '../../src/store/types.js';
+import type {
+  AcceptResult,
+  MessageFilter,
+  MessageRecord,
+  NewMessage,
+  Outcome,
+  Store,
+} from '../../src/store/types.js';
+
+const T0 = 1_750_000_000_000;
+const LEASE = 30_000;
+
+type Draft = { -readonly [K in keyof NewMessage]: NewMessage[K] };
+
+let counter = 0;
+
+/** A new message with a unique, fixed-width id (so ids sort the same bytewise and by number). */
+function draft(overrides: Partial<Draft> = {}): NewMessage {
+  counter += 1;
+  const n = String(counter).padStart(8, '0');
+  return {
+    id: `m${n}`,
+    deliveryId: `d${n}`,
+    direction: 'outbound',
+    tenantId: 'koeln',
+    ars: '053150000000',
+    service: '99123456789012',
+    reference: undefined,
+    clientId: 'portal-koeln',
+    routeId: 'wohnsitz',
+    target: 'fachverfahren',
+    payload: '{"antrag":{"name":"Muster"}}',
+    attachments: [],
+    idempotency: undefined,
+    receivedAt: T0,
+    ...overrides,
+  };
+}
+
+/** Drops keys whose value is undefined so deep equality compares what was stored. */
+function plain<T>(value: T): unknown {
+  return JSON.parse(JSON.stringify(value)) as unknown;
+}
+
+/** Compares the named fields strictly; a field expected undefined may be absent. */
+function expectFields(actual: object | undefined, expected: Record<string, unknown>): void {
+  expect(actual, 'record').to.not.equal(undefined);
+  const record = actual as Record<string, unknown>;
+  for (const [key, value] of Object.entries(expected)) expect(record[key], key).to.equal(value);
+}
+
+function created(result: AcceptResult | undefined): MessageRecord {
+  expect(result?.kind).to.equal('created');
+  if (result?.kind !== 'created') throw new Error('not created');
+  return result.message;
+}
 
 export function describeStoreContract(
   name: string,
@@ -19,14 +92,914 @@ export function describeStoreContract(
     });
 
     afterEach(async () => {
+      await store.close();
       if (cleanup) await cleanup(store);
-      else await store.close();
     });
 
-    it('answers ping', async () => {
-      await store.ping();
-      const stats = await store.stats();
-      expect(stats.byStatus.received).to.equal(0);
+    async function acceptOne(overrides: Partial<Draft> = {}): Promise<MessageRecord> {
+      const [result] = await store.accept([draft(overrides)]);
+      return created(result);
+    }
+
+    /** Claims the next due message; when `expectedId` is given it must be that one. */
+    async function claimOnly(owner: string, now: number, expectedId?: string): Promise<MessageRecord> {
+      const claimed = await store.claimDue(owner, 1, LEASE, now);
+      expect(claimed).to.have.length(1);
+      if (expectedId !== undefined) expect(claimed[0]?.id).to.equal(expectedId);
+      return claimed[0]!;
+    }
+
+    function delivered(m: MessageRecord, owner: string, at: number, remoteReference?: string): Outcome {
+      return {
+        kind: 'delivered',
+        messageId: m.id,
+        leaseOwner: owner,
+        attempt: { startedAt: at - 5, endedAt: at, target: m.target },
+        remoteReference,
+      };
+    }
+
+    const REJECTED: ErrorInfo = {
+      code: 'AMT_DELIVERY_REJECTED',
+      message: 'Antrag abgelehnt',
+      details: { status: 400 },
+    };
+
+    function dead(
+      m: MessageRecord,
+      owner: string,
+      at: number,
+      withAttempt = true,
+      error = REJECTED,
+    ): Outcome {
+      return {
+        kind: 'dead',
+        messageId: m.id,
+        leaseOwner: owner,
+        attempt: withAttempt ? { startedAt: at - 5, endedAt: at, target: m.target } : undefined,
+        error,
+      };
+    }
+
+    /** Accepts, claims and completes one message as delivered; no other message may be due. */
+    async function deliverOne(overrides: Partial<Draft> = {}, at = T0 + 10): Promise<MessageRecord> {
+      const m = await acceptOne(overrides);
+      await claimOnly('w1', at - 5, m.id);
+      expect(await store.complete([delivered(m, 'w1', at, `remote-${m.id}`)], at)).to.deep.equal([true]);
+      return (await store.getMessage(m.id))!;
+    }
+
+    async function killOne(overrides: Partial<Draft> = {}, at = T0 + 10): Promise<MessageRecord> {
+      const m = await acceptOne(overrides);
+      await claimOnly('w1', at - 5, m.id);
+      expect(await store.complete([dead(m, 'w1', at)], at)).to.deep.equal([true]);
+      return (await store.getMessage(m.id))!;
+    }
+
+    describe('schema', () => {
+      it('answers ping and survives a second migrate with its data', async () => {
+        await store.ping();
+        const m = await acceptOne();
+        await store.migrate();
+        await store.ping();
+        expect((await store.getMessage(m.id))?.deliveryId).to.equal(m.deliveryId);
+      });
+    });
+
+    describe('accept', () => {
+      it('stores a new message as received, due at once, with every field round-tripping', async () => {
+        const input = draft({
+          direction: 'inbound',
+          reference: 'AZ-2025/0815',
+          receivedAt: T0 + 123,
+        });
+        const [result] = await store.accept([input]);
+        const m = created(result);
+        expectFields(m, {
+          id: input.id,
+          deliveryId: input.deliveryId,
+          direction: 'inbound',
+          tenantId: 'koeln',
+          ars: '053150000000',
+          service: '99123456789012',
+          reference: 'AZ-2025/0815',
+          clientId: 'portal-koeln',
+          routeId: 'wohnsitz',
+          target: 'fachverfahren',
+          status: 'received',
+          payload: input.payload,
+          attempts: 0,
+          runAt: T0 + 123,
+          createdAt: T0 + 123,
+          updatedAt: T0 + 123,
+        });
+        for (const absent of [
+          'leaseOwner',
+          'leaseExpiresAt',
+          'remoteReference',
+          'remoteStatus',
+          'lastError',
+        ] as const) {
+          expect(m[absent], absent).to.equal(undefined);
+        }
+        expect(m.attachments).to.deep.equal([]);
+        expect(plain(await store.getMessage(m.id))).to.deep.equal(plain(m));
+        expect(await store.history(m.id)).to.deep.equal([
+          { seq: 1, at: T0 + 123, status: 'received', event: 'received', detail: undefined },
+        ]);
+        expect(await store.attempts(m.id)).to.deep.equal([]);
+      });
+
+      it('returns undefined (not null) for a message without reference', async () => {
+        const m = await acceptOne({ reference: undefined });
+        const read = await store.getMessage(m.id);
+        expect(read).to.not.equal(undefined);
+        expect(read!.reference).to.equal(undefined);
+        expect(read!.leaseOwner).to.equal(undefined);
+        expect(read!.lastError).to.equal(undefined);
+      });
+
+      it('keeps the leading zeros of ARS and service key (they are strings, not numbers)', async () => {
+        const m = await acceptOne({ ars: '059130000000', service: '99000000000001', tenantId: '05913' });
+        const read = (await store.getMessage(m.id))!;
+        expect(read.ars).to.equal('059130000000');
+        expect(read.service).to.equal('99000000000001');
+        expect(read.tenantId).to.equal('05913');
+        const page = await store.listMessages({ service: '99000000000001', tenantIds: ['05913'], limit: 10 });
+        expect(page.items.map((x) => x.ars)).to.deep.equal(['059130000000']);
+      });
+
+      it('keeps unicode payloads, filenames and references byte for byte', async () => {
+        // Decomposed and precomposed umlauts must both survive: nothing may normalise them.
+        const payload = JSON.stringify({
+          name: 'Jürgen Groß',
+          decomposed: 'Mu\u0308ller',
+          family: '👩‍👩‍👧 🏠',
+          scripts: 'Ελληνικά · العربية · 漢字',
+          separators: 'a\u2028b\u2029c\r\nd\te',
+          escapes: '"\\/',
+        });
+        const m = await acceptOne({
+          payload,
+          reference: 'Aktenzeichen ä/ß/€',
+          attachments: [
+            {
+              sha256: 'a'.repeat(64),
+              size: 12,
+              filename: 'Meldebestätigung – Köln 📄.pdf',
+              mediaType: 'application/pdf',
+              purpose: 'Nachweis Wohnsitz (Ü)',
+            },
+          ],
+        });
+        const read = (await store.getMessage(m.id))!;
+        expect(Buffer.from(read.payload, 'utf8').equals(Buffer.from(payload, 'utf8'))).to.equal(true);
+        expect(read.reference).to.equal('Aktenzeichen ä/ß/€');
+        expect(read.attachments[0]?.filename).to.equal('Meldebestätigung – Köln 📄.pdf');
+        expect(read.attachments[0]?.purpose).to.equal('Nachweis Wohnsitz (Ü)');
+        const [claimed] = await store.claimDue('w1', 1, LEASE, T0);
+        expect(claimed?.payload).to.equal(payload);
+      });
+
+      it('stores attachment refs with the message, in order, sizes beyond 32 bits intact', async () => {
+        const attachments = [
+          { sha256: 'f'.repeat(64), size: 5_000_000_000, filename: 'b.pdf', mediaType: 'application/pdf' },
+          {
+            sha256: '0'.repeat(64),
+            size: 0,
+            filename: 'a.txt',
+            mediaType: 'text/plain',
+            purpose: 'Vollmacht',
+          },
+          {
+            sha256: '1'.repeat(64),
+            size: 7,
+            filename: 'c.xml',
+            mediaType: 'application/xml',
+            purpose: undefined,
+          },
+        ];
+        const m = await acceptOne({ attachments });
+        expect(plain(m.attachments)).to.deep.equal(plain(attachments));
+        const read = (await store.getMessage(m.id))!;
+        expect(plain(read.attachments)).to.deep.equal(plain(attachments));
+        expect(read.attachments[0]?.size).to.equal(5_000_000_000);
+        expect(read.attachments[0]?.purpose).to.equal(undefined);
+        const [claimed] = await store.claimDue('w1', 1, LEASE, T0);
+        expect(plain(claimed?.attachments)).to.deep.equal(plain(attachments));
+      });
+
+      it('accepts a batch and answers in the order of the batch', async () => {
+        const batch = [draft(), draft({ tenantId: 'bonn' }), draft()];
+        const results = await store.accept(batch);
+        expect(results.map((r) => r.kind)).to.deep.equal(['created', 'created', 'created']);
+        expect(results.map((r) => (r.kind === 'created' ? r.message.id : undefined))).to.deep.equal(
+          batch.map((b) => b.id),
+        );
+        expect((await store.stats()).byStatus.received).to.equal(3);
+      });
+
+      it('returns the existing message for the same client, key and request hash, writing nothing', async () => {
+        const first = await acceptOne({ idempotency: { key: 'k-1', requestHash: 'h1' } });
+        const again = draft({ idempotency: { key: 'k-1', requestHash: 'h1' }, receivedAt: T0 + 50 });
+        const [result] = await store.accept([again]);
+        expect(result?.kind).to.equal('existing');
+        if (result?.kind !== 'existing') return;
+        expect(plain(result.message)).to.deep.equal(plain(first));
+        expect(await store.getMessage(again.id)).to.equal(undefined);
+        expect(await store.history(first.id)).to.have.length(1);
+        expect((await store.stats()).byStatus.received).to.equal(1);
+      });
+
+      it('returns the current state of the existing message, not the state at intake', async () => {
+        const first = await acceptOne({ idempotency: { key: 'k-2', requestHash: 'h' } });
+        await claimOnly('w1', T0 + 1);
+        const [result] = await store.accept([draft({ idempotency: { key: 'k-2', requestHash: 'h' } })]);
+        expect(result?.kind).to.equal('existing');
+        if (result?.kind !== 'existing') return;
+        expect(result.message.id).to.equal(first.id);
+        expect(result.message.status).to.equal('delivering');
+        expect(result.message.attempts).to.equal(1);
+      });
+
+      it('reports a conflict for the same key with another request hash, writing nothing', async () => {
+        const first = await acceptOne({ idempotency: { key: 'k-1', requestHash: 'h1' } });
+        const other = draft({ idempotency: { key: 'k-1', requestHash: 'h2' } });
+        const results = await store.accept([other]);
+        expect(results).to.deep.equal([{ kind: 'conflict', messageId: first.id }]);
+        expect(await store.getMessage(other.id)).to.equal(undefined);
+        expect(await store.findByIdempotencyKey('portal-koeln', 'k-1')).to.deep.equal({
+          messageId: first.id,
+          requestHash: 'h1',
+        });
+      });
+
+      it('treats the same key twice in one batch as two calls in sequence', async () => {
+        const a = draft({ idempotency: { key: 'k', requestHash: 'h1' } });
+        const b = draft({ idempotency: { key: 'k', requestHash: 'h1' } });
+        const c = draft({ idempotency: { key: 'k', requestHash: 'h2' } });
+        const d = draft();
+        const results = await store.accept([a, b, c, d]);
+        expect(results.map((r) => r.kind)).to.deep.equal(['created', 'existing', 'conflict', 'created']);
+        const existing = results[1];
+        expect(existing?.kind === 'existing' && existing.message.id).to.equal(a.id);
+        expect(results[2]).to.deep.equal({ kind: 'conflict', messageId: a.id });
+        expect(await store.getMessage(b.id)).to.equal(undefined);
+        expect(await store.getMessage(c.id)).to.equal(undefined);
+        expect((await store.stats()).byStatus.received).to.equal(2);
+      });
+
+      it('scopes keys per client', async () => {
+        const a = await acceptOne({ clientId: 'portal-a', idempotency: { key: 'same', requestHash: 'h1' } });
+        const b = await acceptOne({ clientId: 'portal-b', idempotency: { key: 'same', requestHash: 'h2' } });
+        expect(a.id).to.not.equal(b.id);
+        expect(await store.findByIdempotencyKey('portal-a', 'same')).to.deep.equal({
+          messageId: a.id,
+          requestHash: 'h1',
+        });
+        expect(await store.findByIdempotencyKey('portal-b', 'same')).to.deep.equal({
+          messageId: b.id,
+          requestHash: 'h2',
+        });
+        expect(await store.findByIdempotencyKey('portal-c', 'same')).to.equal(undefined);
+        expect(await store.findByIdempotencyKey('portal-a', 'other')).to.equal(undefined);
+      });
+
+      it('never deduplicates messages without a key', async () => {
+        const results = await store.accept([draft(), draft()]);
+        expect(results.map((r) => r.kind)).to.deep.equal(['created', 'created']);
+      });
+
+      it('lets one of two concurrent calls with the same key create the message', async () => {
+        const [x, y] = await Promise.all([
+          store.accept([draft({ idempotency: { key: 'race', requestHash: 'h' } })]),
+          store.accept([draft({ idempotency: { key: 'race', requestHash: 'h' } })]),
+        ]);
+        const kinds = [x?.[0]?.kind, y?.[0]?.kind].sort();
+        expect(kinds).to.deep.equal(['created', 'existing']);
+        const ids = [x?.[0], y?.[0]].map((r) => (r?.kind === 'conflict' ? r.messageId : r?.message.id));
+        expect(ids[0]).to.equal(ids[1]);
+        expect((await store.stats()).byStatus.received).to.equal(1);
+      });
+
+      it('writes nothing of a batch that fails', async () => {
+        const existing = await acceptOne();
+        const fresh = draft({ idempotency: { key: 'k-fail', requestHash: 'h' } });
+        const duplicate = draft({ id: existing.id });
+        let failed = false;
+        try {
+          await store.accept([fresh, duplicate]);
+        } catch {
+          failed = true;
+        }
+        expect(failed, 'a batch with an id that exists must be rejected').to.equal(true);
+        expect(await store.getMessage(fresh.id)).to.equal(undefined);
+        expect(await store.findByIdempotencyKey(fresh.clientId, 'k-fail')).to.equal(undefined);
+        expect((await store.stats()).byStatus.received).to.equal(1);
+      });
+    });
+
+    describe('claimDue', () => {
+      it('claims the oldest due messages first (runAt, then id) and leases them', async () => {
+        await store.accept([
+          draft({ id: 'c0000003', receivedAt: T0 + 2 }),
+          draft({ id: 'c0000002', receivedAt: T0 + 1 }),
+          draft({ id: 'c0000001', receivedAt: T0 + 1 }),
+          draft({ id: 'c0000000', receivedAt: T0 + 3 }),
+        ]);
+        const claimed = await store.claimDue('worker-a', 3, LEASE, T0 + 10);
+        expect(claimed.map((m) => m.id)).to.deep.equal(['c0000001', 'c0000002', 'c0000003']);
+        for (const m of claimed) {
+          expectFields(m, {
+            status: 'delivering',
+            leaseOwner: 'worker-a',
+            leaseExpiresAt: T0 + 10 + LEASE,
+            attempts: 1,
+            updatedAt: T0 + 10,
+          });
+        }
+        const read = (await store.getMessage('c0000001'))!;
+        expect(plain(read)).to.deep.equal(plain(claimed[0]));
+        const history = await store.history('c0000001');
+        expect(history.map((h) => [h.seq, h.event, h.status])).to.deep.equal([
+          [1, 'received', 'received'],
+          [2, 'claimed', 'delivering'],
+        ]);
+        expect(history[1]?.at).to.equal(T0 + 10);
+        expect(history[1]?.detail).to.deep.include({ owner: 'worker-a', attempt: 1 });
+        const rest = await store.claimDue('worker-b', 10, LEASE, T0 + 10);
+        expect(rest.map((m) => m.id)).to.deep.equal(['c0000000']);
+      });
+
+      it('claims only what is due (runAt ≤ now) and nothing twice while the lease holds', async () => {
+        const m = await acceptOne({ receivedAt: T0 + 100 });
+        expect(await store.claimDue('w1', 10, LEASE, T0 + 99)).to.deep.equal([]);
+        expect((await store.claimDue('w1', 10, LEASE, T0 + 100)).map((x) => x.id)).to.deep.equal([m.id]);
+        expect(await store.claimDue('w2', 10, LEASE, T0 + 100 + LEASE - 1)).to.deep.equal([]);
+        expect(await store.claimDue('w1', 10, LEASE, T0 + 100 + LEASE - 1)).to.deep.equal([]);
+      });
+
+      it('reclaims a message whose lease expired (leaseExpiresAt ≤ now) and says whose it was', async () => {
+        const m = await acceptOne();
+        await claimOnly('w1', T0);
+        const [again] = await store.claimDue('w2', 10, LEASE, T0 + LEASE);
+        expectFields(again, { id: m.id, leaseOwner: 'w2', attempts: 2, leaseExpiresAt: T0 + 2 * LEASE });
+        const history = await store.history(m.id);
+        expect(history.map((h) => h.event)).to.deep.equal(['received', 'claimed', 'reclaimed']);
+        expect(history[2]?.status).to.equal('delivering');
+        expect(history[2]?.detail).to.deep.include({ owner: 'w2', previousOwner: 'w1', attempt: 2 });
+      });
+
+      it('respects the limit and leaves the rest for the next call', async () => {
+        await store.accept([draft(), draft(), draft(), draft(), draft()]);
+        expect(await store.claimDue('w1', 2, LEASE, T0)).to.have.length(2);
+        expect(await store.claimDue('w1', 2, LEASE, T0)).to.have.length(2);
+        expect(await store.claimDue('w1', 2, LEASE, T0)).to.have.length(1);
+        expect(await store.claimDue('w1', 2, LEASE, T0)).to.have.length(0);
+      });
+
+      it('never claims delivered or dead messages', async () => {
+        await deliverOne();
+        await killOne();
+        expect(await store.claimDue('w9', 10, LEASE, T0 + 10 * LEASE)).to.deep.equal([]);
+      });
+
+      it('never hands the same message to two concurrent claims', async () => {
+        const batch = Array.from({ length: 30 }, () => draft());
+        await store.accept(batch);
+        const rounds = await Promise.all(['a', 'b', 'c', 'd'].map((o) => store.claimDue(o, 5, LEASE, T0)));
+        const rest = await store.claimDue('e', 100, LEASE, T0);
+        const ids = [...rounds.flat(), ...rest].map((m) => m.id);
+        expect(new Set(ids).size).to.equal(ids.length);
+        expect([...ids].sort()).to.deep.equal(batch.map((b) => b.id).sort());
+      });
+    });
+
+    describe('complete', () => {
+      it('records a delivery: status, remote reference, cleared lease, attempt row, history', async () => {
+        const m = await acceptOne();
+        await claimOnly('w1', T0 + 1);
+        const outcome: Outcome = {
+          kind: 'delivered',
+          messageId: m.id,
+          leaseOwner: 'w1',
+          attempt: { startedAt: T0 + 2, endedAt: T0 + 7, target: 'fachverfahren' },
+          remoteReference: 'submission-4711',
+          detail: { caseId: 'case-1' },
+        };
+        expect(await store.complete([outcome], T0 + 8)).to.deep.equal([true]);
+        const read = (await store.getMessage(m.id))!;
+        expectFields(read, {
+          status: 'delivered',
+          remoteReference: 'submission-4711',
+          leaseOwner: undefined,
+          leaseExpiresAt: undefined,
+          attempts: 1,
+          updatedAt: T0 + 8,
+        });
+        expect(await store.attempts(m.id)).to.deep.equal([
+          {
+            n: 1,
+            startedAt: T0 + 2,
+            endedAt: T0 + 7,
+            target: 'fachverfahren',
+            outcome: 'delivered',
+            error: undefined,
+            remoteReference: 'submission-4711',
+          },
+        ]);
+        const last = (await store.history(m.id)).at(-1)!;
+        expectFields(last, { seq: 3, at: T0 + 8, status: 'delivered', event: 'delivered' });
+        expect(last.detail).to.deep.include({
+          attempt: 1,
+          remoteReference: 'submission-4711',
+          caseId: 'case-1',
+        });
+      });
+
+      it('schedules a retry with the error kept, details included', async () => {
+        const m = await acceptOne();
+        await claimOnly('w1', T0 + 1);
+        const error = {
+          code: 'AMT_DELIVERY_TIMEOUT',
+          message: 'no answer in 30 s',
+          details: { status: 504 },
+        };
+        const outcome: Outcome = {
+          kind: 'retry',
+          messageId: m.id,
+          leaseOwner: 'w1',
+          attempt: { startedAt: T0 + 2, endedAt: T0 + 9, target: 'fachverfahren' },
+          error,
+          runAt: T0 + 60_000,
+        };
+        expect(await store.complete([outcome], T0 + 10)).to.deep.equal([true]);
+        const read = (await store.getMessage(m.id))!;
+        expectFields(read, {
+          status: 'retrying',
+          runAt: T0 + 60_000,
+          leaseOwner: undefined,
+          leaseExpiresAt: undefined,
+          attempts: 1,
+          updatedAt: T0 + 10,
+        });
+        expect(read.lastError).to.deep.equal(error);
+        expect(plain(await store.attempts(m.id))).to.deep.equal([
+          { n: 1, startedAt: T0 + 2, endedAt: T0 + 9, target: 'fachverfahren', outcome: 'retry', error },
+        ]);
+        const last = (await store.history(m.id)).at(-1)!;
+        expectFields(last, { status: 'retrying', event: 'attempt-failed', at: T0 + 10 });
+        expect(last.detail).to.deep.include({
+          attempt: 1,
+          code: 'AMT_DELIVERY_TIMEOUT',
+          message: 'no answer in 30 s',
+          runAt: T0 + 60_000,
+        });
+        expect(await store.claimDue('w2', 10, LEASE, T0 + 59_999)).to.deep.equal([]);
+        const [again] = await store.claimDue('w2', 10, LEASE, T0 + 60_000);
+        expectFields(again, { id: m.id, attempts: 2 });
+      });
+
+      it('dead-letters a message with its error and a failed attempt row', async () => {
+        const m = await killOne({}, T0 + 20);
+        expectFields(m, {
+          status: 'dead',
+          leaseOwner: undefined,
+          leaseExpiresAt: undefined,
+          updatedAt: T0 + 20,
+        });
+        expect(m.lastError).to.deep.equal({
+          code: 'AMT_DELIVERY_REJECTED',
+          message: 'Antrag abgelehnt',
+          details: { status: 400 },
+        });
+        const attempts = await store.attempts(m.id);
+        expect(attempts.map((a) => [a.n, a.outcome, a.error?.code])).to.deep.equal([
+          [1, 'failed', 'AMT_DELIVERY_REJECTED'],
+        ]);
+        const last = (await store.history(m.id)).at(-1)!;
+        expectFields(last, { status: 'dead', event: 'dead-lettered', at: T0 + 20 });
+        expect(last.detail).to.deep.include({ code: 'AMT_DELIVERY_REJECTED', message: 'Antrag abgelehnt' });
+        const page = await store.deadLetters({ limit: 10 });
+        expect(page.items).to.have.length(1);
+        expect(page.items[0]?.diedAt).to.equal(T0 + 20);
+        expect(page.items[0]?.error).to.deep.equal(m.lastError);
+        expect(plain(page.items[0]?.message)).to.deep.equal(plain(m));
+      });
+
+      it('dead-letters without an attempt row when no delivery was attempted', async () => {
+        const m = await acceptOne();
+        await claimOnly('w1', T0 + 1);
+        expect(await store.complete([dead(m, 'w1', T0 + 2, false)], T0 + 2)).to.deep.equal([true]);
+        expect((await store.getMessage(m.id))?.status).to.equal('dead');
+        expect(await store.attempts(m.id)).to.deep.equal([]);
+        expect((await store.deadLetters({ limit: 10 })).items.map((d) => d.message.id)).to.deep.equal([m.id]);
+      });
+
+      it('ignores an outcome whose lease another worker took over, and applies the new owner’s', async () => {
+        const m = await acceptOne();
+        await claimOnly('w1', T0);
+        await claimOnly('w2', T0 + LEASE);
+        const before = await store.history(m.id);
+        expect(await store.complete([delivered(m, 'w1', T0 + LEASE + 1)], T0 + LEASE + 1)).to.deep.equal([
+          false,
+        ]);
+        expect((await store.getMessage(m.id))?.status).to.equal('delivering');
+        expect(await store.history(m.id)).to.deep.equal(before);
+        expect(await store.attempts(m.id)).to.deep.equal([]);
+        expect(await store.complete([delivered(m, 'w2', T0 + LEASE + 2)], T0 + LEASE + 2)).to.deep.equal([
+          true,
+        ]);
+        expect(await store.attempts(m.id)).to.have.length(1);
+        expect((await store.attempts(m.id))[0]?.n).to.equal(2);
+      });
+
+      it('applies a late outcome when the lease expired but nobody took the message over', async () => {
+        const m = await acceptOne();
+        await claimOnly('w1', T0);
+        expect(await store.complete([delivered(m, 'w1', T0 + 5 * LEASE)], T0 + 5 * LEASE)).to.deep.equal([
+          true,
+        ]);
+        expect((await store.getMessage(m.id))?.status).to.equal('delivered');
+      });
+
+      it('answers per outcome, in order, and applies only the first of two for one message', async () => {
+        const a = await acceptOne();
+        const b = await acceptOne();
+        const c = await acceptOne();
+        await store.claimDue('w1', 2, LEASE, T0);
+        const results = await store.complete(
+          [
+            delivered(a, 'w1', T0 + 1),
+            delivered(c, 'w1', T0 + 1), // c is still received: not claimed
+            { ...delivered(b, 'w1', T0 + 1), messageId: 'unknown-id' },
+            dead(b, 'w1', T0 + 1),
+            delivered(b, 'w1', T0 + 1),
+            delivered(a, 'w1', T0 + 1),
+          ],
+          T0 + 1,
+        );
+        expect(results).to.deep.equal([true, false, false, true, false, false]);
+        expect((await store.getMessage(a.id))?.status).to.equal('delivered');
+        expect((await store.getMessage(b.id))?.status).to.equal('dead');
+        expect((await store.getMessage(c.id))?.status).to.equal('received');
+        expect(await store.attempts(a.id)).to.have.length(1);
+      });
+    });
+
+    describe('releaseLeases', () => {
+      it('returns the owner’s leased messages to the queue, due at once, and leaves others alone', async () => {
+        const [a, b, c] = (await store.accept([draft(), draft(), draft()])).map(created);
+        await store.claimDue('w1', 2, LEASE, T0);
+        await store.claimDue('w2', 1, LEASE, T0);
+        expect(await store.releaseLeases('w1', T0 + 50)).to.equal(2);
+        for (const id of [a!.id, b!.id]) {
+          const read = (await store.getMessage(id))!;
+          expectFields(read, {
+            status: 'retrying',
+            runAt: T0 + 50,
+            leaseOwner: undefined,
+            leaseExpiresAt: undefined,
+            attempts: 1,
+            updatedAt: T0 + 50,
+          });
+          const last = (await store.history(id)).at(-1)!;
+          expectFields(last, { event: 'released', status: 'retrying', at: T0 + 50 });
+        }
+        expectFields(await store.getMessage(c!.id), { status: 'delivering', leaseOwner: 'w2' });
+        expect(await store.releaseLeases('w1', T0 + 60)).to.equal(0);
+        const again = await store.claimDue('w3', 10, LEASE, T0 + 50);
+        expect(again.map((m) => m.id).sort()).to.deep.equal([a!.id, b!.id].sort());
+        expect(again.every((m) => m.attempts === 2)).to.equal(true);
+      });
+    });
+
+    describe('replay', () => {
+      it('moves only dead letters back to received, keeping the delivery id', async () => {
+        const deadOne = await killOne({}, T0 + 20);
+        const done = await deliverOne({}, T0 + 30);
+        const alive = await acceptOne();
+        const result = await store.replay(
+          [deadOne.id, alive.id, 'no-such-id', done.id],
+          T0 + 100,
+          'admin@stadt',
+        );
+        expect(result.replayed).to.deep.equal([deadOne.id]);
+        expect(result.notReplayable).to.deep.equal([alive.id, 'no-such-id', done.id]);
+        const read = (await store.getMessage(deadOne.id))!;
+        expectFields(read, {
+          status: 'received',
+          runAt: T0 + 100,
+          attempts: 0,
+          deliveryId: deadOne.deliveryId,
+          lastError: undefined,
+          updatedAt: T0 + 100,
+        });
+        const last = (await store.history(deadOne.id)).at(-1)!;
+        expectFields(last, { event: 'replayed', status: 'received', at: T0 + 100 });
+        expect(last.detail).to.deep.include({ by: 'admin@stadt' });
+        expect((await store.deadLetters({ limit: 10 })).items).to.deep.equal([]);
+        expect((await store.getMessage(alive.id))?.status).to.equal('received');
+        expect((await store.getMessage(done.id))?.status).to.equal('delivered');
+      });
+
+      it('keeps numbering attempts after a replay and lists the latest dead letter when it dies again', async () => {
+        const m = await killOne({}, T0 + 20);
+        await store.replay([m.id], T0 + 100, 'ops');
+        const [claimed] = await store.claimDue('w2', 1, LEASE, T0 + 100);
+        expectFields(claimed, { id: m.id, attempts: 1, deliveryId: m.deliveryId });
+        expect((await store.history(m.id)).at(-1)?.detail).to.deep.include({ owner: 'w2', attempt: 2 });
+        const second = dead(m, 'w2', T0 + 200, true, {
+          code: 'AMT_RETRIES_EXHAUSTED',
+          message: 'zweiter Versuch',
+          details: { attempts: 1 },
+        });
+        expect(await store.complete([second], T0 + 200)).to.deep.equal([true]);
+        expect((await store.attempts(m.id)).map((a) => a.n)).to.deep.equal([1, 2]);
+        const page = await store.deadLetters({ limit: 10 });
+        expect(page.items).to.have.length(1);
+        expect(page.items[0]?.diedAt).to.equal(T0 + 200);
+        expect(page.items[0]?.error.code).to.equal('AMT_RETRIES_EXHAUSTED');
+      });
+    });
+
+    describe('listMessages', () => {
+      async function seed(): Promise<MessageRecord[]> {
+        // Pairs share a createdAt so the id must break the tie.
+        const batch = [0, 0, 1, 1, 2, 3, 3].map((k) => draft({ receivedAt: T0 + k }));
+        return (await store.accept(batch)).map(created);
+      }
+
+      function newestFirst(ms: readonly MessageRecord[]): string[] {
+        return [...ms]
+          .sort((x, y) => y.createdAt - x.createdAt || (y.id < x.id ? -1 : y.id > x.id ? 1 : 0))
+          .map((m) => m.id);
+      }
+
+      it('lists newest first and pages with a cursor, without duplicates or gaps', async () => {
+        const all = await seed();
+        const seen: string[] = [];
+        let cursor: string | undefined;
+        let pages = 0;
+        do {
+          const page = await store.listMessages({ limit: 3, ...(cursor ? { cursor } : {}) });
+          seen.push(...page.items.map((m) => m.id));
+          cursor = page.nextCursor;
+          pages += 1;
+          expect(pages).to.be.below(10);
+        } while (cursor);
+        expect(pages).to.equal(3);
+        expect(seen).to.deep.equal(newestFirst(all));
+      });
+
+      it('gives no cursor when the last page is exactly full', async () => {
+        const all = await seed();
+        const page = await store.listMessages({ limit: all.length });
+        expect(page.items).to.have.length(all.length);
+        expect(page.nextCursor).to.equal(undefined);
+        const first = await store.listMessages({ limit: all.length - 1 });
+        expect(first.nextCursor).to.be.a('string');
+        const rest = await store.listMessages({ limit: 5, cursor: first.nextCursor! });
+        expect(rest.items).to.have.length(1);
+        expect(rest.nextCursor).to.equal(undefined);
+      });
+
+      it('continues a listing correctly while newer messages arrive', async () => {
+        const all = await seed();
+        const first = await store.listMessages({ limit: 4 });
+        await store.accept([draft({ receivedAt: T0 + 50 }), draft({ receivedAt: T0 })]);
+        const second = await store.listMessages({ limit: 10, cursor: first.nextCursor! });
+        const firstIds = first.items.map((m) => m.id);
+        const secondIds = second.items.map((m) => m.id);
+        expect(firstIds.filter((id) => secondIds.includes(id))).to.deep.equal([]);
+        const expected = newestFirst(all);
+        expect(firstIds).to.deep.equal(expected.slice(0, 4));
+        // The message created at T0 later got a larger id: it sorts before the older T0 ones.
+        expect(secondIds.filter((id) => all.some((m) => m.id === id))).to.deep.equal(expected.slice(4));
+      });
+
+      it('filters by tenant: a list of tenants, none (empty list) or all (absent)', async () => {
+        await store.accept([
+          draft({ tenantId: 'koeln' }),
+          draft({ tenantId: 'bonn' }),
+          draft({ tenantId: 'aachen' }),
+          draft({ tenantId: 'koeln' }),
+        ]);
+        const tenants = async (tenantIds?: string[]) =>
+          (await store.listMessages({ limit: 10, ...(tenantIds ? { tenantIds } : {}) })).items
+            .map((m) => m.tenantId)
+            .sort();
+        expect(await tenants(['koeln'])).to.deep.equal(['koeln', 'koeln']);
+        expect(await tenants(['bonn', 'aachen'])).to.deep.equal(['aachen', 'bonn']);
+        expect(await tenants([])).to.deep.equal([]);
+        expect(await tenants(['nowhere'])).to.deep.equal([]);
+        expect(await tenants()).to.deep.equal(['aachen', 'bonn', 'koeln', 'koeln']);
+        expect((await store.deadLetters({ limit: 10, tenantIds: [] })).items).to.deep.equal([]);
+      });
+
+      it('filters by service, status, reference and a half-open createdAt range', async () => {
+        const a = await acceptOne({ service: '99000000000001', reference: 'AZ-1', receivedAt: T0 + 10 });
+        const b = await acceptOne({ service: '99000000000002', reference: 'AZ-2', receivedAt: T0 + 20 });
+        const c = await acceptOne({ service: '99000000000001', receivedAt: T0 + 30 });
+        await store.claimDue('w1', 1, LEASE, T0 + 40); // a is delivering now
+        const ids = async (filter: Omit<MessageFilter, 'limit'>) =>
+          (await store.listMessages({ limit: 10, ...filter })).items.map((m) => m.id);
+        expect(await ids({ service: '99000000000001' })).to.deep.equal([c.id, a.id]);
+        expect(await ids({ status: 'delivering' })).to.deep.equal([a.id]);
+        expect(await ids({ status: 'received' })).to.deep.equal([c.id, b.id]);
+        expect(await ids({ status: 'dead' })).to.deep.equal([]);
+        expect(await ids({ reference: 'AZ-2' })).to.deep.equal([b.id]);
+        expect(await ids({ reference: 'AZ' })).to.deep.equal([]);
+        expect(await ids({ since: T0 + 20 })).to.deep.equal([c.id, b.id]);
+        expect(await ids({ until: T0 + 20 })).to.deep.equal([a.id]);
+        expect(await ids({ since: T0 + 10, until: T0 + 30 })).to.deep.equal([b.id, a.id]);
+        expect(await ids({ service: '99000000000001', since: T0 + 11 })).to.deep.equal([c.id]);
+      });
+
+      it('pages through a filtered listing', async () => {
+        const batch = Array.from({ length: 9 }, (_, i) =>
+          draft({ tenantId: i % 3 === 0 ? 'bonn' : 'koeln', receivedAt: T0 + i }),
+        );
+        await store.accept(batch);
+        const seen: string[] = [];
+        let cursor: string | undefined;
+        do {
+          const page = await store.listMessages({
+            limit: 2,
+            tenantIds: ['koeln'],
+            ...(cursor ? { cursor } : {}),
+          });
+          expect(page.items.every((m) => m.tenantId === 'koeln')).to.equal(true);
+          seen.push(...page.items.map((m) => m.id));
+          cursor = page.nextCursor;
+        } while (cursor);
+        expect(seen).to.deep.equal(
+          batch
+            .filter((m) => m.tenantId === 'koeln')
+            .map((m) => m.id)
+            .reverse(),
+        );
+      });
+
+      it('rejects a cursor it did not issue', async () => {
+        await seed();
+        let failed = false;
+        try {
+          await store.listMessages({ limit: 2, cursor: 'not-a-cursor' });
+        } catch {
+          failed = true;
+        }
+        expect(failed).to.equal(true);
+      });
+    });
+
+    describe('deadLetters', () => {
+      it('lists the currently dead messages newest first, filtered and paged', async () => {
+        const d1 = await killOne({ tenantId: 'koeln', receivedAt: T0 + 1 }, T0 + 40);
+        await deliverOne({ tenantId: 'koeln', receivedAt: T0 + 2 }, T0 + 50);
+        const d2 = await killOne({ tenantId: 'bonn', receivedAt: T0 + 3 }, T0 + 60);
+        const d3 = await killOne({ tenantId: 'koeln', receivedAt: T0 + 4 }, T0 + 70);
+        await acceptOne({ receivedAt: T0 + 5 });
+        const all = await store.deadLetters({ limit: 10 });
+        expect(all.items.map((d) => d.message.id)).to.deep.equal([d3.id, d2.id, d1.id]);
+        expect(all.items.map((d) => d.diedAt)).to.deep.equal([T0 + 70, T0 + 60, T0 + 40]);
+        expect(all.nextCursor).to.equal(undefined);
+        const koeln = await store.deadLetters({ limit: 1, tenantIds: ['koeln'] });
+        expect(koeln.items.map((d) => d.message.id)).to.deep.equal([d3.id]);
+        const next = await store.deadLetters({ limit: 1, tenantIds: ['koeln'], cursor: koeln.nextCursor! });
+        expect(next.items.map((d) => d.message.id)).to.deep.equal([d1.id]);
+        expect(next.nextCursor).to.equal(undefined);
+      });
+    });
+
+    describe('stats', () => {
+      it('counts every status, zeros included', async () => {
+        expect(await store.stats()).to.deep.equal({
+          byStatus: { received: 0, delivering: 0, retrying: 0, delivered: 0, dead: 0 },
+        });
+        await deliverOne();
+        await killOne();
+        await store.accept([draft(), draft()]);
+        await store.claimDue('w1', 1, LEASE, T0 + 100);
+        expect(await store.stats()).to.deep.equal({
+          byStatus: { received: 1, delivering: 1, retrying: 0, delivered: 1, dead: 1 },
+        });
+      });
+    });
+
+    describe('remote status', () => {
+      it('records a remote status only on delivered messages', async () => {
+        const done = await deliverOne();
+        const killed = await killOne();
+        const waiting = await acceptOne();
+        expect(await store.recordRemoteStatus(done.id, 'forwarded', { caseId: 'c-1' }, T0 + 500)).to.equal(
+          true,
+        );
+        expect(await store.recordRemoteStatus(waiting.id, 'forwarded', undefined, T0 + 500)).to.equal(false);
+        expect(await store.recordRemoteStatus(killed.id, 'forwarded', undefined, T0 + 500)).to.equal(false);
+        expect(await store.recordRemoteStatus('no-such-id', 'forwarded', undefined, T0 + 500)).to.equal(
+          false,
+        );
+        expectFields(await store.getMessage(done.id), {
+          remoteStatus: 'forwarded',
+          status: 'delivered',
+          updatedAt: T0 + 500,
+        });
+        expect((await store.getMessage(waiting.id))?.remoteStatus).to.equal(undefined);
+        expect((await store.history(waiting.id)).map((h) => h.event)).to.deep.equal(['received']);
+        const last = (await store.history(done.id)).at(-1)!;
+        expectFields(last, { event: 'remote-status', status: 'delivered', at: T0 + 500 });
+        expect(last.detail).to.deep.equal({ status: 'forwarded', caseId: 'c-1' });
+        expect(await store.recordRemoteStatus(done.id, 'accepted', undefined, T0 + 600)).to.equal(true);
+        expect((await store.history(done.id)).at(-1)?.detail).to.deep.equal({ status: 'accepted' });
+        expect((await store.getMessage(done.id))?.remoteStatus).to.equal('accepted');
+      });
+
+      it('lists delivered messages of a target still awaiting a final remote status, oldest first', async () => {
+        const old = await deliverOne({ receivedAt: T0 + 1 }, T0 + 100);
+        const finished = await deliverOne({ receivedAt: T0 + 2 }, T0 + 110);
+        const pending = await deliverOne({ receivedAt: T0 + 3 }, T0 + 120);
+        const newest = await deliverOne({ receivedAt: T0 + 4 }, T0 + 130);
+        await deliverOne({ target: 'efa-service', receivedAt: T0 + 5 }, T0 + 140);
+        await acceptOne({ receivedAt: T0 + 6 });
+        await store.recordRemoteStatus(finished.id, 'accepted', undefined, T0 + 200);
+        await store.recordRemoteStatus(pending.id, 'forwarded', undefined, T0 + 200);
+        const ids = async (finals: string[], limit = 10) =>
+          (await store.awaitingRemoteStatus('fachverfahren', finals, limit)).map((m) => m.id);
+        expect(await ids(['accepted', 'rejected'])).to.deep.equal([old.id, pending.id, newest.id]);
+        expect(await ids(['accepted', 'rejected'], 2)).to.deep.equal([old.id, pending.id]);
+        expect(await ids([])).to.deep.equal([old.id, finished.id, pending.id, newest.id]);
+        expect(await ids(['accepted', 'forwarded'])).to.deep.equal([old.id, newest.id]);
+        const [first] = await store.awaitingRemoteStatus('fachverfahren', ['accepted'], 1);
+        expect(first?.status).to.equal('delivered');
+        expect(first?.remoteReference).to.equal(`remote-${old.id}`);
+      });
+    });
+
+    describe('rememberOnce', () => {
+      it('is true the first time, false while the entry lives, true again once it expired', async () => {
+        expect(await store.rememberOnce('saml-assertion', 'id-1', T0 + 100, T0)).to.equal(true);
+        expect(await store.rememberOnce('saml-assertion', 'id-1', T0 + 100, T0 + 50)).to.equal(false);
+        expect(await store.rememberOnce('saml-assertion', 'id-1', T0 + 500, T0 + 99)).to.equal(false);
+        expect(await store.rememberOnce('callback-nonce', 'id-1', T0 + 100, T0 + 50)).to.equal(true);
+        expect(await store.rememberOnce('saml-assertion', 'id-2', T0 + 100, T0 + 50)).to.equal(true);
+        // expiresAt ≤ now: expired.
+        expect(await store.rememberOnce('saml-assertion', 'id-1', T0 + 300, T0 + 100)).to.equal(true);
+        expect(await store.rememberOnce('saml-assertion', 'id-1', T0 + 300, T0 + 299)).to.equal(false);
+        expect(await store.rememberOnce('saml-assertion', 'id-1', T0 + 900, T0 + 300)).to.equal(true);
+      });
+
+      it('keeps entries apart that only look alike', async () => {
+        expect(await store.rememberOnce('a', 'b:c', T0 + 100, T0)).to.equal(true);
+        expect(await store.rememberOnce('a:b', 'c', T0 + 100, T0)).to.equal(true);
+        expect(await store.rememberOnce('A', 'b:c', T0 + 100, T0)).to.equal(true);
+        expect(await store.rememberOnce('a', 'B:C', T0 + 100, T0)).to.equal(true);
+      });
+    });
+
+    describe('reading', () => {
+      it('answers undefined or empty for an unknown message', async () => {
+        expect(await store.getMessage('no-such-id')).to.equal(undefined);
+        expect(await store.history('no-such-id')).to.deep.equal([]);
+        expect(await store.attempts('no-such-id')).to.deep.equal([]);
+      });
+
+      it('numbers history per message from 1, ascending, across a whole life', async () => {
+        const m = await acceptOne();
+        const other = await acceptOne();
+        await store.claimDue('w1', 1, LEASE, T0);
+        await store.complete(
+          [
+            {
+              kind: 'retry',
+              messageId: m.id,
+              leaseOwner: 'w1',
+              attempt: { startedAt: T0, endedAt: T0 + 1, target: m.target },
+              error: { code: 'AMT_DELIVERY_RETRYABLE', message: '503' },
+              runAt: T0 + 10,
+            },
+          ],
+          T0 + 1,
+        );
+        await store.claimDue('w1', 1, LEASE, T0 + 10);
+        await store.complete([delivered(m, 'w1', T0 + 11, 'r-1')], T0 + 11);
+        await store.recordRemoteStatus(m.id, 'accepted', undefined, T0 + 12);
+        const history = await store.history(m.id);
+        expect(history.map((h) => [h.seq, h.event, h.status])).to.deep.equal([
+          [1, 'received', 'received'],
+          [2, 'claimed', 'delivering'],
+          [3, 'attempt-failed', 'retrying'],
+          [4, 'claimed', 'delivering'],
+          [5, 'delivered', 'delivered'],
+          [6, 'remote-status', 'delivered'],
+        ]);
+        expect(history.map((h) => h.at)).to.deep.equal([T0, T0, T0 + 1, T0 + 10, T0 + 11, T0 + 12]);
+        expect((await store.attempts(m.id)).map((a) => [a.n, a.outcome])).to.deep.equal([
+          [1, 'retry'],
+          [2, 'delivered'],
+        ]);
+        expect((await store.history(other.id)).map((h) => h.seq)).to.deep.equal([1]);
+      });
     });
   });
 }
