@@ -23,6 +23,7 @@
 import { expect } from 'chai';
 import type {
   AcceptResult,
+  ErrorInfo,
   MessageFilter,
   MessageRecord,
   NewMessage,
