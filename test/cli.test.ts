@@ -1,0 +1,117 @@
+import { expect } from 'chai';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { stringify } from 'yaml';
+import { manifests } from '../adapters/index.js';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const run = promisify(execFile);
+
+async function amtsbote(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return amtsboteWithEnv({}, ...args);
+}
+
+async function amtsboteWithEnv(env: Record<string, string>, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src/main.ts'), ...args], {
+      cwd: ROOT,
+      env: { ...process.env, AMTSBOTE_CONFIG: '', ...env },
+    });
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+describe('amtsbote CLI', function () {
+  this.timeout(60_000);
+  let dir: string;
+  before(() => (dir = mkdtempSync(path.join(os.tmpdir(), 'amt-cli-'))));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('check accepts the demo configuration', async () => {
+    const result = await amtsbote('check', '-c', 'examples/gateway.yaml');
+    expect(result.stderr).to.equal('');
+    expect(result.code).to.equal(0);
+    expect(result.stdout).to.match(/configuration ok: 1 tenant\(s\), 2 client\(s\), 1 adapter instance\(s\), 1 route\(s\), store sqlite/);
+  });
+
+  it('check exits non-zero and prints every problem with its path', async () => {
+    const file = path.join(dir, 'broken.yaml');
+    writeFileSync(
+      file,
+      `tenants: [{ id: a, name: A, ars: 5515 }]
+clients: []
+adapters: { out: { type: file-drop, config: { directory: /tmp/x, colour: red } } }
+routes: [{ id: r, ars: '05515', service: '99058012104000', adapter: nowhere }]
+surprise: 1
+`,
+    );
+    const result = await amtsbote('check', '-c', file);
+    expect(result.code).to.equal(1);
+    expect(result.stderr).to.include('AMT_CONFIG_INVALID');
+    expect(result.stderr).to.include('/tenants/0/ars');
+    expect(result.stderr).to.include('/adapters/out/config/colour: unknown key');
+    expect(result.stderr).to.include('/surprise: unknown key');
+  });
+
+  it('check names a missing file', async () => {
+    const result = await amtsbote('check', '-c', path.join(dir, 'absent.yaml'));
+    expect(result.code).to.equal(1);
+    expect(result.stderr).to.include('absent.yaml');
+  });
+
+  it('every adapter’s documented example passes check', async () => {
+    for (const manifest of manifests) {
+      const file = path.join(dir, `example-${manifest.type}.yaml`);
+      writeFileSync(
+        file,
+        stringify({
+          dataDir: dir,
+          tenants: [{ id: 'muenster', name: 'Stadt Münster', ars: '055150000000' }],
+          clients: [],
+          adapters: { example: { type: manifest.type, config: manifest.example } },
+          routes: [{ id: 'r', ars: '05515', service: '99058012104000', adapter: 'example' }],
+        }),
+      );
+      // Examples reference secrets as ${VAR}; give each a value as an operator's environment would.
+      const variables = [...JSON.stringify(manifest.example).matchAll(/\$\{([A-Z0-9_]+)\}/g)].map((m) => m[1]!);
+      const env = Object.fromEntries(variables.map((name) => [name, `value-of-${name}`]));
+      const result = await amtsboteWithEnv(env, 'check', '-c', file);
+      expect(result.stderr, manifest.type).to.equal('');
+      expect(result.code, manifest.type).to.equal(0);
+    }
+  });
+
+  it('config schema prints the composed JSON Schema with every adapter', async () => {
+    const result = await amtsbote('config', 'schema');
+    expect(result.code).to.equal(0);
+    const schema = JSON.parse(result.stdout) as { $defs: { adapterInstance: { properties: { type: { enum: string[] } } } } };
+    expect(schema.$defs.adapterInstance.properties.type.enum).to.deep.equal(manifests.map((m) => m.type));
+  });
+
+  it('adapters list prints the manifests, as text and as JSON', async () => {
+    const text = await amtsbote('adapters', 'list');
+    expect(text.code).to.equal(0);
+    for (const m of manifests) expect(text.stdout).to.include(m.type);
+    const json = JSON.parse((await amtsbote('adapters', 'list', '--json')).stdout) as { type: string; secrets: string[] }[];
+    expect(json.map((m) => m.type)).to.deep.equal(manifests.map((m) => m.type));
+  });
+
+  it('hash-key prints the keyHash of a key and generates one when asked', async () => {
+    const known = await amtsbote('hash-key', 'demo-portal-key');
+    expect(known.stdout.trim()).to.equal('keyHash: sha256:9bdc095594e27a33d12a48fd6ed8d3b3a4bb7abc6219b82867f2b5660b13be90');
+    const generated = await amtsbote('hash-key');
+    expect(generated.stdout).to.match(/^key: +\S{43}\nkeyHash: sha256:[0-9a-f]{64}\n$/);
+  });
+
+  it('an unknown command is a usage error', async () => {
+    const result = await amtsbote('frobnicate');
+    expect(result.code).to.equal(2);
+  });
+});

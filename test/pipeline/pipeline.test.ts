@@ -1,0 +1,364 @@
+/**
+ * The pipeline against a real SQLite store, with adapters defined here that behave like
+ * receivers do: succeed, fail for a while, reject, hang.
+ */
+import { expect } from 'chai';
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { defineAdapter, rejectPermanently, retryLater, type AdapterInstance, type Delivery } from '../../src/adapter-contract.js';
+import { AttachmentStore } from '../../src/attachments.js';
+import { validateConfig } from '../../src/config/load.js';
+import type { GatewayConfig } from '../../src/config/types.js';
+import { AmtError } from '../../src/errors.js';
+import { createLogger } from '../../src/observability/log.js';
+import { createMetrics } from '../../src/observability/metrics.js';
+import { inboundReceiver } from '../../src/pipeline/inbound.js';
+import type { MappingStep } from '../../src/pipeline/mapping-step.js';
+import { Pipeline } from '../../src/pipeline/pipeline.js';
+import { createRouter } from '../../src/routing.js';
+import { withGroupCommit } from '../../src/store/group-commit.js';
+import { SqliteStore } from '../../src/store/sqlite.js';
+import type { MessageRecord, Store } from '../../src/store/types.js';
+
+const ARS = '055150000000';
+const SERVICE = '99058012104000';
+const MAPPED_SERVICE = '99058012104001';
+
+const recorder = defineAdapter<Record<string, never>>({
+  type: 'recorder',
+  version: '1.0.0',
+  description: 'delivers through a function set by the test',
+  capabilities: { outbound: true, inbound: false, poll: false },
+  configSchema: { type: 'object', additionalProperties: false },
+  secrets: [],
+  example: {},
+  create: () => ({}),
+});
+
+function baseConfig(dataDir: string, routeAdapter = 'primary'): GatewayConfig {
+  return validateConfig(
+    {
+      dataDir,
+      tenants: [{ id: 'muenster', name: 'Stadt Münster', ars: ARS }],
+      clients: [{ id: 'portal', keyHash: 'sha256:' + '0'.repeat(64), tenants: ['muenster'] }],
+      adapters: { primary: { type: 'recorder' }, secondary: { type: 'recorder' } },
+      routes: [
+        { id: 'parken', ars: '05515', service: SERVICE, adapter: routeAdapter },
+        { id: 'parken-mapped', ars: '05515', service: MAPPED_SERVICE, adapter: routeAdapter, mapping: 'xdomea.mapping.yaml' },
+      ],
+      retry: { maxAttempts: 3, initialDelay: 10, maxDelay: 50, jitter: 0 },
+      pipeline: { concurrency: 8, batchSize: 10, lease: 500, pollInterval: 10, deliveryTimeout: 2000, drainTimeout: 300 },
+    },
+    { manifests: [recorder], baseDir: dataDir, source: undefined },
+  );
+}
+
+type Deliver = (delivery: Delivery, signal: AbortSignal) => Promise<{ remoteReference?: string }>;
+
+describe('pipeline', function () {
+  this.timeout(20_000);
+  let dir: string;
+  let raw: SqliteStore;
+  let store: Store;
+  let config: GatewayConfig;
+  let attachments: AttachmentStore;
+  let deliveries: Delivery[];
+  let behaviour: Record<string, Deliver>;
+  let pipelines: Pipeline[];
+  let mappingCalls: number;
+
+  const adapters = (): Map<string, AdapterInstance> =>
+    new Map(
+      ['primary', 'secondary'].map((id) => [
+        id,
+        {
+          deliver: async (delivery: Delivery, signal: AbortSignal) => {
+            deliveries.push(delivery);
+            return behaviour[id]!(delivery, signal);
+          },
+        },
+      ]),
+    );
+
+  const failingMapping: MappingStep = () => {
+    mappingCalls++;
+    throw new AmtError('AMT_MAPPING_FAILED', 'rule antragsteller.name: source path applicant.familyName is missing', {
+      problems: [{ path: 'applicant.familyName', message: 'is missing (rule antragsteller.name, line 12)' }],
+    });
+  };
+
+  function startPipeline(cfg = config, owner?: string, loadMapping: (f: string) => Promise<MappingStep> = async () => failingMapping): Pipeline {
+    const pipeline = new Pipeline({
+      config: cfg,
+      store,
+      router: createRouter(cfg),
+      adapters: adapters(),
+      attachments,
+      loadMapping,
+      logger: createLogger({ silent: true }),
+      metrics: createMetrics({ defaultMetrics: false }),
+      ...(owner ? { owner } : {}),
+    });
+    pipelines.push(pipeline);
+    pipeline.start();
+    return pipeline;
+  }
+
+  async function accept(service = SERVICE, cfg = config): Promise<MessageRecord> {
+    const route = createRouter(cfg).resolve(ARS, service)!;
+    const [result] = await store.accept([
+      {
+        id: randomUUID(),
+        deliveryId: randomUUID(),
+        direction: 'outbound',
+        tenantId: 'muenster',
+        ars: ARS,
+        service,
+        reference: `ref-${randomUUID()}`,
+        clientId: 'portal',
+        routeId: route.id,
+        target: route.adapter,
+        payload: JSON.stringify({ applicant: { familyName: 'Mustermann' }, data: { zone: 'A' } }),
+        attachments: [],
+        idempotency: undefined,
+        receivedAt: Date.now(),
+      },
+    ]);
+    if (result?.kind !== 'created') throw new Error('not created');
+    pipelines.forEach((p) => p.wake());
+    return result.message;
+  }
+
+  async function until<T>(probe: () => Promise<T | undefined>, what: string, timeoutMs = 8000): Promise<T> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const value = await probe();
+      if (value !== undefined) return value;
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  }
+
+  const statusOf = (id: string, status: string) => async () => {
+    const m = await store.getMessage(id);
+    return m?.status === status ? m : undefined;
+  };
+
+  beforeEach(() => {
+    dir = mkdtempSync(path.join(os.tmpdir(), 'amt-pipeline-'));
+    raw = SqliteStore.open(path.join(dir, 'store.db'));
+    store = withGroupCommit(raw);
+    config = baseConfig(dir);
+    attachments = new AttachmentStore(path.join(dir, 'attachments'));
+    deliveries = [];
+    pipelines = [];
+    mappingCalls = 0;
+    behaviour = {
+      primary: async (d) => ({ remoteReference: `VG-${d.deliveryId.slice(0, 8)}` }),
+      secondary: async () => ({ remoteReference: 'efa' }),
+    };
+    return store.migrate();
+  });
+
+  afterEach(async () => {
+    for (const p of pipelines) await p.stop();
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('delivers with the delivery id and records the remote reference and history', async () => {
+    startPipeline();
+    const m = await accept();
+    const done = await until(statusOf(m.id, 'delivered'), 'delivery');
+    expect(done.remoteReference).to.equal(`VG-${m.deliveryId.slice(0, 8)}`);
+    expect(deliveries).to.have.length(1);
+    expect(deliveries[0]?.deliveryId).to.equal(m.deliveryId);
+    expect(deliveries[0]?.tenant).to.deep.equal({ id: 'muenster', ars: ARS, name: 'Stadt Münster' });
+    expect(deliveries[0]?.body.contentType).to.equal('application/json');
+    expect(JSON.parse(String(deliveries[0]?.body.content))).to.deep.equal({ applicant: { familyName: 'Mustermann' }, data: { zone: 'A' } });
+    const events = (await store.history(m.id)).map((e) => e.event);
+    expect(events).to.deep.equal(['received', 'claimed', 'delivered']);
+    const attempts = await store.attempts(m.id);
+    expect(attempts.map((a) => a.outcome)).to.deep.equal(['delivered']);
+  });
+
+  it('retries retryable failures with the same delivery id, then delivers', async () => {
+    let failures = 2;
+    behaviour.primary = async () => {
+      if (failures-- > 0) throw retryLater('503 from Fachverfahren');
+      return { remoteReference: 'ok' };
+    };
+    startPipeline();
+    const m = await accept();
+    await until(statusOf(m.id, 'delivered'), 'delivery after retries');
+    expect(deliveries.map((d) => d.deliveryId)).to.deep.equal([m.deliveryId, m.deliveryId, m.deliveryId]);
+    expect(deliveries.map((d) => d.attempt)).to.deep.equal([1, 2, 3]);
+    const attempts = await store.attempts(m.id);
+    expect(attempts.map((a) => a.outcome)).to.deep.equal(['retry', 'retry', 'delivered']);
+    expect(attempts[0]?.error?.code).to.equal('AMT_DELIVERY_RETRYABLE');
+  });
+
+  it('honours Retry-After when scheduling the next attempt', async () => {
+    behaviour.primary = async () => {
+      throw retryLater('429', { retryAfterSeconds: 120 });
+    };
+    startPipeline();
+    const before = Date.now();
+    const m = await accept();
+    const retrying = await until(statusOf(m.id, 'retrying'), 'retry scheduled');
+    expect(retrying.runAt - before).to.be.at.least(120_000);
+    expect(retrying.lastError?.code).to.equal('AMT_DELIVERY_RETRYABLE');
+  });
+
+  it('dead-letters a permanent rejection at once and replays it with the same delivery id', async () => {
+    let reject = true;
+    behaviour.primary = async () => {
+      if (reject) throw rejectPermanently('400 Bad Request: Pflichtfeld fehlt');
+      return { remoteReference: 'after-fix' };
+    };
+    startPipeline();
+    const m = await accept();
+    const dead = await until(statusOf(m.id, 'dead'), 'dead letter');
+    expect(dead.lastError).to.include({ code: 'AMT_DELIVERY_REJECTED', message: '400 Bad Request: Pflichtfeld fehlt' });
+    expect(deliveries).to.have.length(1);
+    const letters = await store.deadLetters({ limit: 10 });
+    expect(letters.items.map((l) => l.message.id)).to.deep.equal([m.id]);
+
+    reject = false;
+    const { replayed } = await store.replay([m.id], Date.now(), 'ops');
+    expect(replayed).to.deep.equal([m.id]);
+    pipelines[0]!.wake();
+    const done = await until(statusOf(m.id, 'delivered'), 'delivery after replay');
+    expect(done.remoteReference).to.equal('after-fix');
+    expect(deliveries.map((d) => d.deliveryId)).to.deep.equal([m.deliveryId, m.deliveryId]);
+  });
+
+  it('gives up after maxAttempts with AMT_RETRIES_EXHAUSTED naming the last error', async () => {
+    behaviour.primary = async () => {
+      throw retryLater('connection refused');
+    };
+    startPipeline();
+    const m = await accept();
+    const dead = await until(statusOf(m.id, 'dead'), 'exhaustion');
+    expect(dead.lastError?.code).to.equal('AMT_RETRIES_EXHAUSTED');
+    expect(dead.lastError?.message).to.include('connection refused');
+    expect(deliveries).to.have.length(3);
+  });
+
+  it('treats an unexpected adapter exception as retryable, never as lost', async () => {
+    let calls = 0;
+    behaviour.primary = async () => {
+      if (calls++ === 0) throw new TypeError('cannot read properties of undefined');
+      return { remoteReference: 'second time' };
+    };
+    startPipeline();
+    const m = await accept();
+    await until(statusOf(m.id, 'delivered'), 'delivery after a bug');
+    expect((await store.attempts(m.id))[0]?.error?.message).to.include('cannot read properties');
+  });
+
+  it('a mapping failure is permanent, keeps the precise reason, and the adapter is never called', async () => {
+    startPipeline();
+    const m = await accept(MAPPED_SERVICE);
+    const dead = await until(statusOf(m.id, 'dead'), 'mapping dead letter');
+    expect(dead.lastError?.code).to.equal('AMT_MAPPING_FAILED');
+    expect(JSON.stringify(dead.lastError?.details)).to.include('applicant.familyName');
+    expect(deliveries).to.have.length(0);
+    expect(mappingCalls).to.equal(1);
+    const history = await store.history(m.id);
+    expect(history.at(-1)?.event).to.equal('dead-lettered');
+  });
+
+  it('replaying a mapping dead letter uses the mapping as it is now', async () => {
+    let fixed = false;
+    const loadMapping = async (): Promise<MappingStep> => (input) => {
+      if (!fixed) return failingMapping(input);
+      return { contentType: 'application/xml', content: '<antrag/>' };
+    };
+    startPipeline(config, undefined, loadMapping);
+    const m = await accept(MAPPED_SERVICE);
+    await until(statusOf(m.id, 'dead'), 'dead letter');
+    fixed = true;
+    await store.replay([m.id], Date.now(), 'ops');
+    pipelines[0]!.wake();
+    await until(statusOf(m.id, 'delivered'), 'delivery after replay');
+    expect(deliveries[0]?.body).to.deep.equal({ contentType: 'application/xml', content: '<antrag/>' });
+  });
+
+  it('a crashed worker’s lease expires and another worker delivers the message once', async () => {
+    const m = await accept();
+    // A worker claims and dies without an outcome.
+    const claimed = await store.claimDue('dead-worker', 10, config.pipeline.leaseMs, Date.now());
+    expect(claimed.map((c) => c.id)).to.deep.equal([m.id]);
+    startPipeline(config, 'survivor');
+    const done = await until(statusOf(m.id, 'delivered'), 'takeover after lease expiry');
+    expect(done.attempts).to.equal(2);
+    expect(deliveries.map((d) => d.deliveryId)).to.deep.equal([m.deliveryId]);
+    expect((await store.history(m.id)).map((e) => e.event)).to.include('reclaimed');
+  });
+
+  it('stop() drains deliveries in flight, aborts those past the drain timeout and releases their leases', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    behaviour.primary = async () => {
+      await gate;
+      return { remoteReference: 'drained' };
+    };
+    const pipeline = startPipeline();
+    const m = await accept();
+    await until(async () => (deliveries.length === 1 ? true : undefined), 'delivery in flight');
+    const stopping = pipeline.stop();
+    setTimeout(release, 50);
+    await stopping;
+    expect((await store.getMessage(m.id))?.status).to.equal('delivered');
+
+    // A delivery that outlives the drain timeout is aborted and its lease given back.
+    behaviour.primary = (_d, signal) =>
+      new Promise((_resolve, reject) => signal.addEventListener('abort', () => reject(signal.reason as Error)));
+    const p2 = startPipeline();
+    const slow = await accept();
+    await until(async () => (deliveries.length === 2 ? true : undefined), 'second delivery in flight');
+    await p2.stop();
+    const after = await store.getMessage(slow.id);
+    expect(after?.status).to.equal('retrying');
+    expect(after?.leaseOwner).to.equal(undefined);
+  });
+
+  it('a changed route sends new messages to the new target while a message in flight keeps its own', async () => {
+    const m1 = await accept(); // accepted while the route pointed at primary
+    const switched = baseConfig(dir, 'secondary');
+    startPipeline(switched);
+    const m2 = await accept(SERVICE, switched);
+    await until(statusOf(m1.id, 'delivered'), 'old message');
+    await until(statusOf(m2.id, 'delivered'), 'new message');
+    expect((await store.getMessage(m1.id))?.remoteReference).to.match(/^VG-/);
+    expect((await store.getMessage(m2.id))?.remoteReference).to.equal('efa');
+    expect((await store.getMessage(m1.id))?.target).to.equal('primary');
+    expect((await store.getMessage(m2.id))?.target).to.equal('secondary');
+  });
+
+  it('inbound applications are routed, stored durably and idempotent per reference', async () => {
+    const receive = inboundReceiver('efa-inbox', { store, router: createRouter(config), attachments, onAccepted: () => undefined });
+    const application = {
+      ars: ARS,
+      service: SERVICE,
+      reference: 'submission-0001',
+      data: { antrag: 'Bewohnerparkausweis' },
+      attachments: [{ filename: 'nachweis.pdf', mediaType: 'application/pdf', content: Buffer.from('%PDF-1.7 test') }],
+    };
+    const first = await receive(application);
+    const again = await receive(application);
+    expect(again.messageId).to.equal(first.messageId);
+    const stored = await store.getMessage(first.messageId);
+    expect(stored?.direction).to.equal('inbound');
+    expect(stored?.target).to.equal('primary');
+    expect(stored?.attachments[0]?.size).to.equal(13);
+    const page = await store.listMessages({ tenantIds: ['muenster'], limit: 10 });
+    expect(page.items).to.have.length(1);
+    let error: unknown;
+    await receive({ ...application, ars: '091620000000', reference: 'x' }).catch((e: unknown) => (error = e));
+    expect((error as AmtError).code).to.equal('AMT_UNKNOWN_TENANT');
+  });
+});
