@@ -8,6 +8,7 @@
 import pg from 'pg';
 import type { PoolClient, QueryResultRow } from 'pg';
 import { AmtError } from '../errors.js';
+import { decodeCursor, encodeCursor } from './cursor.js';
 import { MIGRATIONS } from './postgres-migrations.js';
 import type {
   AcceptResult,
@@ -73,7 +74,8 @@ export const CLAIM_DUE_SQL = `WITH due AS (
      ORDER BY run_at, id LIMIT $2::int
    ), claimed AS (
      UPDATE messages m SET status = 'delivering', lease_owner = $1::text, lease_expires_at = $4::bigint + $3::bigint,
-       attempts = m.attempts + 1, updated_at = $4::bigint, history_seq = m.history_seq + 1
+       attempts = m.attempts + 1, attempt_seq = m.attempt_seq + 1, updated_at = $4::bigint,
+        history_seq = m.history_seq + 1
      FROM chosen c WHERE m.id = c.id
      RETURNING m.*, c.previous_status, c.previous_owner
    ), claim_event AS (
@@ -81,8 +83,8 @@ export const CLAIM_DUE_SQL = `WITH due AS (
      SELECT id, history_seq, $4::bigint, 'delivering',
        CASE WHEN previous_status = 'delivering' THEN 'reclaimed' ELSE 'claimed' END,
        CASE WHEN previous_status = 'delivering'
-         THEN json_build_object('owner', $1, 'attempt', attempts, 'previousOwner', previous_owner)::text
-         ELSE json_build_object('owner', $1, 'attempt', attempts)::text END
+         THEN json_build_object('owner', $1, 'attempt', attempt_seq, 'previousOwner', previous_owner)::text
+         ELSE json_build_object('owner', $1, 'attempt', attempt_seq)::text END
      FROM claimed
    )
    SELECT ${MESSAGE_COLUMNS} FROM claimed m ORDER BY m.run_at, m.id`;
@@ -433,7 +435,7 @@ export class PostgresStore implements Store {
     if (unique.length === 0) return { replayed: [], notReplayable: [] };
     const { rows } = await this.query<{ id: string }>(
       `WITH replayed AS (
-         UPDATE messages SET status = 'received', attempts = 0, run_at = $2, lease_owner = NULL,
+         UPDATE messages SET status = 'received', attempts = 0, run_at = $2, last_error = NULL, lease_owner = NULL,
            lease_expires_at = NULL, updated_at = $2, history_seq = history_seq + 1
          WHERE id = ANY($1::text[]) AND status = 'dead'
          RETURNING id, history_seq
@@ -593,8 +595,7 @@ function outcomeStatement(spec: {
       UPDATE messages SET status = '${spec.status}', run_at = COALESCE($9::bigint, run_at),
         last_error = COALESCE($4::text, last_error), remote_reference = COALESCE($8::text, remote_reference),
         lease_owner = NULL, lease_expires_at = NULL,
-        updated_at = $3::bigint, history_seq = history_seq + 1,
-        attempt_seq = attempt_seq + CASE WHEN $5::bigint IS NULL THEN 0 ELSE 1 END
+        updated_at = $3::bigint, history_seq = history_seq + 1
       WHERE id = $1::text AND status = 'delivering' AND lease_owner = $2::text
       RETURNING id, history_seq, attempt_seq
     ), attempt AS (
@@ -603,7 +604,8 @@ function outcomeStatement(spec: {
       FROM applied WHERE $5::bigint IS NOT NULL
     ), event AS (
       INSERT INTO message_history (message_id, seq, at, status, event, detail)
-      SELECT id, history_seq, $3::bigint, '${spec.status}', '${spec.event}', $10::text FROM applied
+      SELECT id, history_seq, $3::bigint, '${spec.status}', '${spec.event}',
+        ($10::jsonb || jsonb_build_object('attempt', attempt_seq))::text FROM applied
     )${
       spec.deadLetter
         ? `, dead_letter AS (
@@ -636,7 +638,7 @@ function outcomeParams(outcome: Outcome, now: number): unknown[] {
     attempt?.target ?? null,
     remoteReference,
     runAt,
-    Object.keys(detail).length === 0 ? null : JSON.stringify(detail),
+    JSON.stringify(detail),
   ];
 }
 
@@ -657,9 +659,9 @@ function filterConditions(
   if (filter.status !== undefined) conditions.push(`m.status = ${bind(filter.status)}`);
   if (filter.reference !== undefined) conditions.push(`m.reference = ${bind(filter.reference)}`);
   if (filter.since !== undefined) conditions.push(`m.created_at >= ${bind(filter.since)}`);
-  if (filter.until !== undefined) conditions.push(`m.created_at <= ${bind(filter.until)}`);
+  if (filter.until !== undefined) conditions.push(`m.created_at < ${bind(filter.until)}`);
   if (filter.cursor !== undefined) {
-    const [createdAt, id] = decodeCursor(filter.cursor);
+    const { createdAt, id } = decodeCursor(filter.cursor);
     conditions.push(`(m.created_at, m.id) < (${bind(createdAt)}::bigint, ${bind(id)}::text)`);
   }
   // One row more than asked tells whether there is a next page.
@@ -673,24 +675,6 @@ function toPage<T>(rows: T[], limit: number, messageOf: (item: T) => MessageReco
   const items = rows.slice(0, size);
   const last = items[items.length - 1];
   return { items, nextCursor: last === undefined ? undefined : encodeCursor(messageOf(last)) };
-}
-
-function encodeCursor(m: MessageRecord): string {
-  return Buffer.from(JSON.stringify([m.createdAt, m.id])).toString('base64url');
-}
-
-function decodeCursor(cursor: string): [number, string] {
-  try {
-    const value: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-    if (Array.isArray(value) && Number.isSafeInteger(value[0]) && typeof value[1] === 'string') {
-      return [value[0] as number, value[1]];
-    }
-  } catch {
-    // falls through to the error below
-  }
-  throw new AmtError('AMT_BODY_MALFORMED', 'The page cursor is not valid', {
-    problems: [{ path: 'cursor', message: 'not a cursor returned by a previous page' }],
-  });
 }
 
 function newMessageRecord(m: NewMessage): MessageRecord {
