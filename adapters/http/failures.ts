@@ -61,8 +61,9 @@ export function statusFailure(
   status: number,
   headers: Readonly<Record<string, string | undefined>>,
   body: Buffer,
+  secrets: readonly string[],
 ): AmtError {
-  const excerpt = problemExcerpt(headers['content-type'], body);
+  const excerpt = maskSecrets(problemExcerpt(headers['content-type'], body), secrets);
   const what = `${target} answered ${status}${excerpt ? `: ${excerpt}` : ''}`;
   if (isRetryableStatus(status)) {
     const retryAfterSeconds =
@@ -94,8 +95,15 @@ export function problemExcerpt(contentType: string | undefined, body: Buffer): s
   return parts.length > 0 ? parts.join(' — ') : undefined;
 }
 
+/** Some receivers echo the presented credentials in their error detail. */
+function maskSecrets(text: string | undefined, secrets: readonly string[]): string | undefined {
+  if (text === undefined) return undefined;
+  let masked = text;
+  for (const secret of secrets) if (secret.length >= 4) masked = masked.split(secret).join('***');
+  return masked;
+}
+
 function shorten(text: string): string {
-  // eslint-disable-next-line no-control-regex -- control characters from a peer must not reach logs
   const flat = text.replace(/[\u0000-\u001f\u007f]+/g, ' ').trim();
   return flat.length > EXCERPT_FIELD_LIMIT ? `${flat.slice(0, EXCERPT_FIELD_LIMIT)}…` : flat;
 }

@@ -67,6 +67,8 @@ class HttpDelivery implements AdapterInstance {
   private readonly httpsAgent: HttpsAgent;
   private readonly staticAuthorization: string | undefined;
   private readonly tokens: OAuth2TokenSource | undefined;
+  /** Credential strings to mask wherever a receiver's answer is quoted. */
+  private readonly secrets: readonly string[];
 
   constructor(
     private readonly context: AdapterContext,
@@ -85,11 +87,18 @@ class HttpDelivery implements AdapterInstance {
       context.logger.warn('TLS certificate verification is turned off', { instance: context.instanceId });
     }
     const auth = config.auth ?? { type: 'none' };
-    if (auth.type === 'bearer') this.staticAuthorization = `Bearer ${auth.token}`;
+    const secrets: string[] = [];
+    if (auth.type === 'bearer') {
+      this.staticAuthorization = `Bearer ${auth.token}`;
+      secrets.push(auth.token);
+    }
     if (auth.type === 'basic') {
-      this.staticAuthorization = `Basic ${Buffer.from(`${auth.username}:${auth.password}`, 'utf8').toString('base64')}`;
+      const credentials = Buffer.from(`${auth.username}:${auth.password}`, 'utf8').toString('base64');
+      this.staticAuthorization = `Basic ${credentials}`;
+      secrets.push(auth.password, credentials);
     }
     if (auth.type === 'oauth2') {
+      secrets.push(auth.clientSecret);
       this.tokens = new OAuth2TokenSource({
         tokenUrl: auth.tokenUrl,
         clientId: auth.clientId,
@@ -103,6 +112,7 @@ class HttpDelivery implements AdapterInstance {
         now: options.now ?? Date.now,
       });
     }
+    this.secrets = secrets;
   }
 
   async deliver(delivery: Delivery, signal: AbortSignal): Promise<DeliveryResult> {
@@ -127,7 +137,8 @@ class HttpDelivery implements AdapterInstance {
       return { remoteReference, detail: { status } };
     }
     this.context.logger.debug('the receiver did not accept the message', meta);
-    throw statusFailure(target, status, headers, body);
+    const presented = answer.usedToken ? [...this.secrets, answer.usedToken.accessToken] : this.secrets;
+    throw statusFailure(target, status, headers, body, presented);
   }
 
   async close(): Promise<void> {
