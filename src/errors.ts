@@ -84,6 +84,18 @@ export const ERROR_CATALOG = {
   },
   // identity: SAML, trust levels (src/identity)
   // SOAP and XTA 2 (adapters/soap, adapters/xta2)
+  AMT_SOAP_WSDL_INVALID: {
+    status: 500,
+    title: 'The WSDL cannot be loaded or lacks the configured service, port or operation',
+    retryable: true,
+  },
+  AMT_XTA_EXCEPTION: { status: 502, title: 'The XTA server answered with an exception', retryable: false },
+  AMT_XTA_UNREACHABLE: { status: 503, title: 'The XTA server cannot be reached', retryable: true },
+  AMT_XTA_INBOUND_UNROUTABLE: {
+    status: 422,
+    title: 'An inbound XTA message matches no entry of the inbound routing table',
+    retryable: false,
+  },
   // scheduler (src/scheduler)
 } as const satisfies Record<string, ErrorSpec>;
 
