@@ -83,6 +83,59 @@ export const ERROR_CATALOG = {
     retryable: false,
   },
   // identity: SAML, trust levels (src/identity)
+  // 422: the citizen's login proof cannot be accepted — the portal should let the citizen log in again.
+  // 401 stays reserved for the portal's own API credentials.
+  AMT_SAML_MALFORMED: {
+    status: 422,
+    title: 'The SAML response is not well-formed or lacks a required element',
+    retryable: false,
+  },
+  AMT_SAML_DOCTYPE_FORBIDDEN: { status: 422, title: 'The SAML document contains a DOCTYPE', retryable: false },
+  AMT_SAML_MULTIPLE_ASSERTIONS: {
+    status: 422,
+    title: 'The SAML response carries more than one assertion',
+    retryable: false,
+  },
+  AMT_SAML_UNSIGNED: { status: 422, title: 'Neither the SAML response nor its assertion is signed', retryable: false },
+  AMT_SAML_SIGNATURE_INVALID: { status: 422, title: 'The SAML signature is not valid', retryable: false },
+  AMT_SAML_CERT_UNTRUSTED: {
+    status: 422,
+    title: 'The SAML signature was made with a certificate not in the identity provider metadata',
+    retryable: false,
+  },
+  AMT_SAML_ISSUER_UNKNOWN: { status: 422, title: 'The SAML issuer is not a configured identity provider', retryable: false },
+  AMT_SAML_STATUS: { status: 422, title: 'The identity provider reported a failed login', retryable: false },
+  AMT_SAML_EXPIRED: { status: 422, title: 'The SAML assertion has expired', retryable: false },
+  AMT_SAML_NOT_YET_VALID: { status: 422, title: 'The SAML assertion is not yet valid', retryable: false },
+  AMT_SAML_AUDIENCE_MISMATCH: { status: 422, title: 'The SAML assertion is meant for another audience', retryable: false },
+  AMT_SAML_RECIPIENT_MISMATCH: {
+    status: 422,
+    title: 'The SAML assertion is meant for another recipient (ACS URL)',
+    retryable: false,
+  },
+  AMT_SAML_IN_RESPONSE_TO_MISMATCH: {
+    status: 422,
+    title: 'The SAML assertion answers another authentication request',
+    retryable: false,
+  },
+  AMT_SAML_REPLAYED: { status: 422, title: 'The SAML assertion was already used', retryable: false },
+  AMT_SAML_DECRYPTION_FAILED: { status: 422, title: 'The encrypted SAML assertion cannot be decrypted', retryable: false },
+  AMT_SAML_TRUST_LEVEL_UNKNOWN: {
+    status: 422,
+    title: 'The SAML assertion states no trust level this gateway knows',
+    retryable: false,
+  },
+  AMT_TRUST_LEVEL_TOO_LOW: {
+    status: 403,
+    title: 'The citizen logged in with a trust level below what this service requires',
+    retryable: false,
+  },
+  AMT_SAML_METADATA_INVALID: { status: 500, title: 'The identity provider metadata is not valid', retryable: false },
+  AMT_SAML_METADATA_SIGNATURE_INVALID: {
+    status: 500,
+    title: 'The signature of the identity provider metadata is not valid',
+    retryable: false,
+  },
   // SOAP and XTA 2 (adapters/soap, adapters/xta2)
   AMT_SOAP_WSDL_INVALID: {
     status: 500,
