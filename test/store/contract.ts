@@ -967,7 +967,7 @@ export function describeStoreContract(
 
       it('numbers history per message from 1, ascending, across a whole life', async () => {
         const m = await acceptOne();
-        const other = await acceptOne();
+        const other = await acceptOne({ receivedAt: T0 + 1000 });
         await store.claimDue('w1', 1, LEASE, T0);
         await store.complete(
           [

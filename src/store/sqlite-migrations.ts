@@ -1,0 +1,118 @@
+/**
+ * Schema of the SQLite store as an append-only list of migrations. A released migration is never
+ * edited; a change of schema is a new entry with the next version.
+ *
+ * Tables are STRICT: a value of the wrong type is an error instead of a silent conversion, so an
+ * ARS like `059130000000` can never end up as the integer 59130000000. Timestamps are INTEGER
+ * epoch milliseconds.
+ */
+export interface SqliteMigration {
+  readonly version: number;
+  readonly name: string;
+  readonly sql: string;
+}
+
+export const SQLITE_MIGRATIONS: readonly SqliteMigration[] = [
+  {
+    version: 1,
+    name: 'messages, history, attempts, dead letters, replay protection',
+    sql: `
+CREATE TABLE messages (
+  id                TEXT PRIMARY KEY,
+  delivery_id       TEXT NOT NULL,
+  direction         TEXT NOT NULL CHECK (direction IN ('outbound', 'inbound')),
+  tenant_id         TEXT NOT NULL,
+  ars               TEXT NOT NULL,
+  service           TEXT NOT NULL,
+  reference         TEXT,
+  client_id         TEXT NOT NULL,
+  route_id          TEXT NOT NULL,
+  target            TEXT NOT NULL,
+  status            TEXT NOT NULL CHECK (status IN ('received', 'delivering', 'retrying', 'delivered', 'dead')),
+  payload           TEXT NOT NULL,
+  attempts          INTEGER NOT NULL,
+  -- Counts claims over the message's whole life and numbers its attempt rows; unlike
+  -- attempts it is not reset by a replay, so attempt numbers are never reused.
+  attempt_seq       INTEGER NOT NULL,
+  run_at            INTEGER NOT NULL,
+  lease_owner       TEXT,
+  lease_expires_at  INTEGER,
+  remote_reference  TEXT,
+  remote_status     TEXT,
+  last_error        TEXT,
+  idempotency_key   TEXT,
+  request_hash      TEXT,
+  created_at        INTEGER NOT NULL,
+  updated_at        INTEGER NOT NULL
+) STRICT;
+
+CREATE UNIQUE INDEX messages_idempotency ON messages (client_id, idempotency_key)
+  WHERE idempotency_key IS NOT NULL;
+
+-- The claim query reads these two partial indexes in (run_at, id) order; their WHERE clauses
+-- are repeated verbatim in the query so the planner may use them.
+CREATE INDEX messages_due ON messages (run_at, id) WHERE status IN ('received', 'retrying');
+CREATE INDEX messages_lease_expiry ON messages (lease_expires_at) WHERE status = 'delivering';
+CREATE INDEX messages_lease_owner ON messages (lease_owner) WHERE status = 'delivering';
+
+CREATE INDEX messages_newest ON messages (created_at, id);
+CREATE INDEX messages_tenant_newest ON messages (tenant_id, created_at, id);
+CREATE INDEX messages_status_newest ON messages (status, created_at, id);
+CREATE INDEX messages_reference ON messages (reference) WHERE reference IS NOT NULL;
+CREATE INDEX messages_awaiting_remote ON messages (target, created_at, id) WHERE status = 'delivered';
+
+CREATE TABLE message_attachments (
+  message_id  TEXT NOT NULL REFERENCES messages (id) ON DELETE CASCADE,
+  position    INTEGER NOT NULL,
+  sha256      TEXT NOT NULL,
+  size        INTEGER NOT NULL,
+  filename    TEXT NOT NULL,
+  media_type  TEXT NOT NULL,
+  purpose     TEXT,
+  PRIMARY KEY (message_id, position)
+) STRICT, WITHOUT ROWID;
+-- Tells whether a content-addressed attachment file is still referenced.
+CREATE INDEX message_attachments_sha256 ON message_attachments (sha256);
+
+CREATE TABLE message_history (
+  message_id  TEXT NOT NULL REFERENCES messages (id) ON DELETE CASCADE,
+  seq         INTEGER NOT NULL,
+  at          INTEGER NOT NULL,
+  status      TEXT NOT NULL,
+  event       TEXT NOT NULL,
+  detail      TEXT,
+  PRIMARY KEY (message_id, seq)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE message_attempts (
+  message_id        TEXT NOT NULL REFERENCES messages (id) ON DELETE CASCADE,
+  n                 INTEGER NOT NULL,
+  started_at        INTEGER NOT NULL,
+  ended_at          INTEGER NOT NULL,
+  target            TEXT NOT NULL,
+  outcome           TEXT NOT NULL CHECK (outcome IN ('delivered', 'retry', 'failed')),
+  error             TEXT,
+  remote_reference  TEXT,
+  PRIMARY KEY (message_id, n)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE dead_letters (
+  id           INTEGER PRIMARY KEY,
+  message_id   TEXT NOT NULL REFERENCES messages (id) ON DELETE CASCADE,
+  died_at      INTEGER NOT NULL,
+  error        TEXT NOT NULL,
+  replayed_at  INTEGER,
+  replayed_by  TEXT
+) STRICT;
+CREATE INDEX dead_letters_message ON dead_letters (message_id, id);
+
+CREATE TABLE remembered_keys (
+  namespace   TEXT NOT NULL,
+  key         TEXT NOT NULL,
+  expires_at  INTEGER NOT NULL,
+  PRIMARY KEY (namespace, key)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX remembered_keys_expiry ON remembered_keys (expires_at);
+`,
+  },
+];

@@ -1,0 +1,678 @@
+/**
+ * The embedded store: one SQLite file in WAL mode. Methods are async to fit the `Store`
+ * contract but do their work synchronously, each state change inside one transaction. Writing
+ * transactions start with BEGIN IMMEDIATE, so several processes on the same file queue up on
+ * the write lock (up to the busy timeout) instead of failing half-way or claiming twice.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { AmtError } from '../errors.js';
+import { decodeCursor, encodeCursor } from './cursor.js';
+import { SQLITE_MIGRATIONS } from './sqlite-migrations.js';
+import type {
+  AcceptResult,
+  AttachmentRef,
+  AttemptRecord,
+  DeadLetter,
+  Direction,
+  ErrorInfo,
+  HistoryEvent,
+  MessageFilter,
+  MessageRecord,
+  MessageStatus,
+  NewMessage,
+  Outcome,
+  Page,
+  QueueStats,
+  Store,
+} from './types.js';
+
+const BUSY_TIMEOUT_MS = 5000;
+/** rememberOnce purges expired entries on every this many calls. */
+const PURGE_EVERY = 100;
+const PURGE_BATCH = 1000;
+
+interface MessageRow {
+  id: string;
+  delivery_id: string;
+  direction: Direction;
+  tenant_id: string;
+  ars: string;
+  service: string;
+  reference: string | null;
+  client_id: string;
+  route_id: string;
+  target: string;
+  status: MessageStatus;
+  payload: string;
+  attempts: number;
+  attempt_seq: number;
+  run_at: number;
+  lease_owner: string | null;
+  lease_expires_at: number | null;
+  remote_reference: string | null;
+  remote_status: string | null;
+  last_error: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
+interface AttachmentRow {
+  sha256: string;
+  size: number;
+  filename: string;
+  media_type: string;
+  purpose: string | null;
+}
+
+interface HistoryRow {
+  seq: number;
+  at: number;
+  status: MessageStatus;
+  event: string;
+  detail: string | null;
+}
+
+interface AttemptRow {
+  n: number;
+  started_at: number;
+  ended_at: number;
+  target: string;
+  outcome: AttemptRecord['outcome'];
+  error: string | null;
+  remote_reference: string | null;
+}
+
+type Params = Record<string, unknown>;
+/* eslint-disable @typescript-eslint/no-explicit-any -- better-sqlite3 types bind parameters as any[] */
+type Stmt = Database.Statement<any[], any>;
+/* eslint-enable @typescript-eslint/no-explicit-any */
+
+const CLAIM_CANDIDATES = `
+SELECT id, run_at, status, lease_owner FROM (
+  SELECT * FROM (
+    SELECT id, run_at, status, lease_owner FROM messages
+    WHERE status IN ('received', 'retrying') AND run_at <= @now
+    ORDER BY run_at, id LIMIT @limit)
+  UNION ALL
+  SELECT * FROM (
+    SELECT id, run_at, status, lease_owner FROM messages
+    WHERE status = 'delivering' AND lease_expires_at <= @now
+    ORDER BY run_at, id LIMIT @limit)
+)
+ORDER BY run_at, id LIMIT @limit`;
+
+/** Every statement the store runs more than once, prepared once after the schema exists. */
+function prepareStatements(db: Database.Database) {
+  const p = (sql: string): Stmt => db.prepare(sql);
+  return {
+    insertMessage: p(`INSERT INTO messages (id, delivery_id, direction, tenant_id, ars, service, reference,
+        client_id, route_id, target, status, payload, attempts, attempt_seq, run_at, idempotency_key,
+        request_hash, created_at, updated_at)
+      VALUES (@id, @deliveryId, @direction, @tenantId, @ars, @service, @reference, @clientId, @routeId,
+        @target, 'received', @payload, 0, 0, @receivedAt, @key, @requestHash, @receivedAt, @receivedAt)`),
+    insertAttachment:
+      p(`INSERT INTO message_attachments (message_id, position, sha256, size, filename, media_type, purpose)
+      VALUES (?, ?, ?, ?, ?, ?, ?)`),
+    insertHistory: p(`INSERT INTO message_history (message_id, seq, at, status, event, detail)
+      VALUES (@id, (SELECT COALESCE(MAX(seq), 0) + 1 FROM message_history WHERE message_id = @id),
+        @at, @status, @event, @detail)`),
+    findByKey: p(`SELECT id, request_hash FROM messages WHERE client_id = ? AND idempotency_key = ?`),
+    message: p(`SELECT * FROM messages WHERE id = ?`),
+    attachments: p(`SELECT sha256, size, filename, media_type, purpose FROM message_attachments
+      WHERE message_id = ? ORDER BY position`),
+    history: p(
+      `SELECT seq, at, status, event, detail FROM message_history WHERE message_id = ? ORDER BY seq`,
+    ),
+    attempts:
+      p(`SELECT n, started_at, ended_at, target, outcome, error, remote_reference FROM message_attempts
+      WHERE message_id = ? ORDER BY n`),
+    stats: p(`SELECT status, COUNT(*) AS n FROM messages GROUP BY status`),
+    claimCandidates: p(CLAIM_CANDIDATES),
+    claim: p(`UPDATE messages SET status = 'delivering', lease_owner = @owner, lease_expires_at = @expiresAt,
+        attempts = attempts + 1, attempt_seq = attempt_seq + 1, updated_at = @now
+      WHERE id = @id RETURNING *`),
+    delivered: p(`UPDATE messages SET status = 'delivered', remote_reference = @remoteReference,
+        lease_owner = NULL, lease_expires_at = NULL, updated_at = @now
+      WHERE id = @id AND status = 'delivering' AND lease_owner = @owner RETURNING attempt_seq`),
+    retry: p(`UPDATE messages SET status = 'retrying', run_at = @runAt, last_error = @error,
+        lease_owner = NULL, lease_expires_at = NULL, updated_at = @now
+      WHERE id = @id AND status = 'delivering' AND lease_owner = @owner RETURNING attempt_seq`),
+    dead: p(`UPDATE messages SET status = 'dead', last_error = @error,
+        lease_owner = NULL, lease_expires_at = NULL, updated_at = @now
+      WHERE id = @id AND status = 'delivering' AND lease_owner = @owner RETURNING attempt_seq`),
+    insertAttempt:
+      p(`INSERT INTO message_attempts (message_id, n, started_at, ended_at, target, outcome, error, remote_reference)
+      VALUES (@id, @n, @startedAt, @endedAt, @target, @outcome, @error, @remoteReference)`),
+    insertDeadLetter: p(`INSERT INTO dead_letters (message_id, died_at, error) VALUES (?, ?, ?)`),
+    release: p(`UPDATE messages SET status = 'retrying', run_at = @now, lease_owner = NULL,
+        lease_expires_at = NULL, updated_at = @now
+      WHERE status = 'delivering' AND lease_owner = @owner RETURNING id`),
+    replay: p(`UPDATE messages SET status = 'received', run_at = @now, attempts = 0, last_error = NULL,
+        lease_owner = NULL, lease_expires_at = NULL, updated_at = @now
+      WHERE id = @id AND status = 'dead' RETURNING id`),
+    markReplayed: p(`UPDATE dead_letters SET replayed_at = @now, replayed_by = @by
+      WHERE message_id = @id AND replayed_at IS NULL`),
+    remoteStatus: p(`UPDATE messages SET remote_status = @status, updated_at = @now
+      WHERE id = @id AND status = 'delivered'`),
+    awaitingRemote: p(`SELECT * FROM messages
+      WHERE status = 'delivered' AND target = @target
+        AND (remote_status IS NULL OR remote_status NOT IN (SELECT value FROM json_each(@finals)))
+      ORDER BY created_at, id LIMIT @limit`),
+    remember:
+      p(`INSERT INTO remembered_keys (namespace, key, expires_at) VALUES (@namespace, @key, @expiresAt)
+      ON CONFLICT (namespace, key) DO UPDATE SET expires_at = excluded.expires_at
+      WHERE remembered_keys.expires_at <= @now`),
+    purgeRemembered: p(`DELETE FROM remembered_keys WHERE (namespace, key) IN
+      (SELECT namespace, key FROM remembered_keys WHERE expires_at <= ? LIMIT ${PURGE_BATCH})`),
+  };
+}
+
+type Statements = ReturnType<typeof prepareStatements>;
+
+export class SqliteStore implements Store {
+  private statements: Statements | undefined;
+  /** Listing statements differ only by which filters are set; each shape is prepared once. */
+  private readonly listings = new Map<string, Stmt>();
+  private rememberCalls = 0;
+
+  private constructor(private readonly db: Database.Database) {}
+
+  /** Opens (or creates) the database file, creating its directory. Call `migrate()` before use. */
+  static open(file: string): SqliteStore {
+    fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+    const db = new Database(file, { timeout: BUSY_TIMEOUT_MS });
+    try {
+      // busy_timeout first: switching to WAL needs a lock another process may briefly hold.
+      db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+      db.pragma('journal_mode = WAL');
+      db.pragma('synchronous = FULL');
+      db.pragma('foreign_keys = ON');
+    } catch (err) {
+      db.close();
+      throw unavailable(err);
+    }
+    return new SqliteStore(db);
+  }
+
+  private get sql(): Statements {
+    this.statements ??= prepareStatements(this.db);
+    return this.statements;
+  }
+
+  async migrate(): Promise<void> {
+    guard(() => {
+      this.db
+        .transaction(() => {
+          this.db.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
+            version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL) STRICT`);
+          const applied = new Set(
+            this.db
+              .prepare('SELECT version FROM schema_migrations')
+              .pluck()
+              .all()
+              .map((v) => Number(v)),
+          );
+          const record = this.db.prepare(
+            'INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)',
+          );
+          for (const migration of SQLITE_MIGRATIONS) {
+            if (applied.has(migration.version)) continue;
+            this.db.exec(migration.sql);
+            record.run(migration.version, migration.name, Date.now());
+          }
+        })
+        .immediate();
+    });
+  }
+
+  async ping(): Promise<void> {
+    guard(() => this.db.prepare('SELECT 1').get());
+  }
+
+  async close(): Promise<void> {
+    if (this.db.open) this.db.close();
+  }
+
+  async accept(messages: readonly NewMessage[]): Promise<AcceptResult[]> {
+    return guard(() => this.db.transaction(() => messages.map((m) => this.acceptOne(m))).immediate());
+  }
+
+  private acceptOne(m: NewMessage): AcceptResult {
+    const sql = this.sql;
+    if (m.idempotency) {
+      const hit = sql.findByKey.get(m.clientId, m.idempotency.key) as
+        { id: string; request_hash: string } | undefined;
+      if (hit) {
+        if (hit.request_hash !== m.idempotency.requestHash) return { kind: 'conflict', messageId: hit.id };
+        return { kind: 'existing', message: this.load(hit.id)! };
+      }
+    }
+    sql.insertMessage.run({
+      id: m.id,
+      deliveryId: m.deliveryId,
+      direction: m.direction,
+      tenantId: m.tenantId,
+      ars: m.ars,
+      service: m.service,
+      reference: m.reference ?? null,
+      clientId: m.clientId,
+      routeId: m.routeId,
+      target: m.target,
+      payload: m.payload,
+      receivedAt: m.receivedAt,
+      key: m.idempotency?.key ?? null,
+      requestHash: m.idempotency?.requestHash ?? null,
+    });
+    m.attachments.forEach((a, position) =>
+      sql.insertAttachment.run(m.id, position, a.sha256, a.size, a.filename, a.mediaType, a.purpose ?? null),
+    );
+    this.addHistory(m.id, m.receivedAt, 'received', 'received', undefined);
+    return {
+      kind: 'created',
+      message: {
+        id: m.id,
+        deliveryId: m.deliveryId,
+        direction: m.direction,
+        tenantId: m.tenantId,
+        ars: m.ars,
+        service: m.service,
+        reference: m.reference,
+        clientId: m.clientId,
+        routeId: m.routeId,
+        target: m.target,
+        status: 'received',
+        payload: m.payload,
+        attachments: m.attachments.map(copyAttachment),
+        attempts: 0,
+        runAt: m.receivedAt,
+        leaseOwner: undefined,
+        leaseExpiresAt: undefined,
+        remoteReference: undefined,
+        remoteStatus: undefined,
+        lastError: undefined,
+        createdAt: m.receivedAt,
+        updatedAt: m.receivedAt,
+      },
+    };
+  }
+
+  async findByIdempotencyKey(
+    clientId: string,
+    key: string,
+  ): Promise<{ messageId: string; requestHash: string } | undefined> {
+    return guard(() => {
+      const hit = this.sql.findByKey.get(clientId, key) as { id: string; request_hash: string } | undefined;
+      return hit && { messageId: hit.id, requestHash: hit.request_hash };
+    });
+  }
+
+  async getMessage(id: string): Promise<MessageRecord | undefined> {
+    return guard(() => this.load(id));
+  }
+
+  async history(id: string): Promise<HistoryEvent[]> {
+    return guard(() =>
+      (this.sql.history.all(id) as HistoryRow[]).map((r) => ({
+        seq: r.seq,
+        at: r.at,
+        status: r.status,
+        event: r.event,
+        detail: r.detail === null ? undefined : (JSON.parse(r.detail) as Record<string, unknown>),
+      })),
+    );
+  }
+
+  async attempts(id: string): Promise<AttemptRecord[]> {
+    return guard(() =>
+      (this.sql.attempts.all(id) as AttemptRow[]).map((r) => ({
+        n: r.n,
+        startedAt: r.started_at,
+        endedAt: r.ended_at,
+        target: r.target,
+        outcome: r.outcome,
+        error: parseError(r.error),
+        remoteReference: r.remote_reference ?? undefined,
+      })),
+    );
+  }
+
+  async listMessages(filter: MessageFilter): Promise<Page<MessageRecord>> {
+    return guard(() => {
+      const rows = this.list(filter, false) as MessageRow[];
+      return this.page(rows, filter.limit, (row) => this.toRecord(row));
+    });
+  }
+
+  async deadLetters(filter: MessageFilter): Promise<Page<DeadLetter>> {
+    return guard(() => {
+      const rows = this.list(filter, true) as (MessageRow & { dl_died_at: number; dl_error: string })[];
+      return this.page(rows, filter.limit, (row) => ({
+        message: this.toRecord(row),
+        diedAt: row.dl_died_at,
+        error: parseError(row.dl_error)!,
+      }));
+    });
+  }
+
+  async stats(): Promise<QueueStats> {
+    return guard(() => {
+      const byStatus: Record<MessageStatus, number> = {
+        received: 0,
+        delivering: 0,
+        retrying: 0,
+        delivered: 0,
+        dead: 0,
+      };
+      for (const row of this.sql.stats.all() as { status: MessageStatus; n: number }[])
+        byStatus[row.status] = row.n;
+      return { byStatus };
+    });
+  }
+
+  async claimDue(owner: string, limit: number, leaseMs: number, now: number): Promise<MessageRecord[]> {
+    if (limit <= 0) return [];
+    return guard(() =>
+      this.db
+        .transaction(() => {
+          const sql = this.sql;
+          const candidates = sql.claimCandidates.all({ now, limit }) as Pick<
+            MessageRow,
+            'id' | 'status' | 'lease_owner'
+          >[];
+          return candidates.map((candidate) => {
+            const row = sql.claim.get({
+              id: candidate.id,
+              owner,
+              expiresAt: now + leaseMs,
+              now,
+            }) as MessageRow;
+            const attempt = row.attempt_seq;
+            if (candidate.status === 'delivering') {
+              const detail = { owner, previousOwner: candidate.lease_owner, attempt };
+              this.addHistory(row.id, now, 'delivering', 'reclaimed', detail);
+            } else {
+              this.addHistory(row.id, now, 'delivering', 'claimed', { owner, attempt });
+            }
+            return this.toRecord(row);
+          });
+        })
+        .immediate(),
+    );
+  }
+
+  async complete(outcomes: readonly Outcome[], now: number): Promise<boolean[]> {
+    return guard(() => this.db.transaction(() => outcomes.map((o) => this.completeOne(o, now))).immediate());
+  }
+
+  private completeOne(o: Outcome, now: number): boolean {
+    const sql = this.sql;
+    const key = { id: o.messageId, owner: o.leaseOwner, now };
+    const attemptRow = (n: number, error: ErrorInfo | undefined, remoteReference: string | undefined) => ({
+      id: o.messageId,
+      n,
+      startedAt: o.attempt?.startedAt,
+      endedAt: o.attempt?.endedAt,
+      target: o.attempt?.target,
+      error: error === undefined ? null : JSON.stringify(error),
+      remoteReference: remoteReference ?? null,
+    });
+    switch (o.kind) {
+      case 'delivered': {
+        const hit = sql.delivered.get({ ...key, remoteReference: o.remoteReference ?? null }) as
+          Seq | undefined;
+        if (!hit) return false;
+        const n = hit.attempt_seq;
+        sql.insertAttempt.run({ ...attemptRow(n, undefined, o.remoteReference), outcome: 'delivered' });
+        const detail = {
+          ...o.detail,
+          attempt: n,
+          ...(o.remoteReference === undefined ? {} : { remoteReference: o.remoteReference }),
+        };
+        this.addHistory(o.messageId, now, 'delivered', 'delivered', detail);
+        return true;
+      }
+      case 'retry': {
+        const hit = sql.retry.get({ ...key, runAt: o.runAt, error: JSON.stringify(o.error) }) as
+          Seq | undefined;
+        if (!hit) return false;
+        const n = hit.attempt_seq;
+        sql.insertAttempt.run({ ...attemptRow(n, o.error, undefined), outcome: 'retry' });
+        const detail = { attempt: n, code: o.error.code, message: o.error.message, runAt: o.runAt };
+        this.addHistory(o.messageId, now, 'retrying', 'attempt-failed', detail);
+        return true;
+      }
+      case 'dead': {
+        const error = JSON.stringify(o.error);
+        const hit = sql.dead.get({ ...key, error }) as Seq | undefined;
+        if (!hit) return false;
+        const n = hit.attempt_seq;
+        if (o.attempt) sql.insertAttempt.run({ ...attemptRow(n, o.error, undefined), outcome: 'failed' });
+        sql.insertDeadLetter.run(o.messageId, now, error);
+        const detail = { ...(o.attempt ? { attempt: n } : {}), code: o.error.code, message: o.error.message };
+        this.addHistory(o.messageId, now, 'dead', 'dead-lettered', detail);
+        return true;
+      }
+    }
+  }
+
+  async releaseLeases(owner: string, now: number): Promise<number> {
+    return guard(() =>
+      this.db
+        .transaction(() => {
+          const released = this.sql.release.all({ owner, now }) as { id: string }[];
+          for (const { id } of released) this.addHistory(id, now, 'retrying', 'released', { owner });
+          return released.length;
+        })
+        .immediate(),
+    );
+  }
+
+  async replay(
+    ids: readonly string[],
+    now: number,
+    by: string,
+  ): Promise<{ replayed: string[]; notReplayable: string[] }> {
+    return guard(() =>
+      this.db
+        .transaction(() => {
+          const replayed: string[] = [];
+          const notReplayable: string[] = [];
+          for (const id of ids) {
+            if (!this.sql.replay.get({ id, now })) {
+              notReplayable.push(id);
+              continue;
+            }
+            this.sql.markReplayed.run({ id, now, by });
+            this.addHistory(id, now, 'received', 'replayed', { by });
+            replayed.push(id);
+          }
+          return { replayed, notReplayable };
+        })
+        .immediate(),
+    );
+  }
+
+  async recordRemoteStatus(
+    messageId: string,
+    status: string,
+    detail: Record<string, unknown> | undefined,
+    now: number,
+  ): Promise<boolean> {
+    return guard(() =>
+      this.db
+        .transaction(() => {
+          if (this.sql.remoteStatus.run({ id: messageId, status, now }).changes === 0) return false;
+          this.addHistory(messageId, now, 'delivered', 'remote-status', { ...detail, status });
+          return true;
+        })
+        .immediate(),
+    );
+  }
+
+  async awaitingRemoteStatus(
+    target: string,
+    finalStatuses: readonly string[],
+    limit: number,
+  ): Promise<MessageRecord[]> {
+    if (limit <= 0) return [];
+    return guard(() => {
+      const rows = this.sql.awaitingRemote.all({
+        target,
+        finals: JSON.stringify(finalStatuses),
+        limit,
+      }) as MessageRow[];
+      return rows.map((row) => this.toRecord(row));
+    });
+  }
+
+  async rememberOnce(namespace: string, key: string, expiresAt: number, now: number): Promise<boolean> {
+    return guard(() => {
+      if (this.rememberCalls++ % PURGE_EVERY === 0) this.sql.purgeRemembered.run(now);
+      return this.sql.remember.run({ namespace, key, expiresAt, now }).changes === 1;
+    });
+  }
+
+  private addHistory(
+    id: string,
+    at: number,
+    status: MessageStatus,
+    event: string,
+    detail: Record<string, unknown> | undefined,
+  ): void {
+    this.sql.insertHistory.run({
+      id,
+      at,
+      status,
+      event,
+      detail: detail === undefined ? null : JSON.stringify(detail),
+    });
+  }
+
+  private load(id: string): MessageRecord | undefined {
+    const row = this.sql.message.get(id) as MessageRow | undefined;
+    return row && this.toRecord(row);
+  }
+
+  private toRecord(row: MessageRow): MessageRecord {
+    const attachments = (this.sql.attachments.all(row.id) as AttachmentRow[]).map((a) =>
+      copyAttachment({
+        sha256: a.sha256,
+        size: a.size,
+        filename: a.filename,
+        mediaType: a.media_type,
+        purpose: a.purpose ?? undefined,
+      }),
+    );
+    return {
+      id: row.id,
+      deliveryId: row.delivery_id,
+      direction: row.direction,
+      tenantId: row.tenant_id,
+      ars: row.ars,
+      service: row.service,
+      reference: row.reference ?? undefined,
+      clientId: row.client_id,
+      routeId: row.route_id,
+      target: row.target,
+      status: row.status,
+      payload: row.payload,
+      attachments,
+      attempts: row.attempts,
+      runAt: row.run_at,
+      leaseOwner: row.lease_owner ?? undefined,
+      leaseExpiresAt: row.lease_expires_at ?? undefined,
+      remoteReference: row.remote_reference ?? undefined,
+      remoteStatus: row.remote_status ?? undefined,
+      lastError: parseError(row.last_error),
+      createdAt: row.created_at,
+      updatedAt: row.updated_at,
+    };
+  }
+
+  /** Runs a newest-first listing, one row more than the limit to learn whether a next page exists. */
+  private list(filter: MessageFilter, deadOnly: boolean): unknown[] {
+    const limit = Math.max(0, Math.floor(filter.limit));
+    if (limit === 0 || (filter.tenantIds !== undefined && filter.tenantIds.length === 0)) return [];
+    const where: string[] = [];
+    const params: Params = { limit: limit + 1 };
+    if (deadOnly) where.push(`m.status = 'dead'`);
+    if (filter.tenantIds !== undefined) {
+      where.push('m.tenant_id IN (SELECT value FROM json_each(@tenantIds))');
+      params.tenantIds = JSON.stringify(filter.tenantIds);
+    }
+    const equal = { service: 'm.service', status: 'm.status', reference: 'm.reference' } as const;
+    for (const [field, column] of Object.entries(equal) as [keyof typeof equal, string][]) {
+      if (filter[field] === undefined) continue;
+      where.push(`${column} = @${field}`);
+      params[field] = filter[field];
+    }
+    if (filter.since !== undefined) {
+      where.push('m.created_at >= @since');
+      params.since = filter.since;
+    }
+    if (filter.until !== undefined) {
+      where.push('m.created_at < @until');
+      params.until = filter.until;
+    }
+    if (filter.cursor !== undefined) {
+      const after = decodeCursor(filter.cursor);
+      where.push('(m.created_at, m.id) < (@cursorCreatedAt, @cursorId)');
+      params.cursorCreatedAt = after.createdAt;
+      params.cursorId = after.id;
+    }
+    const from = deadOnly
+      ? `SELECT m.*, d.died_at AS dl_died_at, d.error AS dl_error FROM messages m
+         JOIN dead_letters d ON d.id = (SELECT MAX(id) FROM dead_letters WHERE message_id = m.id)`
+      : 'SELECT m.* FROM messages m';
+    const sql = `${from}${where.length ? ` WHERE ${where.join(' AND ')}` : ''}
+      ORDER BY m.created_at DESC, m.id DESC LIMIT @limit`;
+    let statement = this.listings.get(sql);
+    if (!statement) {
+      statement = this.db.prepare(sql);
+      this.listings.set(sql, statement);
+    }
+    return statement.all(params);
+  }
+
+  private page<R extends MessageRow, T>(rows: R[], limit: number, toItem: (row: R) => T): Page<T> {
+    const more = rows.length > limit;
+    const shown = more ? rows.slice(0, limit) : rows;
+    const last = shown.at(-1);
+    return {
+      items: shown.map(toItem),
+      nextCursor: more && last ? encodeCursor({ createdAt: last.created_at, id: last.id }) : undefined,
+    };
+  }
+}
+
+type Seq = { attempt_seq: number };
+
+function copyAttachment(a: AttachmentRef): AttachmentRef {
+  const ref = { sha256: a.sha256, size: a.size, filename: a.filename, mediaType: a.mediaType };
+  return a.purpose === undefined ? ref : { ...ref, purpose: a.purpose };
+}
+
+function parseError(text: string | null): ErrorInfo | undefined {
+  return text === null ? undefined : (JSON.parse(text) as ErrorInfo);
+}
+
+/** SQLite result codes that mean "the store cannot work right now", not "this request is wrong". */
+const UNAVAILABLE = /^SQLITE_(BUSY|LOCKED|IOERR|FULL|CANTOPEN|READONLY|PROTOCOL|NOTADB|CORRUPT)/;
+
+function unavailable(err: unknown): unknown {
+  const code = (err as { code?: unknown } | null)?.code;
+  if (typeof code === 'string' && UNAVAILABLE.test(code)) {
+    return new AmtError('AMT_STORE_UNAVAILABLE', `SQLite store: ${code}`, { cause: err });
+  }
+  return err;
+}
+
+function guard<T>(work: () => T): T {
+  try {
+    return work();
+  } catch (err) {
+    throw unavailable(err);
+  }
+}
