@@ -395,17 +395,21 @@ export class PostgresStore implements Store {
 
   async complete(outcomes: readonly Outcome[], now: number): Promise<boolean[]> {
     if (outcomes.length === 0) return [];
-    if (outcomes.length === 1) return [await this.applyOutcome(this.pool, outcomes[0] as Outcome, now)];
+    const ids = outcomes.map((o) => o.messageId);
+    if (new Set(ids).size === ids.length) {
+      const { rows } = await this.query<{ id: string }>(COMPLETE_SQL, completeParams(outcomes, now));
+      const applied = new Set(rows.map((r) => r.id));
+      return ids.map((id) => applied.has(id));
+    }
+    // Two outcomes for one message: apply them one after another, so the second sees the first.
     return this.transaction(async (client) => {
       const applied: boolean[] = [];
-      for (const outcome of outcomes) applied.push(await this.applyOutcome(client, outcome, now));
+      for (const outcome of outcomes) {
+        const { rowCount } = await this.query(COMPLETE_SQL, completeParams([outcome], now), client);
+        applied.push(rowCount === 1);
+      }
       return applied;
     });
-  }
-
-  private async applyOutcome(db: pg.Pool | PoolClient, outcome: Outcome, now: number): Promise<boolean> {
-    const { rowCount } = await this.query(OUTCOME_SQL[outcome.kind], outcomeParams(outcome, now), db);
-    return rowCount === 1;
   }
 
   async releaseLeases(owner: string, now: number): Promise<number> {
@@ -561,85 +565,69 @@ function keyOf(clientId: string, key: string): string {
 }
 
 /**
- * One statement per outcome kind. Each applies only while the reporting worker still holds the
- * lease; the attempt, the dead letter and the history row are written by the same statement.
- * Parameters: $1 id, $2 owner, $3 now, $4 error, $5 started, $6 ended, $7 target, $8 remote
- * reference, $9 run at, $10 history detail.
+ * Records outcomes of distinct messages. Each applies only while the reporting worker still
+ * holds the lease; the attempt row (numbered by the claim), the history event and the dead
+ * letter are written by the same statement.
  */
-const OUTCOME_SQL: Record<Outcome['kind'], string> = {
-  delivered: outcomeStatement({
-    status: 'delivered',
-    attemptOutcome: 'delivered',
-    event: 'delivered',
-  }),
-  retry: outcomeStatement({
-    status: 'retrying',
-    attemptOutcome: 'retry',
-    event: 'attempt-failed',
-  }),
-  dead: outcomeStatement({
-    status: 'dead',
-    attemptOutcome: 'failed',
-    event: 'dead-lettered',
-    deadLetter: true,
-  }),
-};
+const COMPLETE_SQL = `WITH outcome AS (
+    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[],
+      $7::text[], $8::text[], $9::bigint[], $10::text[])
+      AS o(message_id, lease_owner, kind, error, started_at, ended_at, target, remote_reference, run_at, detail)
+  ), applied AS (
+    UPDATE messages m SET
+      status = CASE o.kind WHEN 'delivered' THEN 'delivered' WHEN 'retry' THEN 'retrying' ELSE 'dead' END,
+      run_at = COALESCE(o.run_at, m.run_at),
+      last_error = COALESCE(o.error, m.last_error),
+      remote_reference = COALESCE(o.remote_reference, m.remote_reference),
+      lease_owner = NULL, lease_expires_at = NULL, updated_at = $11::bigint, history_seq = m.history_seq + 1
+    FROM outcome o
+    WHERE m.id = o.message_id AND m.status = 'delivering' AND m.lease_owner = o.lease_owner
+    RETURNING m.id, m.status, m.history_seq, m.attempt_seq, o.kind, o.error, o.started_at, o.ended_at,
+      o.target AS attempt_target, o.remote_reference AS attempt_reference, o.detail
+  ), attempt AS (
+    INSERT INTO message_attempts (message_id, n, started_at, ended_at, target, outcome, error, remote_reference)
+    SELECT id, attempt_seq, started_at, ended_at, attempt_target,
+      CASE kind WHEN 'delivered' THEN 'delivered' WHEN 'retry' THEN 'retry' ELSE 'failed' END,
+      error, attempt_reference
+    FROM applied WHERE started_at IS NOT NULL
+  ), event AS (
+    INSERT INTO message_history (message_id, seq, at, status, event, detail)
+    SELECT id, history_seq, $11::bigint, status,
+      CASE kind WHEN 'delivered' THEN 'delivered' WHEN 'retry' THEN 'attempt-failed' ELSE 'dead-lettered' END,
+      (detail::jsonb || jsonb_build_object('attempt', attempt_seq))::text
+    FROM applied
+  ), dead_letter AS (
+    INSERT INTO dead_letters (message_id, died_at, error) SELECT id, $11::bigint, error FROM applied WHERE kind = 'dead'
+  )
+  SELECT id FROM applied`;
 
-function outcomeStatement(spec: {
-  status: MessageStatus;
-  attemptOutcome: AttemptRecord['outcome'];
-  event: string;
-  deadLetter?: boolean;
-}): string {
-  return `WITH applied AS (
-      UPDATE messages SET status = '${spec.status}', run_at = COALESCE($9::bigint, run_at),
-        last_error = COALESCE($4::text, last_error), remote_reference = COALESCE($8::text, remote_reference),
-        lease_owner = NULL, lease_expires_at = NULL,
-        updated_at = $3::bigint, history_seq = history_seq + 1
-      WHERE id = $1::text AND status = 'delivering' AND lease_owner = $2::text
-      RETURNING id, history_seq, attempt_seq
-    ), attempt AS (
-      INSERT INTO message_attempts (message_id, n, started_at, ended_at, target, outcome, error, remote_reference)
-      SELECT id, attempt_seq, $5::bigint, $6::bigint, $7::text, '${spec.attemptOutcome}', $4::text, $8::text
-      FROM applied WHERE $5::bigint IS NOT NULL
-    ), event AS (
-      INSERT INTO message_history (message_id, seq, at, status, event, detail)
-      SELECT id, history_seq, $3::bigint, '${spec.status}', '${spec.event}',
-        ($10::jsonb || jsonb_build_object('attempt', attempt_seq))::text FROM applied
-    )${
-      spec.deadLetter
-        ? `, dead_letter AS (
-      INSERT INTO dead_letters (message_id, died_at, error) SELECT id, $3::bigint, $4::text FROM applied
-    )`
-        : ''
-    }
-    SELECT id FROM applied`;
+function completeParams(outcomes: readonly Outcome[], now: number): unknown[] {
+  const column = <T>(value: (o: Outcome) => T): T[] => outcomes.map(value);
+  return [
+    column((o) => o.messageId),
+    column((o) => o.leaseOwner),
+    column((o) => o.kind),
+    column((o) => (o.kind === 'delivered' ? null : JSON.stringify(normalizeError(o.error)))),
+    column((o) => o.attempt?.startedAt ?? null),
+    column((o) => o.attempt?.endedAt ?? null),
+    column((o) => o.attempt?.target ?? null),
+    column((o) => (o.kind === 'delivered' ? (o.remoteReference ?? null) : null)),
+    column((o) => (o.kind === 'retry' ? o.runAt : null)),
+    column((o) => JSON.stringify(outcomeDetail(o))),
+    now,
+  ];
 }
 
-function outcomeParams(outcome: Outcome, now: number): unknown[] {
-  const attempt = outcome.attempt;
-  const error = outcome.kind === 'delivered' ? null : JSON.stringify(normalizeError(outcome.error));
-  const remoteReference = outcome.kind === 'delivered' ? (outcome.remoteReference ?? null) : null;
-  const runAt = outcome.kind === 'retry' ? outcome.runAt : null;
-  let detail: Record<string, unknown>;
-  if (outcome.kind === 'delivered') {
-    detail = { ...outcome.detail, ...(outcome.remoteReference === undefined ? {} : { remoteReference }) };
-  } else {
-    detail = { code: outcome.error.code, message: outcome.error.message };
-    if (outcome.kind === 'retry') detail.runAt = outcome.runAt;
+function outcomeDetail(o: Outcome): Record<string, unknown> {
+  if (o.kind === 'delivered') {
+    return {
+      ...o.detail,
+      ...(o.remoteReference === undefined ? {} : { remoteReference: o.remoteReference }),
+    };
   }
-  return [
-    outcome.messageId,
-    outcome.leaseOwner,
-    now,
-    error,
-    attempt?.startedAt ?? null,
-    attempt?.endedAt ?? null,
-    attempt?.target ?? null,
-    remoteReference,
-    runAt,
-    JSON.stringify(detail),
-  ];
+  const detail: Record<string, unknown> = { code: o.error.code, message: o.error.message };
+  if (o.kind === 'retry') detail.runAt = o.runAt;
+  return detail;
 }
 
 /** Builds the WHERE clause of a message listing; undefined when the filter can match nothing. */
