@@ -801,7 +801,8 @@ class WorkSubscription {
   ) {}
 
   async start(): Promise<void> {
-    const client = new pg.Client(this.connection);
+    // Its own application name, so operators can tell the long-lived LISTEN session apart.
+    const client = new pg.Client({ ...this.connection, application_name: 'amtsbote-work-listener' });
     const broken = (): void => {
       if (this.client !== client) return;
       this.client = undefined;

@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
+import net from 'node:net';
 import { expect } from 'chai';
 import pg from 'pg';
+import { AmtError } from '../../src/errors.js';
 import { CLAIM_DUE_SQL, PostgresStore } from '../../src/store/postgres.js';
 import type { NewMessage, Store } from '../../src/store/types.js';
 import { describeStoreContract } from './contract.js';
@@ -204,6 +206,60 @@ describe('PostgresStore', function () {
       } finally {
         await stop();
       }
+    });
+
+    it('listens again after the server dropped the listening connection, and wakes the listener', async () => {
+      let wake: () => void = () => undefined;
+      const next = (): Promise<void> => new Promise<void>((resolve) => (wake = resolve));
+      const stop = await b.onWork(() => wake());
+      try {
+        const afterReconnect = next();
+        const terminated = await db.query<{ ok: boolean }>(
+          `SELECT pg_terminate_backend(pid) AS ok FROM pg_stat_activity
+           WHERE datname = current_database() AND application_name = 'amtsbote-work-listener'`,
+        );
+        expect(terminated.map((t) => t.ok)).to.deep.equal([true]);
+        // Notifications sent while it was away are lost, so the listener is woken once anyway.
+        await afterReconnect;
+        const afterAccept = next();
+        await a.accept([newMessage()]);
+        await afterAccept;
+      } finally {
+        await stop();
+      }
+    });
+  });
+
+  describe('failures', () => {
+    it('reports an unreachable server as AMT_STORE_UNAVAILABLE (retryable)', async () => {
+      const closedPort = await new Promise<number>((resolve) => {
+        const server = net.createServer().listen(0, '127.0.0.1', () => {
+          const { port } = server.address() as net.AddressInfo;
+          server.close(() => resolve(port));
+        });
+      });
+      let failure: unknown;
+      try {
+        await PostgresStore.open(`postgres://postgres@127.0.0.1:${closedPort}/amtsbote`);
+      } catch (err) {
+        failure = err;
+      }
+      expect(failure).to.be.instanceOf(AmtError);
+      expect((failure as AmtError).code).to.equal('AMT_STORE_UNAVAILABLE');
+      expect((failure as AmtError).retryable).to.equal(true);
+    });
+
+    it('reports a closed store as AMT_STORE_UNAVAILABLE', async () => {
+      const store = await openStore();
+      await store.migrate();
+      await closeStore(store);
+      let failure: unknown;
+      try {
+        await store.ping();
+      } catch (err) {
+        failure = err;
+      }
+      expect((failure as AmtError | undefined)?.code).to.equal('AMT_STORE_UNAVAILABLE');
     });
   });
 
