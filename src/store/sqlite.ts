@@ -89,15 +89,17 @@ type Params = Record<string, unknown>;
 type Stmt = Database.Statement<any[], any>;
 /* eslint-enable @typescript-eslint/no-explicit-any */
 
+// INDEXED BY pins the partial indexes that match the ORDER BY: without statistics the planner
+// may pick another index and sort the whole backlog on every claim.
 const CLAIM_CANDIDATES = `
 SELECT id, run_at, status, lease_owner FROM (
   SELECT * FROM (
-    SELECT id, run_at, status, lease_owner FROM messages
+    SELECT id, run_at, status, lease_owner FROM messages INDEXED BY messages_due
     WHERE status IN ('received', 'retrying') AND run_at <= @now
     ORDER BY run_at, id LIMIT @limit)
   UNION ALL
   SELECT * FROM (
-    SELECT id, run_at, status, lease_owner FROM messages
+    SELECT id, run_at, status, lease_owner FROM messages INDEXED BY messages_lease_expiry
     WHERE status = 'delivering' AND lease_expires_at <= @now
     ORDER BY run_at, id LIMIT @limit)
 )
@@ -179,13 +181,18 @@ export class SqliteStore implements Store {
 
   private constructor(private readonly db: Database.Database) {}
 
-  /** Opens (or creates) the database file, creating its directory. Call `migrate()` before use. */
-  static open(file: string): SqliteStore {
+  /**
+   * Opens (or creates) the database file, creating its directory. Call `migrate()` before use.
+   * `busyTimeoutMs`: how long a write waits for another process's transaction before the call
+   * fails with `AMT_STORE_UNAVAILABLE`.
+   */
+  static open(file: string, options: { busyTimeoutMs?: number } = {}): SqliteStore {
+    const busyTimeoutMs = options.busyTimeoutMs ?? BUSY_TIMEOUT_MS;
     fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
-    const db = new Database(file, { timeout: BUSY_TIMEOUT_MS });
+    const db = new Database(file, { timeout: busyTimeoutMs });
     try {
       // busy_timeout first: switching to WAL needs a lock another process may briefly hold.
-      db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+      db.pragma(`busy_timeout = ${Math.max(0, Math.floor(busyTimeoutMs))}`);
       db.pragma('journal_mode = WAL');
       db.pragma('synchronous = FULL');
       db.pragma('foreign_keys = ON');

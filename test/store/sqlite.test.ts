@@ -1,9 +1,15 @@
+import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import Database from 'better-sqlite3';
+import { expect } from 'chai';
+import { isAmtError } from '../../src/errors.js';
 import { withGroupCommit } from '../../src/store/group-commit.js';
 import { SqliteStore } from '../../src/store/sqlite.js';
-import type { Store } from '../../src/store/types.js';
+import { SQLITE_MIGRATIONS } from '../../src/store/sqlite-migrations.js';
+import type { NewMessage, Store } from '../../src/store/types.js';
 import { describeStoreContract } from './contract.js';
 
 const dirs = new Map<Store, string>();
@@ -33,3 +39,203 @@ describeStoreContract(
   openFresh((s) => withGroupCommit(s)),
   removeDir,
 );
+
+const SQLITE_MODULE = fileURLToPath(new URL('../../src/store/sqlite.ts', import.meta.url));
+const T0 = 1_750_000_000_000;
+
+function newMessage(n: number): NewMessage {
+  const id = `m${String(n).padStart(8, '0')}`;
+  return {
+    id,
+    deliveryId: `d-${id}`,
+    direction: 'outbound',
+    tenantId: 'muenster',
+    ars: '055150000000',
+    service: '99123456789012',
+    reference: undefined,
+    clientId: 'portal',
+    routeId: 'route',
+    target: 'fachverfahren',
+    payload: `{"n":${n}}`,
+    attachments: [],
+    idempotency: undefined,
+    receivedAt: T0 + n,
+  };
+}
+
+/**
+ * Runs `body` in a separate Node process with the SQLite store module loaded as `SqliteStore`;
+ * `args` arrive as `args`. Resolves with what the process printed as JSON.
+ */
+function inChildProcess(body: string, args: string[]): Promise<unknown> {
+  const code = `
+    const { SqliteStore } = await import(${JSON.stringify(pathToFileURL(SQLITE_MODULE).href)});
+    const args = process.argv.slice(1);
+    const result = await (async () => { ${body} })();
+    process.stdout.write(JSON.stringify(result ?? null));`;
+  return new Promise((resolve, reject) => {
+    execFile(
+      process.execPath,
+      ['--import', 'tsx', '--input-type=module', '-e', code, ...args],
+      { cwd: process.cwd(), timeout: 60_000 },
+      (err, stdout, stderr) => {
+        if (err) reject(new Error(`child process failed: ${err.message}\n${stderr}`));
+        else resolve(JSON.parse(stdout) as unknown);
+      },
+    );
+  });
+}
+
+/**
+ * A barrier for child processes: each announces itself with a file in `barrier` and waits until
+ * all `parties` are there, so their work overlaps however slowly each one started.
+ */
+const WAIT_FOR_ALL = `
+  const { readdirSync, writeFileSync } = await import('node:fs');
+  const [barrier, parties] = args.slice(-2);
+  writeFileSync(barrier + '/' + process.pid, '');
+  while (readdirSync(barrier).length < Number(parties)) await new Promise((r) => setTimeout(r, 2));`;
+
+describe('SqliteStore', () => {
+  let dir: string;
+  let file: string;
+
+  beforeEach(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'amtsbote-sqlite-'));
+    file = path.join(dir, 'nested', 'dir', 'amtsbote.db');
+  });
+
+  afterEach(() => {
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('creates the directory, uses WAL and records each migration once however often migrate runs', async () => {
+    const store = SqliteStore.open(file);
+    await store.migrate();
+    await store.migrate();
+    await store.close();
+    const again = SqliteStore.open(file);
+    await again.migrate();
+    await again.close();
+    const db = new Database(file, { readonly: true });
+    try {
+      expect(db.pragma('journal_mode', { simple: true })).to.equal('wal');
+      const versions = db.prepare('SELECT version FROM schema_migrations ORDER BY version').pluck().all();
+      expect(versions).to.deep.equal(SQLITE_MIGRATIONS.map((m) => m.version));
+      const ars = db
+        .prepare(`SELECT name FROM pragma_table_info('messages') WHERE name = 'ars'`)
+        .pluck()
+        .get();
+      expect(ars).to.equal('ars');
+    } finally {
+      db.close();
+    }
+  });
+
+  it('keeps messages, leases and history across close and reopen', async () => {
+    const store = SqliteStore.open(file);
+    await store.migrate();
+    await store.accept([newMessage(1), newMessage(2)]);
+    const [claimed] = await store.claimDue('w1', 1, 60_000, T0 + 10);
+    await store.close();
+
+    const reopened = SqliteStore.open(file);
+    await reopened.migrate();
+    const read = await reopened.getMessage(claimed!.id);
+    expect(read).to.deep.equal(claimed);
+    expect((await reopened.history(claimed!.id)).map((h) => h.event)).to.deep.equal(['received', 'claimed']);
+    expect((await reopened.stats()).byStatus).to.deep.include({ received: 1, delivering: 1 });
+    // The lease survived: only the other message is due.
+    expect((await reopened.claimDue('w2', 10, 60_000, T0 + 20)).map((m) => m.id)).to.deep.equal([
+      newMessage(2).id,
+    ]);
+    await reopened.close();
+  });
+
+  it('reports a database locked by another process as AMT_STORE_UNAVAILABLE and stores nothing', async () => {
+    const store = SqliteStore.open(file, { busyTimeoutMs: 50 });
+    await store.migrate();
+    const other = new Database(file);
+    other.exec('BEGIN IMMEDIATE');
+    try {
+      let failure: unknown;
+      await store.accept([newMessage(1)]).catch((err: unknown) => (failure = err));
+      expect(isAmtError(failure) && failure.code).to.equal('AMT_STORE_UNAVAILABLE');
+      expect(isAmtError(failure) && failure.retryable).to.equal(true);
+    } finally {
+      other.exec('ROLLBACK');
+      other.close();
+    }
+    expect(await store.getMessage(newMessage(1).id)).to.equal(undefined);
+    expect(await store.accept([newMessage(1)])).to.have.length(1);
+    await store.close();
+  });
+
+  it('migrates safely when several processes start on a new file at once', async () => {
+    const body = `${WAIT_FOR_ALL}
+      const store = SqliteStore.open(args[0]);
+      await store.migrate();
+      await store.ping();
+      await store.close();
+      return 'ok';`;
+    const barrier = fs.mkdtempSync(path.join(dir, 'barrier-'));
+    const results = await Promise.all([1, 2, 3].map(() => inChildProcess(body, [file, barrier, '3'])));
+    expect(results).to.deep.equal(['ok', 'ok', 'ok']);
+    const db = new Database(file, { readonly: true });
+    try {
+      const versions = db.prepare('SELECT version FROM schema_migrations ORDER BY version').pluck().all();
+      expect(versions).to.deep.equal(SQLITE_MIGRATIONS.map((m) => m.version));
+    } finally {
+      db.close();
+    }
+  });
+
+  it('never hands one message to two processes claiming from the same file', async () => {
+    const store = SqliteStore.open(file);
+    await store.migrate();
+    const messages = Array.from({ length: 480 }, (_, i) => newMessage(i));
+    await store.accept(messages);
+    await store.close();
+
+    // Each process claims small batches and completes them, so claims and outcomes interleave.
+    const body = `${WAIT_FOR_ALL}
+      const [file, owner] = args;
+      const store = SqliteStore.open(file);
+      const claimed = [];
+      for (;;) {
+        const batch = await store.claimDue(owner, 3, 600000, ${T0 + 1000});
+        if (batch.length === 0) break;
+        claimed.push(...batch.map((m) => m.id));
+        const outcomes = batch.map((m) => ({
+          kind: 'delivered', messageId: m.id, leaseOwner: owner, remoteReference: owner,
+          attempt: { startedAt: ${T0 + 1000}, endedAt: ${T0 + 1001}, target: m.target },
+        }));
+        const applied = await store.complete(outcomes, ${T0 + 1001});
+        if (applied.some((ok) => !ok)) throw new Error('an outcome of a held lease was not applied');
+        await new Promise((r) => setTimeout(r, 1));
+      }
+      await store.close();
+      return claimed;`;
+    const owners = ['worker-1', 'worker-2', 'worker-3', 'worker-4'];
+    const barrier = fs.mkdtempSync(path.join(dir, 'barrier-'));
+    const perOwner = (await Promise.all(
+      owners.map((o) => inChildProcess(body, [file, o, barrier, String(owners.length)])),
+    )) as string[][];
+
+    const all = perOwner.flat();
+    expect(new Set(all).size, 'no message claimed twice').to.equal(all.length);
+    expect([...all].sort()).to.deep.equal(messages.map((m) => m.id).sort());
+    expect(perOwner.filter((ids) => ids.length > 0).length, 'claims interleaved').to.be.greaterThan(1);
+
+    const check = SqliteStore.open(file);
+    expect((await check.stats()).byStatus.delivered).to.equal(messages.length);
+    for (const [i, owner] of owners.entries()) {
+      for (const id of perOwner[i]!.slice(0, 5)) {
+        const m = await check.getMessage(id);
+        expect(m).to.deep.include({ status: 'delivered', attempts: 1, remoteReference: owner });
+        expect((await check.history(id)).filter((h) => h.event === 'claimed')).to.have.length(1);
+      }
+    }
+    await check.close();
+  });
+});
