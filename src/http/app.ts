@@ -1,0 +1,136 @@
+/**
+ * The HTTP face of the gateway (express 5): intake and status for portals, the admin API, health,
+ * metrics and the OpenAPI document. Every error leaves as problem+json; request bodies, applicant
+ * data and keys never reach the log.
+ */
+import express, { type RequestHandler } from 'express';
+import type { AttachmentStore } from '../attachments.js';
+import type { GatewayConfig } from '../config/types.js';
+import { AmtError } from '../errors.js';
+import type { Logger } from '../observability/log.js';
+import type { Metrics } from '../observability/metrics.js';
+import type { Router } from '../routing.js';
+import type { Store } from '../store/types.js';
+import { adminHandlers } from './admin.js';
+import { applicationStatusHandler } from './application-status.js';
+import { createAuthenticator, requireAdmin, requireClient } from './auth.js';
+import { intakeHandler } from './intake.js';
+import { loadOpenApiDocument, requestValidators } from './openapi.js';
+import { live, metricsEndpoint, ready } from './operations.js';
+import { problemHandler, routeOf, sendProblem } from './problem.js';
+
+export interface HttpDeps {
+  config: GatewayConfig;
+  store: Store; // already wrapped with group commit by the caller
+  router: Router;
+  attachments: AttachmentStore;
+  logger: Logger;
+  metrics: Metrics;
+  /** Store reachable and config loaded; the caller decides. */
+  readiness(): Promise<{ ready: boolean; checks: Record<string, 'ok' | string> }>;
+  /** True while draining after SIGTERM: intake answers 503 AMT_SHUTTING_DOWN. */
+  shuttingDown(): boolean;
+  /** Called after messages were accepted, so the pipeline picks them up at once. */
+  onAccepted(): void;
+  now?: () => number;
+}
+
+type Method = 'get' | 'post';
+
+export function createApp(deps: HttpDeps): express.Express {
+  const now = deps.now ?? Date.now;
+  const document = loadOpenApiDocument();
+  const documentJson = JSON.stringify(document);
+  const validators = requestValidators(document);
+  const client = requireClient(createAuthenticator(deps.config.clients));
+  const admin = adminHandlers({
+    config: deps.config,
+    store: deps.store,
+    validators,
+    onAccepted: () => deps.onAccepted(),
+    now,
+  });
+
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  app.use(accessLog(deps.logger));
+  app.use('/api', (_req, res, next) => {
+    res.setHeader('Cache-Control', 'no-store');
+    next();
+  });
+
+  /** Registers one path; any other method on it is a 405 naming the allowed ones. */
+  const resource = (path: string, handlers: Partial<Record<Method, RequestHandler[]>>): void => {
+    const route = app.route(path);
+    const allowed: string[] = [];
+    for (const [method, chain] of Object.entries(handlers) as [Method, RequestHandler[]][]) {
+      route[method](...chain);
+      allowed.push(method.toUpperCase(), ...(method === 'get' ? ['HEAD'] : []));
+    }
+    route.all((req, res) => {
+      sendProblem(req, res, new AmtError('AMT_METHOD_NOT_ALLOWED', `${req.method} is not allowed here`), {
+        Allow: allowed.join(', '),
+      });
+    });
+  };
+
+  const rejectWhileShuttingDown: RequestHandler = (_req, _res, next) => {
+    if (deps.shuttingDown())
+      throw new AmtError('AMT_SHUTTING_DOWN', 'the gateway is shutting down; send the application again');
+    next();
+  };
+
+  resource('/api/v1/applications', {
+    post: [
+      rejectWhileShuttingDown,
+      client,
+      intakeHandler({
+        config: deps.config,
+        store: deps.store,
+        router: deps.router,
+        attachments: deps.attachments,
+        metrics: deps.metrics,
+        validators,
+        onAccepted: () => deps.onAccepted(),
+        now,
+      }),
+    ],
+  });
+  resource('/api/v1/applications/:id', { get: [client, applicationStatusHandler(deps.store)] });
+  resource('/api/v1/admin/messages', { get: [client, requireAdmin, admin.listMessages] });
+  resource('/api/v1/admin/messages/:id', { get: [client, requireAdmin, admin.getMessage] });
+  resource('/api/v1/admin/dead-letters', { get: [client, requireAdmin, admin.listDeadLetters] });
+  resource('/api/v1/admin/replay', { post: [client, requireAdmin, admin.replay] });
+  resource('/api/v1/openapi.json', {
+    get: [(_req, res) => void res.type('application/json').send(documentJson)],
+  });
+  resource('/health/live', { get: [live] });
+  resource('/health/ready', { get: [ready(() => deps.readiness(), deps.logger)] });
+  resource('/metrics', { get: [metricsEndpoint(deps.store, deps.metrics, deps.logger)] });
+
+  app.use((req, res) => sendProblem(req, res, new AmtError('AMT_NOT_FOUND', 'no such resource')));
+  app.use(problemHandler(deps.logger));
+  return app;
+}
+
+/**
+ * One debug line per request: method, route template, status, duration, client id. Never the
+ * query, headers or body, which may carry keys and personal data.
+ */
+function accessLog(logger: Logger): RequestHandler {
+  return (req, res, next) => {
+    if (!logger.isDebugEnabled()) return next();
+    const started = performance.now();
+    res.once('finish', () => {
+      logger.debug('http request', {
+        method: req.method,
+        route: routeOf(req),
+        status: res.statusCode,
+        durationMs: Math.round((performance.now() - started) * 10) / 10,
+        client: (res.locals.client as { id?: string } | undefined)?.id,
+      });
+    });
+    next();
+  };
+}

@@ -1,0 +1,73 @@
+/**
+ * API keys. Clients present `Authorization: Bearer <key>`; the configuration holds only
+ * `sha256:<hex>` of each key. The presented key is hashed and the hash looked up in a Map, so
+ * nothing compares the secret itself byte by byte.
+ */
+import { createHash } from 'node:crypto';
+import type { RequestHandler, Response } from 'express';
+import type { ClientConfig } from '../config/types.js';
+import { AmtError } from '../errors.js';
+
+/** `sha256:<hex>` of an API key, the form `clients[].keyHash` expects. */
+export function hashApiKey(key: string): string {
+  return `sha256:${createHash('sha256').update(key, 'utf8').digest('hex')}`;
+}
+
+const BEARER = /^Bearer[ \t]+([\x21-\x7e]+)[ \t]*$/i;
+
+export interface AuthenticatedClient {
+  readonly id: string;
+  readonly name: string;
+  readonly tenants: ReadonlySet<string>;
+  readonly admin: boolean;
+}
+
+/** Resolves the `Authorization` header to a configured client or throws AMT_AUTH_*. */
+export function createAuthenticator(
+  clients: readonly ClientConfig[],
+): (authorization: string | undefined) => AuthenticatedClient {
+  const byHash = new Map<string, AuthenticatedClient>(
+    clients.map((c) => [c.keyHash, { id: c.id, name: c.name, tenants: new Set(c.tenants), admin: c.admin }]),
+  );
+  return (authorization) => {
+    if (authorization === undefined || authorization.trim() === '') {
+      throw new AmtError('AMT_AUTH_MISSING', 'send the API key as "Authorization: Bearer <key>"');
+    }
+    const key = BEARER.exec(authorization)?.[1];
+    const client = key === undefined ? undefined : byHash.get(hashApiKey(key));
+    if (!client) throw new AmtError('AMT_AUTH_INVALID', 'the API key is not known');
+    return client;
+  };
+}
+
+/** Middleware: authenticates and leaves the client in `res.locals.client`. */
+export function requireClient(authenticate: ReturnType<typeof createAuthenticator>): RequestHandler {
+  return (req, res, next) => {
+    try {
+      res.locals.client = authenticate(req.headers.authorization);
+    } catch (err) {
+      res.setHeader(
+        'WWW-Authenticate',
+        (err as AmtError).code === 'AMT_AUTH_INVALID' ? 'Bearer error="invalid_token"' : 'Bearer',
+      );
+      throw err;
+    }
+    next();
+  };
+}
+
+export const requireAdmin: RequestHandler = (_req, res, next) => {
+  if (!clientOf(res).admin) throw new AmtError('AMT_FORBIDDEN', 'the admin API needs an admin client');
+  next();
+};
+
+export function clientOf(res: Response): AuthenticatedClient {
+  const client = res.locals.client as AuthenticatedClient | undefined;
+  if (!client) throw new AmtError('AMT_INTERNAL', 'no authenticated client on this request');
+  return client;
+}
+
+/** Whether a client may submit for and read the messages of a tenant. */
+export function mayActFor(client: AuthenticatedClient, tenantId: string): boolean {
+  return client.tenants.has(tenantId);
+}

@@ -1,0 +1,128 @@
+/**
+ * Request bodies, read by hand rather than by a body parser: the limit is enforced while reading,
+ * invalid UTF-8 is an error instead of silently becoming U+FFFD, and nesting is bounded before
+ * JSON.parse sees the text.
+ */
+import type { Request } from 'express';
+import { AmtError } from '../errors.js';
+
+export const MAX_JSON_DEPTH = 64;
+
+export type BodyKind = 'json' | 'multipart';
+
+/** Checks Content-Type (and Content-Encoding) against what the endpoint takes; 415 otherwise. */
+export function bodyKind(req: Request, accepted: readonly BodyKind[]): BodyKind {
+  const encoding = req.headers['content-encoding'];
+  if (encoding !== undefined && encoding.trim().toLowerCase() !== 'identity') {
+    throw new AmtError('AMT_UNSUPPORTED_MEDIA_TYPE', `Content-Encoding ${encoding} is not supported`);
+  }
+  const header = req.headers['content-type'] ?? '';
+  const [mediaType = '', ...params] = header.split(';').map((part) => part.trim());
+  const type = mediaType.toLowerCase();
+  if (type === 'application/json' && accepted.includes('json')) {
+    const charset = params
+      .find((p) => p.toLowerCase().startsWith('charset='))
+      ?.slice(8)
+      .replace(/"/g, '')
+      .toLowerCase();
+    if (charset !== undefined && charset !== 'utf-8' && charset !== 'utf8') {
+      throw new AmtError('AMT_UNSUPPORTED_MEDIA_TYPE', `charset ${charset} is not supported; send UTF-8`);
+    }
+    return 'json';
+  }
+  if (type === 'multipart/form-data' && accepted.includes('multipart')) return 'multipart';
+  const expected = accepted
+    .map((k) => (k === 'json' ? 'application/json' : 'multipart/form-data'))
+    .join(' or ');
+  throw new AmtError('AMT_UNSUPPORTED_MEDIA_TYPE', `send ${expected}${header ? `, not ${mediaType}` : ''}`);
+}
+
+function tooLarge(limitBytes: number): AmtError {
+  return new AmtError('AMT_BODY_TOO_LARGE', `the request body exceeds ${limitBytes} bytes`);
+}
+
+/**
+ * Reads the whole body up to `limitBytes`. Past the limit the rest is drained, not kept, so the
+ * client still receives the 413 on a healthy connection.
+ */
+export function readBody(req: Request, limitBytes: number): Promise<Buffer> {
+  const declared = Number(req.headers['content-length']);
+  if (Number.isFinite(declared) && declared > limitBytes) {
+    req.resume();
+    return Promise.reject(tooLarge(limitBytes));
+  }
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let settled = false;
+    const finish = (err: AmtError | undefined): void => {
+      if (settled) return;
+      settled = true;
+      req.off('data', onData).off('end', onEnd).off('error', onError).off('close', onClose);
+      if (err) {
+        req.resume();
+        reject(err);
+      } else {
+        resolve(Buffer.concat(chunks, size));
+      }
+    };
+    const onData = (chunk: Buffer): void => {
+      size += chunk.length;
+      if (size > limitBytes) finish(tooLarge(limitBytes));
+      else chunks.push(chunk);
+    };
+    const onEnd = (): void => finish(undefined);
+    const onError = (cause: Error): void =>
+      finish(new AmtError('AMT_BODY_MALFORMED', 'the request body could not be read', { cause }));
+    const onClose = (): void =>
+      finish(new AmtError('AMT_BODY_MALFORMED', 'the request ended before its body was complete'));
+    req.on('data', onData).on('end', onEnd).on('error', onError).on('close', onClose);
+  });
+}
+
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+export function decodeUtf8(bytes: Uint8Array, what = 'the request body'): string {
+  try {
+    return strictUtf8.decode(bytes);
+  } catch {
+    throw new AmtError('AMT_BODY_MALFORMED', `${what} is not valid UTF-8`);
+  }
+}
+
+/** Parses JSON text after bounding its nesting; the parser's message is not echoed, it quotes the input. */
+export function parseJsonText(text: string, what = 'the request body'): unknown {
+  if (nestingExceeds(text, MAX_JSON_DEPTH)) {
+    throw new AmtError('AMT_BODY_MALFORMED', `${what} nests deeper than ${MAX_JSON_DEPTH} levels`);
+  }
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    throw new AmtError('AMT_BODY_MALFORMED', `${what} is not valid JSON`);
+  }
+}
+
+export async function readJsonBody(req: Request, limitBytes: number): Promise<unknown> {
+  return parseJsonText(decodeUtf8(await readBody(req, limitBytes)));
+}
+
+/** Whether brackets outside string literals nest deeper than `maxDepth` (one linear pass). */
+export function nestingExceeds(text: string, maxDepth: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c)
+        i++; // backslash: skip the escaped character
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) {
+      inString = true;
+    } else if (c === 0x7b || c === 0x5b) {
+      if (++depth > maxDepth) return true;
+    } else if (c === 0x7d || c === 0x5d) {
+      depth--;
+    }
+  }
+  return false;
+}

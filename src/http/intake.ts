@@ -1,0 +1,265 @@
+/**
+ * `POST /api/v1/applications`: validate, resolve tenant and route, save attachments, then one
+ * durable `store.accept`. The 202 leaves only after that commit; nothing is stored for a request
+ * that fails before it.
+ */
+import { createHash, randomUUID } from 'node:crypto';
+import type { Request, RequestHandler, Response } from 'express';
+import type { ValidateFunction } from 'ajv/dist/2020.js';
+import type { AttachmentStore } from '../attachments.js';
+import { canonicalJson } from '../canonical-json.js';
+import type { GatewayConfig, RouteConfig, TenantConfig } from '../config/types.js';
+import { normalizeLeistungsschluessel } from '../domain.js';
+import { AmtError, isAmtError, type Problem } from '../errors.js';
+import type { Metrics } from '../observability/metrics.js';
+import type { Router } from '../routing.js';
+import type { AttachmentRef, MessageRecord, Store } from '../store/types.js';
+import { clientOf, mayActFor, type AuthenticatedClient } from './auth.js';
+import { bodyKind, readJsonBody } from './body.js';
+import { readMultipart, type UploadedFile } from './multipart.js';
+import { validationProblems, type RequestValidators } from './openapi.js';
+
+/** Most attachments of one application (also `maxItems` in the OpenAPI document). */
+export const MAX_ATTACHMENTS = 100;
+
+const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,200}$/;
+
+export interface IntakeDeps {
+  readonly config: GatewayConfig;
+  readonly store: Store;
+  readonly router: Router;
+  readonly attachments: AttachmentStore;
+  readonly metrics: Metrics;
+  readonly validators: RequestValidators;
+  readonly onAccepted: () => void;
+  readonly now: () => number;
+}
+
+/** The application fields after schema validation (attachments are handled apart). */
+interface ApplicationInput {
+  readonly tenant: string;
+  readonly service: string;
+  readonly reference: string;
+  readonly channel?: string;
+  readonly applicant: Record<string, unknown>;
+  readonly data: Record<string, unknown>;
+  readonly attachments?: readonly InlineAttachment[];
+}
+
+interface InlineAttachment {
+  readonly filename: string;
+  readonly mediaType: string;
+  readonly purpose?: string;
+  readonly contentBase64: string;
+}
+
+/** A valid application whose tenant this client may submit for and which a route serves. */
+interface RoutedApplication {
+  readonly input: ApplicationInput;
+  readonly tenant: TenantConfig;
+  readonly service: string;
+  readonly route: RouteConfig;
+}
+
+type IntakeOutcome = 'accepted' | 'duplicate' | 'rejected' | 'failed';
+
+export function intakeHandler(deps: IntakeDeps): RequestHandler {
+  return async (req, res) => {
+    const started = performance.now();
+    const observed: { tenant: string } = { tenant: 'unknown' };
+    let outcome: IntakeOutcome = 'failed';
+    try {
+      outcome = await submitApplication(deps, req, res, observed);
+    } catch (err) {
+      outcome = isAmtError(err) && err.status < 500 ? 'rejected' : 'failed';
+      throw err;
+    } finally {
+      deps.metrics.intakeTotal.inc({ tenant: observed.tenant, outcome });
+      deps.metrics.intakeDuration.observe({ outcome }, (performance.now() - started) / 1000);
+    }
+  };
+}
+
+async function submitApplication(
+  deps: IntakeDeps,
+  req: Request,
+  res: Response,
+  observed: { tenant: string },
+): Promise<IntakeOutcome> {
+  const client = clientOf(res);
+  const kind = bodyKind(req, ['json', 'multipart']);
+  const idempotencyKey = parseIdempotencyKey(req.headers['idempotency-key']);
+  const routeFor = (application: unknown, validate: ValidateFunction): RoutedApplication => {
+    const routed = routeApplication(deps, client, application, validate);
+    observed.tenant = routed.tenant.id;
+    return routed;
+  };
+
+  let routed: RoutedApplication;
+  let attachments: AttachmentRef[];
+  if (kind === 'json') {
+    const body = await readJsonBody(req, deps.config.server.bodyLimitBytes);
+    routed = routeFor(body, deps.validators.application);
+    attachments = await saveInlineAttachments(deps, routed.input.attachments ?? []);
+  } else {
+    const upload = await readMultipart(req, {
+      attachments: deps.attachments,
+      fileLimitBytes: deps.config.server.attachmentLimitBytes,
+      maxFiles: MAX_ATTACHMENTS,
+      applicationLimitBytes: deps.config.server.bodyLimitBytes,
+      inspect: (application) => routeFor(application, deps.validators.applicationForm),
+    });
+    routed = upload.application;
+    attachments = uploadedAttachments(deps, upload.files, upload.purposes);
+  }
+
+  const { input, tenant, service, route } = routed;
+  const application = {
+    tenant: tenant.ars,
+    service,
+    reference: input.reference,
+    channel: input.channel,
+    applicant: input.applicant,
+    data: input.data,
+  };
+  const requestHash = createHash('sha256').update(canonicalJson({ application, attachments })).digest('hex');
+  const [result] = await deps.store.accept([
+    {
+      id: randomUUID(),
+      deliveryId: randomUUID(),
+      direction: 'outbound',
+      tenantId: tenant.id,
+      ars: tenant.ars,
+      service,
+      reference: input.reference,
+      clientId: client.id,
+      routeId: route.id,
+      target: route.adapter,
+      payload: canonicalJson({
+        reference: input.reference,
+        applicant: input.applicant,
+        data: input.data,
+        channel: input.channel,
+      }),
+      attachments,
+      idempotency: idempotencyKey === undefined ? undefined : { key: idempotencyKey, requestHash },
+      receivedAt: deps.now(),
+    },
+  ]);
+  if (!result) throw new AmtError('AMT_INTERNAL', 'the store returned no result for an accepted message');
+  if (result.kind === 'conflict') {
+    throw new AmtError(
+      'AMT_IDEMPOTENCY_CONFLICT',
+      'this Idempotency-Key was already used for a different application',
+    );
+  }
+  sendAccepted(res, result.message);
+  if (result.kind === 'created') deps.onAccepted();
+  return result.kind === 'created' ? 'accepted' : 'duplicate';
+}
+
+function sendAccepted(res: Response, message: MessageRecord): void {
+  const self = `/api/v1/applications/${message.id}`;
+  res.status(202).location(self).json({ id: message.id, status: message.status, links: { self } });
+}
+
+export function parseIdempotencyKey(header: string | string[] | undefined): string | undefined {
+  if (header === undefined) return undefined;
+  if (typeof header !== 'string' || !IDEMPOTENCY_KEY.test(header)) {
+    throw new AmtError(
+      'AMT_IDEMPOTENCY_KEY_INVALID',
+      'an Idempotency-Key has 1 to 200 printable ASCII characters without spaces',
+      {
+        problems: [{ path: 'Idempotency-Key', message: 'must be 1–200 printable ASCII characters' }],
+      },
+    );
+  }
+  return header;
+}
+
+function routeApplication(
+  deps: IntakeDeps,
+  client: AuthenticatedClient,
+  application: unknown,
+  validate: ValidateFunction,
+): RoutedApplication {
+  if (!validate(application)) {
+    throw new AmtError('AMT_VALIDATION_FAILED', 'the application does not match the schema', {
+      problems: validationProblems(validate.errors),
+    });
+  }
+  const input = application as ApplicationInput;
+  const tenant = deps.router.tenantByArs(input.tenant);
+  if (!tenant) {
+    throw new AmtError('AMT_UNKNOWN_TENANT', `no tenant has the ARS ${input.tenant}`, {
+      problems: [{ path: '/tenant', message: 'no tenant has this ARS' }],
+    });
+  }
+  if (!mayActFor(client, tenant.id)) {
+    throw new AmtError('AMT_FORBIDDEN', `this client may not submit applications for tenant ${tenant.id}`);
+  }
+  // The schema admits the bare key and its URN form; both name the same service.
+  const service = normalizeLeistungsschluessel(input.service);
+  if (service === undefined) throw new AmtError('AMT_INTERNAL', 'a validated service key did not normalise');
+  const route = deps.router.resolve(tenant.ars, service, input.channel);
+  if (!route) {
+    throw new AmtError('AMT_NO_ROUTE', `no route serves tenant ${tenant.id} and service ${service}`, {
+      problems: [{ path: '/service', message: 'no route serves this service for the tenant' }],
+    });
+  }
+  return { input, tenant, service, route };
+}
+
+async function saveInlineAttachments(
+  deps: IntakeDeps,
+  inline: readonly InlineAttachment[],
+): Promise<AttachmentRef[]> {
+  const limit = deps.config.server.attachmentLimitBytes;
+  // Every size is checked before the first file is written.
+  const decoded = inline.map((attachment, i) => {
+    const content = Buffer.from(attachment.contentBase64, 'base64');
+    if (content.length > limit) {
+      throw new AmtError('AMT_ATTACHMENT_TOO_LARGE', `attachment ${i} exceeds ${limit} bytes`, {
+        problems: [{ path: `/attachments/${i}/contentBase64`, message: `exceeds ${limit} bytes` }],
+      });
+    }
+    return { attachment, content };
+  });
+  return Promise.all(
+    decoded.map(async ({ attachment, content }) => {
+      const stored = await deps.attachments.saveBuffer(content);
+      return {
+        sha256: stored.sha256,
+        size: stored.size,
+        filename: attachment.filename,
+        mediaType: attachment.mediaType,
+        purpose: attachment.purpose,
+      };
+    }),
+  );
+}
+
+function uploadedAttachments(
+  deps: IntakeDeps,
+  files: readonly UploadedFile[],
+  purposes: readonly string[],
+): AttachmentRef[] {
+  const problems: Problem[] = [];
+  for (let i = files.length; i < purposes.length; i++)
+    problems.push({ path: `/purpose/${i}`, message: 'has no attachment' });
+  const refs = files.map((file, i) => {
+    const metadata = {
+      filename: file.filename,
+      mediaType: file.mediaType,
+      ...(purposes[i] === undefined ? {} : { purpose: purposes[i] }),
+    };
+    if (!deps.validators.attachmentMetadata(metadata)) {
+      problems.push(...validationProblems(deps.validators.attachmentMetadata.errors, `/attachment/${i}`));
+    }
+    return { sha256: file.stored.sha256, size: file.stored.size, ...metadata };
+  });
+  if (problems.length > 0) {
+    throw new AmtError('AMT_VALIDATION_FAILED', 'an attachment is not valid', { problems });
+  }
+  return refs;
+}
