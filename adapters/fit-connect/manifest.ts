@@ -102,8 +102,11 @@ export function createFitConnectInstance(
       deliverSubmission({ client, destinations, routing, config: resolved }, delivery, signal),
     async poll(signal) {
       const combined = AbortSignal.any([signal, lifetime.signal]);
-      const [received, statuses] = await Promise.all([pollInbox(combined), pollStatus(combined)]);
-      return { items: received + statuses };
+      // Both halves run even when one fails; the failure is still reported to the scheduler.
+      const [received, statuses] = await Promise.allSettled([pollInbox(combined), pollStatus(combined)]);
+      if (received.status === 'rejected') throw received.reason;
+      if (statuses.status === 'rejected') throw statuses.reason;
+      return { items: received.value + statuses.value };
     },
     handleCallback: resolved.receiving.callbackSecret
       ? createCallbackHandler({

@@ -218,13 +218,11 @@ export async function startFitConnectEmulator(
     };
     state.submissions.set(submission.submissionId, submission);
     void signServiceSet(submission, `${EVENTS}create-submission`);
-    res
-      .status(201)
-      .json({
-        destinationId: d.destinationId,
-        submissionId: submission.submissionId,
-        caseId: submission.caseId,
-      });
+    res.status(201).json({
+      destinationId: d.destinationId,
+      submissionId: submission.submissionId,
+      caseId: submission.caseId,
+    });
   });
 
   const jweProblem = (jwe: unknown, kid: string): string | undefined => {
