@@ -6,6 +6,8 @@
  * ARS like `059130000000` can never end up as the integer 59130000000. Timestamps are INTEGER
  * epoch milliseconds.
  */
+import type Database from 'better-sqlite3';
+
 export interface SqliteMigration {
   readonly version: number;
   readonly name: string;
@@ -116,3 +118,26 @@ CREATE INDEX remembered_keys_expiry ON remembered_keys (expires_at);
 `,
   },
 ];
+
+/**
+ * Applies the migrations this database has not seen yet, recording each in `schema_migrations`.
+ * Run it inside a BEGIN IMMEDIATE transaction: a second process migrating at the same moment
+ * then waits and finds everything applied.
+ */
+export function applySqliteMigrations(db: Database.Database): void {
+  db.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
+    version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL) STRICT`);
+  const applied = new Set(
+    db
+      .prepare('SELECT version FROM schema_migrations')
+      .pluck()
+      .all()
+      .map((v) => Number(v)),
+  );
+  const record = db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)');
+  for (const migration of SQLITE_MIGRATIONS) {
+    if (applied.has(migration.version)) continue;
+    db.exec(migration.sql);
+    record.run(migration.version, migration.name, Date.now());
+  }
+}

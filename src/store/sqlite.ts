@@ -9,7 +9,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { AmtError } from '../errors.js';
 import { decodeCursor, encodeCursor } from './cursor.js';
-import { SQLITE_MIGRATIONS } from './sqlite-migrations.js';
+import { applySqliteMigrations } from './sqlite-migrations.js';
 import type {
   AcceptResult,
   AttachmentRef,
@@ -209,29 +209,7 @@ export class SqliteStore implements Store {
   }
 
   async migrate(): Promise<void> {
-    guard(() => {
-      this.db
-        .transaction(() => {
-          this.db.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
-            version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL) STRICT`);
-          const applied = new Set(
-            this.db
-              .prepare('SELECT version FROM schema_migrations')
-              .pluck()
-              .all()
-              .map((v) => Number(v)),
-          );
-          const record = this.db.prepare(
-            'INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)',
-          );
-          for (const migration of SQLITE_MIGRATIONS) {
-            if (applied.has(migration.version)) continue;
-            this.db.exec(migration.sql);
-            record.run(migration.version, migration.name, Date.now());
-          }
-        })
-        .immediate();
-    });
+    this.write(() => applySqliteMigrations(this.db));
   }
 
   async ping(): Promise<void> {
@@ -243,7 +221,7 @@ export class SqliteStore implements Store {
   }
 
   async accept(messages: readonly NewMessage[]): Promise<AcceptResult[]> {
-    return guard(() => this.db.transaction(() => messages.map((m) => this.acceptOne(m))).immediate());
+    return this.write(() => messages.map((m) => this.acceptOne(m)));
   }
 
   private acceptOne(m: NewMessage): AcceptResult {
@@ -380,37 +358,33 @@ export class SqliteStore implements Store {
 
   async claimDue(owner: string, limit: number, leaseMs: number, now: number): Promise<MessageRecord[]> {
     if (limit <= 0) return [];
-    return guard(() =>
-      this.db
-        .transaction(() => {
-          const sql = this.sql;
-          const candidates = sql.claimCandidates.all({ now, limit }) as Pick<
-            MessageRow,
-            'id' | 'status' | 'lease_owner'
-          >[];
-          return candidates.map((candidate) => {
-            const row = sql.claim.get({
-              id: candidate.id,
-              owner,
-              expiresAt: now + leaseMs,
-              now,
-            }) as MessageRow;
-            const attempt = row.attempt_seq;
-            if (candidate.status === 'delivering') {
-              const detail = { owner, previousOwner: candidate.lease_owner, attempt };
-              this.addHistory(row.id, now, 'delivering', 'reclaimed', detail);
-            } else {
-              this.addHistory(row.id, now, 'delivering', 'claimed', { owner, attempt });
-            }
-            return this.toRecord(row);
-          });
-        })
-        .immediate(),
-    );
+    return this.write(() => {
+      const sql = this.sql;
+      const candidates = sql.claimCandidates.all({ now, limit }) as Pick<
+        MessageRow,
+        'id' | 'status' | 'lease_owner'
+      >[];
+      return candidates.map((candidate) => {
+        const row = sql.claim.get({
+          id: candidate.id,
+          owner,
+          expiresAt: now + leaseMs,
+          now,
+        }) as MessageRow;
+        const attempt = row.attempt_seq;
+        if (candidate.status === 'delivering') {
+          const detail = { owner, previousOwner: candidate.lease_owner, attempt };
+          this.addHistory(row.id, now, 'delivering', 'reclaimed', detail);
+        } else {
+          this.addHistory(row.id, now, 'delivering', 'claimed', { owner, attempt });
+        }
+        return this.toRecord(row);
+      });
+    });
   }
 
   async complete(outcomes: readonly Outcome[], now: number): Promise<boolean[]> {
-    return guard(() => this.db.transaction(() => outcomes.map((o) => this.completeOne(o, now))).immediate());
+    return this.write(() => outcomes.map((o) => this.completeOne(o, now)));
   }
 
   private completeOne(o: Outcome, now: number): boolean {
@@ -465,15 +439,11 @@ export class SqliteStore implements Store {
   }
 
   async releaseLeases(owner: string, now: number): Promise<number> {
-    return guard(() =>
-      this.db
-        .transaction(() => {
-          const released = this.sql.release.all({ owner, now }) as { id: string }[];
-          for (const { id } of released) this.addHistory(id, now, 'retrying', 'released', { owner });
-          return released.length;
-        })
-        .immediate(),
-    );
+    return this.write(() => {
+      const released = this.sql.release.all({ owner, now }) as { id: string }[];
+      for (const { id } of released) this.addHistory(id, now, 'retrying', 'released', { owner });
+      return released.length;
+    });
   }
 
   async replay(
@@ -481,24 +451,20 @@ export class SqliteStore implements Store {
     now: number,
     by: string,
   ): Promise<{ replayed: string[]; notReplayable: string[] }> {
-    return guard(() =>
-      this.db
-        .transaction(() => {
-          const replayed: string[] = [];
-          const notReplayable: string[] = [];
-          for (const id of ids) {
-            if (!this.sql.replay.get({ id, now })) {
-              notReplayable.push(id);
-              continue;
-            }
-            this.sql.markReplayed.run({ id, now, by });
-            this.addHistory(id, now, 'received', 'replayed', { by });
-            replayed.push(id);
-          }
-          return { replayed, notReplayable };
-        })
-        .immediate(),
-    );
+    return this.write(() => {
+      const replayed: string[] = [];
+      const notReplayable: string[] = [];
+      for (const id of ids) {
+        if (!this.sql.replay.get({ id, now })) {
+          notReplayable.push(id);
+          continue;
+        }
+        this.sql.markReplayed.run({ id, now, by });
+        this.addHistory(id, now, 'received', 'replayed', { by });
+        replayed.push(id);
+      }
+      return { replayed, notReplayable };
+    });
   }
 
   async recordRemoteStatus(
@@ -507,15 +473,11 @@ export class SqliteStore implements Store {
     detail: Record<string, unknown> | undefined,
     now: number,
   ): Promise<boolean> {
-    return guard(() =>
-      this.db
-        .transaction(() => {
-          if (this.sql.remoteStatus.run({ id: messageId, status, now }).changes === 0) return false;
-          this.addHistory(messageId, now, 'delivered', 'remote-status', { ...detail, status });
-          return true;
-        })
-        .immediate(),
-    );
+    return this.write(() => {
+      if (this.sql.remoteStatus.run({ id: messageId, status, now }).changes === 0) return false;
+      this.addHistory(messageId, now, 'delivered', 'remote-status', { ...detail, status });
+      return true;
+    });
   }
 
   async awaitingRemoteStatus(
@@ -539,6 +501,11 @@ export class SqliteStore implements Store {
       if (this.rememberCalls++ % PURGE_EVERY === 0) this.sql.purgeRemembered.run(now);
       return this.sql.remember.run({ namespace, key, expiresAt, now }).changes === 1;
     });
+  }
+
+  /** Runs `work` in one writing transaction (BEGIN IMMEDIATE): all of it or none of it. */
+  private write<T>(work: () => T): T {
+    return guard(() => this.db.transaction(work).immediate());
   }
 
   private addHistory(
