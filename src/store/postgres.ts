@@ -36,7 +36,6 @@ export interface PostgresStoreOptions {
 }
 
 const ALL_STATUSES: readonly MessageStatus[] = ['received', 'delivering', 'retrying', 'delivered', 'dead'];
-const NOTIFY_WORK = `(SELECT pg_notify('${WORK_CHANNEL}', ''))`;
 const REMEMBERED_KEYS_PURGE_INTERVAL_MS = 60_000;
 
 // bigint columns hold epoch milliseconds and counts, all far below 2^53: parse them as numbers
@@ -48,19 +47,65 @@ const TYPES: pg.CustomTypesConfig = {
       : pg.types.getTypeParser(oid, format)) as pg.CustomTypesConfig['getTypeParser'],
 };
 
-const MESSAGE_COLUMNS = `m.id, m.delivery_id, m.direction, m.tenant_id, m.ars, m.service, m.reference,
-  m.client_id, m.route_id, m.target, m.status, m.payload, m.attempts, m.run_at, m.lease_owner,
-  m.lease_expires_at, m.remote_reference, m.remote_status, m.last_error, m.created_at, m.updated_at,
+// Named, never `*`: a prepared statement must keep its result shape when a later migration adds
+// a column while older instances still run.
+const MESSAGE_FIELDS = `id, delivery_id, direction, tenant_id, ars, service, reference, client_id, route_id,
+  target, status, payload, attempts, run_at, lease_owner, lease_expires_at, remote_reference, remote_status,
+  last_error, created_at, updated_at`;
+
+/**
+ * Statements run for every message are prepared once per connection and then run by name: their
+ * planning takes about as long as their execution.
+ */
+const PREPARED = new Map<string, string>();
+
+function prepared(sql: string): string {
+  PREPARED.set(sql, `amtsbote_${PREPARED.size + 1}`);
+  return sql;
+}
+
+const MESSAGE_COLUMNS = `${MESSAGE_FIELDS.replace(/\w+/g, 'm.$&')},
   (SELECT json_agg(json_build_object('sha256', a.sha256, 'size', a.size, 'filename', a.filename,
      'mediaType', a.media_type, 'purpose', a.purpose) ORDER BY a.position)
    FROM message_attachments a WHERE a.message_id = m.id) AS attachments`;
+
+/**
+ * Stores a batch of new messages in one statement: committed together or not at all. Inserting
+ * in key order keeps two batches with overlapping keys from deadlocking each other; within the
+ * batch the first of two equal keys wins, as if they had been accepted one after another.
+ */
+const ACCEPT_SQL = prepared(`WITH input AS (
+     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+       $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::bigint[])
+       WITH ORDINALITY AS i(id, delivery_id, direction, tenant_id, ars, service, reference, client_id,
+         route_id, target, payload, idempotency_key, request_hash, received_at, ord)
+   ), created AS (
+     INSERT INTO messages (id, delivery_id, direction, tenant_id, ars, service, reference, client_id,
+       route_id, target, status, payload, attempts, run_at, idempotency_key, request_hash, history_seq,
+       created_at, updated_at)
+     SELECT id, delivery_id, direction, tenant_id, ars, service, reference, client_id, route_id, target,
+       'received', payload, 0, received_at, idempotency_key, request_hash, 1, received_at, received_at
+     FROM input ORDER BY client_id, idempotency_key, ord
+     ON CONFLICT (client_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+     RETURNING id, created_at
+   ), stored_attachments AS (
+     INSERT INTO message_attachments (message_id, position, sha256, size, filename, media_type, purpose)
+     SELECT a.message_id, a.position, a.sha256, a.size, a.filename, a.media_type, a.purpose
+     FROM unnest($15::text[], $16::int[], $17::text[], $18::bigint[], $19::text[], $20::text[], $21::text[])
+       AS a(message_id, position, sha256, size, filename, media_type, purpose)
+     JOIN created c ON c.id = a.message_id
+   ), received_event AS (
+     INSERT INTO message_history (message_id, seq, at, status, event, detail)
+     SELECT id, 1, created_at, 'received', 'received', NULL FROM created
+   )
+   SELECT id FROM created`);
 
 /**
  * Claims due messages: parameters $1 owner, $2 limit, $3 lease ms, $4 now. Two index-backed
  * candidate lists (due, lease expired), each locked with SKIP LOCKED so concurrent claimers pass
  * each other by instead of waiting; then the oldest `limit` win. Exported for EXPLAIN in tests.
  */
-export const CLAIM_DUE_SQL = `WITH due AS (
+export const CLAIM_DUE_SQL = prepared(`WITH due AS (
      SELECT id, run_at, status, lease_owner FROM messages
      WHERE status IN ('received', 'retrying') AND run_at <= $4::bigint
      ORDER BY run_at, id LIMIT $2::int FOR UPDATE SKIP LOCKED
@@ -77,7 +122,8 @@ export const CLAIM_DUE_SQL = `WITH due AS (
        attempts = m.attempts + 1, attempt_seq = m.attempt_seq + 1, updated_at = $4::bigint,
         history_seq = m.history_seq + 1
      FROM chosen c WHERE m.id = c.id
-     RETURNING m.*, c.previous_status, c.previous_owner
+     RETURNING ${MESSAGE_FIELDS.replace(/\w+/g, 'm.$&')}, m.attempt_seq, m.history_seq,
+       c.previous_status, c.previous_owner
    ), claim_event AS (
      INSERT INTO message_history (message_id, seq, at, status, event, detail)
      SELECT id, history_seq, $4::bigint, 'delivering',
@@ -87,7 +133,7 @@ export const CLAIM_DUE_SQL = `WITH due AS (
          ELSE json_build_object('owner', $1, 'attempt', attempt_seq)::text END
      FROM claimed
    )
-   SELECT ${MESSAGE_COLUMNS} FROM claimed m ORDER BY m.run_at, m.id`;
+   SELECT ${MESSAGE_COLUMNS} FROM claimed m ORDER BY m.run_at, m.id`);
 
 interface MessageRow extends QueryResultRow {
   id: string;
@@ -124,6 +170,8 @@ interface AttachmentJson {
 
 export class PostgresStore implements Store {
   private closed = false;
+  private announcing: Promise<void> | undefined;
+  private announceAgain = false;
   private lastRememberedKeysPurge = Number.NEGATIVE_INFINITY;
   private readonly subscriptions = new Set<WorkSubscription>();
 
@@ -179,6 +227,7 @@ export class PostgresStore implements Store {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    await this.announcing;
     await Promise.all([...this.subscriptions].map((s) => s.stop()));
     await this.pool.end();
   }
@@ -199,61 +248,32 @@ export class PostgresStore implements Store {
 
   async accept(messages: readonly NewMessage[]): Promise<AcceptResult[]> {
     if (messages.length === 0) return [];
-    // One statement: every message of the batch is committed together or not at all. Inserting
-    // in key order keeps two batches with overlapping keys from deadlocking each other; within
-    // the batch the first of two equal keys wins, as if they had been accepted one after another.
     const attachments = messages.flatMap((m) => m.attachments.map((a, i) => ({ messageId: m.id, i, a })));
-    const { rows } = await this.query<{ id: string }>(
-      `WITH input AS (
-         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
-           $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::bigint[])
-           WITH ORDINALITY AS i(id, delivery_id, direction, tenant_id, ars, service, reference, client_id,
-             route_id, target, payload, idempotency_key, request_hash, received_at, ord)
-       ), created AS (
-         INSERT INTO messages (id, delivery_id, direction, tenant_id, ars, service, reference, client_id,
-           route_id, target, status, payload, attempts, run_at, idempotency_key, request_hash, history_seq,
-           created_at, updated_at)
-         SELECT id, delivery_id, direction, tenant_id, ars, service, reference, client_id, route_id, target,
-           'received', payload, 0, received_at, idempotency_key, request_hash, 1, received_at, received_at
-         FROM input ORDER BY client_id, idempotency_key, ord
-         ON CONFLICT (client_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
-         RETURNING id, created_at
-       ), stored_attachments AS (
-         INSERT INTO message_attachments (message_id, position, sha256, size, filename, media_type, purpose)
-         SELECT a.message_id, a.position, a.sha256, a.size, a.filename, a.media_type, a.purpose
-         FROM unnest($15::text[], $16::int[], $17::text[], $18::bigint[], $19::text[], $20::text[], $21::text[])
-           AS a(message_id, position, sha256, size, filename, media_type, purpose)
-         JOIN created c ON c.id = a.message_id
-       ), received_event AS (
-         INSERT INTO message_history (message_id, seq, at, status, event, detail)
-         SELECT id, 1, created_at, 'received', 'received', NULL FROM created
-       )
-       SELECT id, ${NOTIFY_WORK} FROM created`,
-      [
-        messages.map((m) => m.id),
-        messages.map((m) => m.deliveryId),
-        messages.map((m) => m.direction),
-        messages.map((m) => m.tenantId),
-        messages.map((m) => m.ars),
-        messages.map((m) => m.service),
-        messages.map((m) => m.reference ?? null),
-        messages.map((m) => m.clientId),
-        messages.map((m) => m.routeId),
-        messages.map((m) => m.target),
-        messages.map((m) => m.payload),
-        messages.map((m) => m.idempotency?.key ?? null),
-        messages.map((m) => m.idempotency?.requestHash ?? null),
-        messages.map((m) => m.receivedAt),
-        attachments.map((x) => x.messageId),
-        attachments.map((x) => x.i),
-        attachments.map((x) => x.a.sha256),
-        attachments.map((x) => x.a.size),
-        attachments.map((x) => x.a.filename),
-        attachments.map((x) => x.a.mediaType),
-        attachments.map((x) => x.a.purpose ?? null),
-      ],
-    );
+    const { rows } = await this.query<{ id: string }>(ACCEPT_SQL, [
+      messages.map((m) => m.id),
+      messages.map((m) => m.deliveryId),
+      messages.map((m) => m.direction),
+      messages.map((m) => m.tenantId),
+      messages.map((m) => m.ars),
+      messages.map((m) => m.service),
+      messages.map((m) => m.reference ?? null),
+      messages.map((m) => m.clientId),
+      messages.map((m) => m.routeId),
+      messages.map((m) => m.target),
+      messages.map((m) => m.payload),
+      messages.map((m) => m.idempotency?.key ?? null),
+      messages.map((m) => m.idempotency?.requestHash ?? null),
+      messages.map((m) => m.receivedAt),
+      attachments.map((x) => x.messageId),
+      attachments.map((x) => x.i),
+      attachments.map((x) => x.a.sha256),
+      attachments.map((x) => x.a.size),
+      attachments.map((x) => x.a.filename),
+      attachments.map((x) => x.a.mediaType),
+      attachments.map((x) => x.a.purpose ?? null),
+    ]);
     const createdIds = new Set(rows.map((r) => r.id));
+    if (createdIds.size > 0) this.announceWork();
     const duplicates = messages.filter((m) => !createdIds.has(m.id));
     // Read after the commit: the message a duplicate key points to may belong to another
     // transaction that committed while ours waited on the unique index.
@@ -424,9 +444,10 @@ export class PostgresStore implements Store {
          SELECT id, history_seq, $2, 'retrying', 'released', json_build_object('owner', $1::text)::text
          FROM released
        )
-       SELECT id, ${NOTIFY_WORK} FROM released`,
+       SELECT id FROM released`,
       [owner, now],
     );
+    if (rowCount) this.announceWork();
     return rowCount ?? 0;
   }
 
@@ -451,10 +472,11 @@ export class PostgresStore implements Store {
          SELECT id, history_seq, $2, 'received', 'replayed', json_build_object('by', $3::text)::text
          FROM replayed
        )
-       SELECT id, ${NOTIFY_WORK} FROM replayed`,
+       SELECT id FROM replayed`,
       [unique, now, by],
     );
     const done = new Set(rows.map((r) => r.id));
+    if (done.size > 0) this.announceWork();
     return {
       replayed: unique.filter((id) => done.has(id)),
       notReplayable: unique.filter((id) => !done.has(id)),
@@ -512,6 +534,34 @@ export class PostgresStore implements Store {
     return rowCount === 1;
   }
 
+  /**
+   * Tells listening instances that work is due, after it was committed. Not inside the
+   * committing transaction: a transaction that notifies takes a database-wide lock through its
+   * commit, which serialises the commits of every instance (measured here with four writers:
+   * about 220 instead of 600 commits/s). Requests while one is on its way are folded into one
+   * more. A notification lost in a crash costs only latency: workers also poll.
+   */
+  private announceWork(): void {
+    if (this.closed) return;
+    if (this.announcing) {
+      this.announceAgain = true;
+      return;
+    }
+    this.announcing = this.pool
+      .query('SELECT pg_notify($1, $2)', [WORK_CHANNEL, ''])
+      .then(
+        () => undefined,
+        () => undefined, // the next announcement or the workers' poll makes up for it
+      )
+      .finally(() => {
+        this.announcing = undefined;
+        if (this.announceAgain) {
+          this.announceAgain = false;
+          this.announceWork();
+        }
+      });
+  }
+
   private async query<R extends QueryResultRow = QueryResultRow>(
     sql: string,
     params: readonly unknown[] = [],
@@ -519,7 +569,7 @@ export class PostgresStore implements Store {
   ): Promise<pg.QueryResult<R>> {
     for (let attempt = 1; ; attempt++) {
       try {
-        return await db.query<R>(sql, params as unknown[]);
+        return await db.query<R>({ name: PREPARED.get(sql), text: sql, values: params as unknown[] });
       } catch (err) {
         // Inside a transaction the caller retries the whole transaction, not one statement.
         if (db === this.pool && isTransient(err) && attempt < 5) continue;
@@ -569,7 +619,7 @@ function keyOf(clientId: string, key: string): string {
  * holds the lease; the attempt row (numbered by the claim), the history event and the dead
  * letter are written by the same statement.
  */
-const COMPLETE_SQL = `WITH outcome AS (
+const COMPLETE_SQL = prepared(`WITH outcome AS (
     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[],
       $7::text[], $8::text[], $9::bigint[], $10::text[])
       AS o(message_id, lease_owner, kind, error, started_at, ended_at, target, remote_reference, run_at, detail)
@@ -599,7 +649,7 @@ const COMPLETE_SQL = `WITH outcome AS (
   ), dead_letter AS (
     INSERT INTO dead_letters (message_id, died_at, error) SELECT id, $11::bigint, error FROM applied WHERE kind = 'dead'
   )
-  SELECT id FROM applied`;
+  SELECT id FROM applied`);
 
 function completeParams(outcomes: readonly Outcome[], now: number): unknown[] {
   const column = <T>(value: (o: Outcome) => T): T[] => outcomes.map(value);
@@ -781,7 +831,9 @@ function toStoreError(err: unknown): unknown {
     /Connection terminated|timeout exceeded when trying to connect|Cannot use a pool after calling end/i.test(
       message,
     );
-  return unavailable ? new AmtError('AMT_STORE_UNAVAILABLE', undefined, { cause: err }) : err;
+  return unavailable
+    ? new AmtError('AMT_STORE_UNAVAILABLE', `The message store is not available: ${message}`, { cause: err })
+    : err;
 }
 
 /**
