@@ -10,11 +10,17 @@
 import { createPrivateKey } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
 import { AmtError } from '../errors.js';
-import type { ErrorCode } from '../errors.js';
 import type { IdpMetadata } from './idp-metadata.js';
-import { identityFromAssertion, normalizeAttributeName } from './identity.js';
+import {
+  checkAuthnStatement,
+  checkConditions,
+  checkSubject,
+  readAttributes,
+  samlError,
+} from './assertion-checks.js';
+import { identityFromAssertion } from './identity.js';
 import type { VerifiedIdentity } from './identity.js';
-import { DecryptionError, decryptElement } from './xml-decryption.js';
+import { CANNOT_DECRYPT, DecryptionError, decryptElement } from './xml-decryption.js';
 import { SignatureCheckError, verifyEnvelopedSignature } from './xml-signature.js';
 import {
   NS,
@@ -57,7 +63,6 @@ export interface VerifySamlOptions {
 const DEFAULT_SKEW_MS = 2 * 60 * 1000;
 const DEFAULT_MAX_BYTES = 512 * 1024;
 const STATUS_SUCCESS = 'urn:oasis:names:tc:SAML:2.0:status:Success';
-const BEARER = 'urn:oasis:names:tc:SAML:2.0:cm:bearer';
 
 /** Verifies a SAML Response or Assertion (XML or base64 of it) and returns the citizen's verified identity. */
 export async function verifySamlResponse(
@@ -105,9 +110,7 @@ export async function verifySamlResponse(
   }
 }
 
-function fail(code: ErrorCode, detail: string): AmtError {
-  return new AmtError(code, detail);
-}
+const fail = samlError;
 
 function asAmtError(err: unknown): unknown {
   if (err instanceof AmtError) return err;
@@ -289,9 +292,11 @@ function decryptAssertion(
   } catch (err) {
     throw new AmtError('AMT_SAML_DECRYPTION_FAILED', 'the configured SP key cannot be read', { cause: err });
   }
-  const plaintext = decryptElement(encrypted, privateKeys);
-  if (hasDoctype(plaintext))
-    throw fail('AMT_SAML_DOCTYPE_FORBIDDEN', 'the decrypted assertion contains a DOCTYPE');
+  const plaintext = decryptElement(encrypted, privateKeys).trim();
+  // Whatever is wrong with the plaintext gets the same answer as a failed decryption: telling
+  // "not well-formed" apart from "bad padding" is the oracle of the known CBC attacks on XML Encryption.
+  const unreadable = (): DecryptionError => new DecryptionError(CANNOT_DECRYPT);
+  if (hasDoctype(plaintext)) throw unreadable();
   // The plaintext is an element taken out of its context; prefixes it inherited must stay bound.
   const declarations = Object.entries(encrypted.inScope)
     .map(([prefix, uri]) =>
@@ -299,11 +304,14 @@ function decryptAssertion(
     )
     .join('');
   const document = `<DecryptedAssertion${declarations}>${plaintext.replace(/^<\?xml[^>]*\?>/, '')}</DecryptedAssertion>`;
-  const wrapper = parseXml(document);
-  const assertion = wrapper.children[0];
-  if (wrapper.children.length !== 1 || !assertion || !is(assertion, NS.saml, 'Assertion')) {
-    throw fail('AMT_SAML_MALFORMED', 'the decrypted content is not one saml:Assertion');
+  let wrapper: XmlElement;
+  try {
+    wrapper = parseXml(document);
+  } catch {
+    throw unreadable();
   }
+  const assertion = wrapper.children[0];
+  if (wrapper.children.length !== 1 || !assertion || !is(assertion, NS.saml, 'Assertion')) throw unreadable();
   const nested =
     descendantsNamed(assertion, NS.saml, 'Assertion').length +
     descendantsNamed(assertion, NS.saml, 'EncryptedAssertion').length;
@@ -314,155 +322,4 @@ function decryptAssertion(
 
 function escapeAttr(value: string): string {
   return value.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/"/g, '&quot;');
-}
-
-/** Returns the Conditions' NotOnOrAfter, if any. */
-function checkConditions(
-  assertion: XmlElement,
-  audience: string,
-  now: number,
-  skew: number,
-): number | undefined {
-  const conditions = childNamed(assertion, NS.saml, 'Conditions');
-  if (!conditions)
-    throw fail('AMT_SAML_AUDIENCE_MISMATCH', 'the assertion has no Conditions with an AudienceRestriction');
-  checkWindow(conditions, now, skew, 'the assertion');
-  const restrictions = childrenNamed(conditions, NS.saml, 'AudienceRestriction');
-  if (restrictions.length === 0)
-    throw fail('AMT_SAML_AUDIENCE_MISMATCH', 'the assertion has no AudienceRestriction');
-  for (const restriction of restrictions) {
-    const audiences = childrenNamed(restriction, NS.saml, 'Audience').map((a) => textOf(a));
-    if (!audiences.includes(audience)) {
-      throw fail(
-        'AMT_SAML_AUDIENCE_MISMATCH',
-        `the assertion is meant for ${audiences.join(', ') || '(no audience)'}`,
-      );
-    }
-  }
-  return time(conditions, 'NotOnOrAfter');
-}
-
-function checkWindow(element: XmlElement, now: number, skew: number, what: string): void {
-  const notBefore = time(element, 'NotBefore');
-  if (notBefore !== undefined && now + skew < notBefore) {
-    throw fail('AMT_SAML_NOT_YET_VALID', `${what} is valid only from ${element.attrs.get('NotBefore')}`);
-  }
-  const notOnOrAfter = time(element, 'NotOnOrAfter');
-  if (notOnOrAfter !== undefined && now - skew >= notOnOrAfter) {
-    throw fail('AMT_SAML_EXPIRED', `${what} expired at ${element.attrs.get('NotOnOrAfter')}`);
-  }
-}
-
-const SAML_TIME = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(\.\d+)?(Z|[+-]\d{2}:\d{2})$/;
-
-/** SAML times are xs:dateTime in UTC; one without a zone would silently be read as local time. */
-function time(element: XmlElement, attribute: string): number | undefined {
-  const text = element.attrs.get(attribute);
-  if (text === undefined) return undefined;
-  const match = SAML_TIME.exec(text.trim());
-  const value = match ? Date.parse(`${match[1]}${(match[2] ?? '').slice(0, 4)}${match[3]}`) : Number.NaN;
-  if (Number.isNaN(value))
-    throw fail('AMT_SAML_MALFORMED', `${element.local}@${attribute} is not a UTC date-time`);
-  return value;
-}
-
-interface CheckedSubject {
-  readonly nameId: string;
-  readonly nameIdFormat: string | undefined;
-  readonly notOnOrAfter: number;
-}
-
-function checkSubject(
-  assertion: XmlElement,
-  options: VerifySamlOptions,
-  now: number,
-  skew: number,
-): CheckedSubject {
-  const subject = childNamed(assertion, NS.saml, 'Subject');
-  if (!subject) throw fail('AMT_SAML_MALFORMED', 'the assertion has no Subject');
-  if (childNamed(subject, NS.saml, 'EncryptedID'))
-    throw fail('AMT_SAML_MALFORMED', 'an encrypted NameID is not supported');
-  const nameIdElement = childNamed(subject, NS.saml, 'NameID');
-  const nameId = textOf(nameIdElement);
-  if (!nameIdElement || !nameId) throw fail('AMT_SAML_MALFORMED', 'the Subject has no NameID');
-
-  const confirmations = childrenNamed(subject, NS.saml, 'SubjectConfirmation').filter(
-    (c) => c.attrs.get('Method') === BEARER,
-  );
-  if (confirmations.length === 0)
-    throw fail('AMT_SAML_MALFORMED', 'the Subject has no bearer SubjectConfirmation');
-  let firstProblem: unknown;
-  for (const confirmation of confirmations) {
-    try {
-      return {
-        nameId,
-        nameIdFormat: nameIdElement.attrs.get('Format'),
-        notOnOrAfter: checkConfirmation(confirmation, options, now, skew),
-      };
-    } catch (err) {
-      firstProblem ??= err;
-    }
-  }
-  throw firstProblem;
-}
-
-/** Checks one bearer SubjectConfirmation; returns its NotOnOrAfter. */
-function checkConfirmation(
-  confirmation: XmlElement,
-  options: VerifySamlOptions,
-  now: number,
-  skew: number,
-): number {
-  const data = childNamed(confirmation, NS.saml, 'SubjectConfirmationData');
-  const notOnOrAfter = data ? time(data, 'NotOnOrAfter') : undefined;
-  if (!data || notOnOrAfter === undefined) {
-    throw fail('AMT_SAML_MALFORMED', 'the bearer SubjectConfirmationData has no NotOnOrAfter');
-  }
-  checkWindow(data, now, skew, 'the subject confirmation');
-  if (options.recipient !== undefined && data.attrs.get('Recipient') !== options.recipient) {
-    throw fail(
-      'AMT_SAML_RECIPIENT_MISMATCH',
-      `the assertion was issued for ${data.attrs.get('Recipient') ?? '(no recipient)'}`,
-    );
-  }
-  if (
-    options.expectedInResponseTo !== undefined &&
-    data.attrs.get('InResponseTo') !== options.expectedInResponseTo
-  ) {
-    throw fail('AMT_SAML_IN_RESPONSE_TO_MISMATCH', 'the assertion answers another authentication request');
-  }
-  return notOnOrAfter;
-}
-
-function checkAuthnStatement(
-  assertion: XmlElement,
-  now: number,
-  skew: number,
-): { instant: number; classRef: string | undefined } {
-  const statement = childNamed(assertion, NS.saml, 'AuthnStatement');
-  if (!statement) throw fail('AMT_SAML_MALFORMED', 'the assertion has no AuthnStatement');
-  const instant = time(statement, 'AuthnInstant');
-  if (instant === undefined) throw fail('AMT_SAML_MALFORMED', 'the AuthnStatement has no AuthnInstant');
-  const sessionEnd = time(statement, 'SessionNotOnOrAfter');
-  if (sessionEnd !== undefined && now - skew >= sessionEnd)
-    throw fail('AMT_SAML_EXPIRED', 'the login session has ended');
-  const context = childNamed(statement, NS.saml, 'AuthnContext');
-  const classRef = context ? textOf(childNamed(context, NS.saml, 'AuthnContextClassRef')) : undefined;
-  return { instant, classRef };
-}
-
-function readAttributes(assertion: XmlElement): Map<string, string[]> {
-  const attributes = new Map<string, string[]>();
-  for (const statement of childrenNamed(assertion, NS.saml, 'AttributeStatement')) {
-    for (const attribute of childrenNamed(statement, NS.saml, 'Attribute')) {
-      const name = attribute.attrs.get('Name');
-      if (!name) continue;
-      const key = normalizeAttributeName(name);
-      const values = childrenNamed(attribute, NS.saml, 'AttributeValue')
-        .map((v) => v.text.trim())
-        .filter((v) => v !== '');
-      attributes.set(key, [...(attributes.get(key) ?? []), ...values]);
-    }
-  }
-  return attributes;
 }

@@ -21,7 +21,7 @@ export class DecryptionError extends Error {
   }
 }
 
-const CANNOT_DECRYPT = 'the encrypted element cannot be decrypted with the configured key';
+export const CANNOT_DECRYPT = 'the encrypted element cannot be decrypted with the configured key';
 
 interface DataAlgorithm {
   readonly cipher:

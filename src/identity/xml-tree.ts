@@ -56,6 +56,9 @@ export function hasDoctype(xml: string): boolean {
   return /<!DOCTYPE/i.test(xml) || /<!ENTITY/i.test(xml);
 }
 
+/** SAML and metadata nest about ten deep; the tree walkers recurse, so depth is bounded. */
+const MAX_DEPTH = 64;
+
 export function parseXml(xml: string): XmlElement {
   if (hasDoctype(xml)) throw new XmlReadError('a DOCTYPE or entity declaration is not allowed', true);
   const parser = new SaxesParser({ xmlns: true, position: false });
@@ -70,6 +73,8 @@ export function parseXml(xml: string): XmlElement {
     failure ??= new XmlReadError('a DOCTYPE is not allowed', true);
   });
   parser.on('opentag', (tag) => {
+    if (stack.length >= MAX_DEPTH)
+      failure ??= new XmlReadError(`elements are nested deeper than ${MAX_DEPTH}`);
     const parent = stack[stack.length - 1];
     const declared = tag.ns ?? {};
     const inScope =

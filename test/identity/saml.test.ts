@@ -405,6 +405,14 @@ describe('identity: verifySamlResponse', () => {
       expect(identity.givenName).to.equal('Erika');
     });
 
+    it('keeps namespace prefixes the encrypted assertion inherited from its context', async () => {
+      const signed = signXml(buildAssertion(), 'Assertion', pki.bundId);
+      const withoutDeclaration = signed.replace(' xmlns:saml2="urn:oasis:names:tc:SAML:2.0:assertion"', '');
+      expect(withoutDeclaration).to.not.equal(signed);
+      const xml = buildResponse({ assertions: [encryptAssertion(withoutDeclaration, pki.sp.publicKeyPem)] });
+      expect((await verifySamlResponse(xml, options())).familyName).to.equal('Mustermann');
+    });
+
     it('accepts an unsigned assertion inside a signed Response (the signature covers the ciphertext)', async () => {
       const encrypted = encryptAssertion(buildAssertion(), pki.sp.publicKeyPem);
       const xml = signXml(buildResponse({ assertions: [encrypted] }), 'Response', pki.bundId);
@@ -441,6 +449,17 @@ describe('identity: verifySamlResponse', () => {
       messages.add(
         (await expectCode(verifySamlResponse(tampered, options()), 'AMT_SAML_DECRYPTION_FAILED')).message,
       );
+      // Decrypts fine but is no XML: indistinguishable from a padding error (CBC oracle attacks).
+      const notXml = buildResponse({
+        assertions: [
+          encryptAssertion('<saml2:Assertion xmlns:saml2="x">unclosed', pki.sp.publicKeyPem, {
+            data: 'aes128-cbc',
+          }),
+        ],
+      });
+      messages.add(
+        (await expectCode(verifySamlResponse(notXml, options()), 'AMT_SAML_DECRYPTION_FAILED')).message,
+      );
       expect([...messages]).to.have.length(1);
     });
 
@@ -471,6 +490,14 @@ describe('identity: verifySamlResponse', () => {
         verifySamlResponse('<saml2p:Response xmlns:saml2p="x">', options()),
         'AMT_SAML_MALFORMED',
       );
+    });
+
+    it('rejects absurdly deep nesting as malformed', async () => {
+      const deep = signedAssertionResponse().replace(
+        '<saml2p:Status>',
+        `<saml2p:Extensions>${'<x:e xmlns:x="urn:x">'.repeat(5000)}${'</x:e>'.repeat(5000)}</saml2p:Extensions><saml2p:Status>`,
+      );
+      await expectCode(verifySamlResponse(deep, options()), 'AMT_SAML_MALFORMED');
     });
 
     it('rejects a document larger than the limit', async () => {
