@@ -171,6 +171,32 @@ describe('SqliteStore', () => {
     await store.close();
   });
 
+  it('purges expired replay-protection entries as it goes', async () => {
+    const store = SqliteStore.open(file);
+    await store.migrate();
+    for (let i = 0; i < 150; i++)
+      expect(await store.rememberOnce('nonce', `old-${i}`, T0 + 10, T0)).to.equal(true);
+    for (let i = 0; i < 100; i++) {
+      expect(await store.rememberOnce('nonce', `new-${i}`, T0 + 1000, T0 + 20)).to.equal(true);
+    }
+    await store.close();
+    const db = new Database(file, { readonly: true });
+    try {
+      const left = db
+        .prepare('SELECT COUNT(*) FROM remembered_keys WHERE expires_at <= ?')
+        .pluck()
+        .get(T0 + 20);
+      const live = db
+        .prepare('SELECT COUNT(*) FROM remembered_keys WHERE expires_at > ?')
+        .pluck()
+        .get(T0 + 20);
+      expect(left).to.equal(0);
+      expect(live).to.equal(100);
+    } finally {
+      db.close();
+    }
+  });
+
   it('migrates safely when several processes start on a new file at once', async () => {
     const body = `${WAIT_FOR_ALL}
       const store = SqliteStore.open(args[0]);
