@@ -137,6 +137,8 @@ export function readMultipart<T>(
     });
 
     parser.on('file', (name, stream, info) => {
+      // busboy destroys the part's stream with an error when the body ends inside it.
+      stream.on('error', fail);
       if (failure) {
         stream.resume();
         return;

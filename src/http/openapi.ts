@@ -47,8 +47,24 @@ export function locateOpenApiFile(): string {
 
 export type OpenApiDocument = Readonly<Record<string, unknown>>;
 
+const documents = new Map<string, OpenApiDocument>();
+
+/** Parses the document once per process; it is part of the installation and does not change. */
 export function loadOpenApiDocument(file = locateOpenApiFile()): OpenApiDocument {
-  return parse(readFileSync(file, 'utf8')) as OpenApiDocument;
+  let document = documents.get(file);
+  if (!document) {
+    document = deepFreeze(parse(readFileSync(file, 'utf8')) as OpenApiDocument);
+    documents.set(file, document);
+  }
+  return document;
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const child of Object.values(value)) deepFreeze(child);
+  }
+  return value;
 }
 
 /** An Ajv instance that knows the whole document under OPENAPI_ID. */
@@ -74,14 +90,22 @@ export interface RequestValidators {
   readonly replayRequest: ValidateFunction;
 }
 
+const validatorCache = new WeakMap<OpenApiDocument, RequestValidators>();
+
+/** Compiled once per document (compiling is far slower than validating). */
 export function requestValidators(document: OpenApiDocument): RequestValidators {
-  const ajv = openApiAjv(document);
-  return {
-    application: componentSchema(ajv, 'Application'),
-    applicationForm: componentSchema(ajv, 'ApplicationForm'),
-    attachmentMetadata: componentSchema(ajv, 'AttachmentMetadata'),
-    replayRequest: componentSchema(ajv, 'ReplayRequest'),
-  };
+  let validators = validatorCache.get(document);
+  if (!validators) {
+    const ajv = openApiAjv(document);
+    validators = {
+      application: componentSchema(ajv, 'Application'),
+      applicationForm: componentSchema(ajv, 'ApplicationForm'),
+      attachmentMetadata: componentSchema(ajv, 'AttachmentMetadata'),
+      replayRequest: componentSchema(ajv, 'ReplayRequest'),
+    };
+    validatorCache.set(document, validators);
+  }
+  return validators;
 }
 
 /** ajv's errors as problems with JSON pointers into the request, one per place and complaint. */
