@@ -1,0 +1,76 @@
+/**
+ * The `file-drop` adapter: writes each message as a file into a directory (usually a share) that
+ * a Fachverfahren imports from. This file is the single declaration of its configuration.
+ */
+import { defineAdapter } from '../../src/adapter-contract.js';
+import { createFileDrop } from './file-drop.js';
+
+export interface FileDropConfig {
+  readonly directory: string;
+  readonly fileName?: string;
+  readonly sidecar?: boolean;
+  readonly attachments?: 'copy' | 'omit';
+  readonly fileMode?: string;
+}
+
+export const fileDropConfigSchema = {
+  $schema: 'https://json-schema.org/draft/2020-12/schema',
+  type: 'object',
+  description: 'Writes each message atomically as a file into a directory an importer watches.',
+  additionalProperties: false,
+  required: ['directory'],
+  properties: {
+    directory: {
+      type: 'string',
+      minLength: 1,
+      description:
+        'Directory the files are written to; created (with parents) if missing. Use an absolute path; a relative one is taken from the working directory.',
+    },
+    fileName: {
+      type: 'string',
+      default: '{deliveryId}{ext}',
+      pattern: '^(?!\\.)([A-Za-z0-9._-]|\\{(deliveryId|messageId|service|ars|reference|ext)\\})+$',
+      description:
+        'Name of the main file. Placeholders: `{deliveryId}`, `{messageId}`, `{service}`, `{ars}`, `{reference}` (reduced to `A-Za-z0-9._-`) and `{ext}` (`.xml`, `.json`, `.txt` or `.bin` from the content type). Literal characters: `A-Za-z0-9._-`, no leading dot.',
+    },
+    sidecar: {
+      type: 'boolean',
+      default: true,
+      description:
+        'Also write `<name>.meta.json` with ids, tenant, service, reference, content type, SHA-256 of the message and of each attachment, and the time of writing.',
+    },
+    attachments: {
+      enum: ['copy', 'omit'],
+      default: 'copy',
+      description:
+        '`copy`: write the attachments into the directory `<name>.attachments/`. `omit`: leave them out.',
+    },
+    fileMode: {
+      type: 'string',
+      pattern: '^0?[0-7]{3}$',
+      default: '0640',
+      description:
+        'Permissions of the written files as an octal string; directories the adapter creates get the matching execute bits (`0640` → `0750`).',
+    },
+  },
+} as const;
+
+export const fileDropExample: FileDropConfig = {
+  directory: '/mnt/fachverfahren/meldewesen/eingang',
+  fileName: 'antrag_{ars}_{reference}_{deliveryId}{ext}',
+  sidecar: true,
+  attachments: 'copy',
+  fileMode: '0640',
+};
+
+export const fileDropAdapter = defineAdapter<FileDropConfig>({
+  type: 'file-drop',
+  version: '1.0.0',
+  description:
+    'Writes messages atomically, exactly once per delivery, as files (with sidecar and attachments) into a directory an importer reads.',
+  capabilities: { outbound: true, inbound: false, poll: false },
+  configSchema: fileDropConfigSchema,
+  secrets: [],
+  example: fileDropExample,
+  create: (context, config) => createFileDrop(context, config),
+});
