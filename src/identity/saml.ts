@@ -202,10 +202,11 @@ function locateAssertion(xml: string, options: VerifySamlOptions): LocatedAssert
       ...childrenNamed(response, NS.saml, 'Assertion'),
       ...childrenNamed(response, NS.saml, 'EncryptedAssertion'),
     ];
-    if (direct.length !== 1 || !direct[0]) {
-      throw fail('AMT_SAML_MULTIPLE_ASSERTIONS', 'the assertion is not the one direct child of the Response');
-    }
-    container = direct[0];
+    const only = direct[0];
+    if (direct.length > 1)
+      throw fail('AMT_SAML_MULTIPLE_ASSERTIONS', 'the Response carries more than one assertion');
+    if (!only) throw fail('AMT_SAML_MALFORMED', 'the assertion is not a direct child of the Response');
+    container = only;
   }
 
   let assertion = container;
