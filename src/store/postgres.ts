@@ -238,6 +238,7 @@ export class PostgresStore implements Store {
    * still poll; this only shortens the wait. Resolves to a function that stops listening.
    */
   async onWork(listener: () => void): Promise<() => Promise<void>> {
+    if (this.closed) throw new AmtError('AMT_STORE_UNAVAILABLE', 'The message store is closed');
     const subscription = new WorkSubscription(this.connection, listener, () =>
       this.subscriptions.delete(subscription),
     );
