@@ -4,6 +4,7 @@
 import { expect } from 'chai';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
+import { assertMatchesOpenApi } from './openapi-check.js';
 import {
   application,
   KEYS,
@@ -299,8 +300,16 @@ describe('http: bad input', () => {
       body,
       duplex: 'half',
     } as RequestInit);
+    const text = await response.text();
+    assertMatchesOpenApi({
+      method: 'POST',
+      path: '/api/v1/applications',
+      status: response.status,
+      headers: response.headers,
+      text,
+    });
     expect(response.status).to.equal(413);
-    expect(((await response.json()) as { code: string }).code).to.equal('AMT_BODY_TOO_LARGE');
+    expect((JSON.parse(text) as { code: string }).code).to.equal('AMT_BODY_TOO_LARGE');
     expect(await messageCount(h.store)).to.equal(0);
   });
 
@@ -419,6 +428,24 @@ describe('http: bad input', () => {
       form.append('application', new Blob([bytes], { type: 'application/json' }), 'application.json');
       const res = await post(form);
       expectProblem(res, 400, 'AMT_BODY_MALFORMED');
+      expect(await messageCount(h.store)).to.equal(0);
+    });
+
+    it('invalid UTF-8 in an application text part → 400', async () => {
+      const boundary = 'amtsbote-boundary';
+      const [before = '', after = ''] = JSON.stringify(application({ reference: 'MARKER' })).split('MARKER');
+      const body = Buffer.concat([
+        Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="application"\r\n\r\n${before}`),
+        Buffer.from([0xc3, 0x28]), // a lead byte without its continuation
+        Buffer.from(`${after}\r\n--${boundary}--\r\n`),
+      ]);
+      const res = await h.request('POST', '/api/v1/applications', {
+        key: KEYS.muenster,
+        body,
+        headers: { 'content-type': `multipart/form-data; boundary=${boundary}` },
+      });
+      expectProblem(res, 400, 'AMT_BODY_MALFORMED');
+      expect(res.body.detail).to.include('UTF-8');
       expect(await messageCount(h.store)).to.equal(0);
     });
 
