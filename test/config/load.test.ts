@@ -61,7 +61,7 @@ describe('config loader', () => {
     expect(Object.isFrozen(config)).to.equal(true);
     expect(Object.isFrozen(config.routes[0])).to.equal(true);
     expect(() => {
-      (config.tenants as { id: string }[]).push({ id: 'x' });
+      (config.tenants as unknown as { id: string }[]).push({ id: 'x' });
     }).to.throw();
   });
 

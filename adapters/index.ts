@@ -1,0 +1,9 @@
+/**
+ * The adapter registry: a plain list. The core knows adapters only through these manifests;
+ * adding an adapter means adding its manifest here.
+ */
+import type { AdapterManifest } from '../src/adapter-contract.js';
+import { fileDropAdapter } from './file-drop/manifest.js';
+import { httpAdapter } from './http/manifest.js';
+
+export const manifests: readonly AdapterManifest[] = [httpAdapter, fileDropAdapter];
