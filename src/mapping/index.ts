@@ -1,0 +1,55 @@
+/**
+ * The mapping engine's public face. `loadMappingStep(file)` compiles a mapping file once per
+ * path and returns the pipeline step; everything else is for tooling (CLI, tests, benchmarks).
+ */
+import path from 'node:path';
+import type { MappingStep } from '../pipeline/mapping-step.js';
+import { compileMappingFile } from './compile.js';
+import { preloadSchemas, toCompiledMapping } from './run.js';
+import type { CompiledMapping } from './run.js';
+
+const cache = new Map<string, Promise<CompiledMapping>>();
+
+/**
+ * Compiles (once per absolute path) and returns a mapping. Throws AmtError
+ * `AMT_MAPPING_COMPILE_FAILED` whose problems name `file:line` and the rule.
+ */
+export function loadMapping(file: string): Promise<CompiledMapping> {
+  const key = path.resolve(file);
+  let compiled = cache.get(key);
+  if (compiled === undefined) {
+    compiled = Promise.resolve().then(() => {
+      const mapping = toCompiledMapping(compileMappingFile(key));
+      preloadSchemas(mapping.definition);
+      return mapping;
+    });
+    // A file that failed to compile is compiled afresh next time (it may have been fixed).
+    compiled.catch(() => cache.delete(key));
+    cache.set(key, compiled);
+  }
+  return compiled;
+}
+
+/**
+ * The pipeline's mapping step for a mapping file, compiled once per path. The step throws
+ * `AMT_MAPPING_FAILED` (problems: rule, target path, file:line) or `AMT_XML_INVALID`
+ * (problems: XPath, line) — both permanent.
+ */
+export async function loadMappingStep(file: string): Promise<MappingStep> {
+  return (await loadMapping(file)).step;
+}
+
+/** Forgets compiled mappings (all, or one file), e.g. before replaying with a fixed mapping. */
+export function clearMappingCache(file?: string): void {
+  if (file === undefined) cache.clear();
+  else cache.delete(path.resolve(file));
+}
+
+export { compileMappingFile, compileMappingText } from './compile.js';
+export type { MappingDefinition, SourceSpec, TargetSpec } from './compile.js';
+export { toCompiledMapping, JSON_CONTENT_TYPE, XML_CONTENT_TYPE } from './run.js';
+export type { CompiledMapping, MappingResult } from './run.js';
+export type { RunOptions } from './execute.js';
+export { nameBasedUuid } from './values.js';
+export { codeElement, g2gHeaderElement } from './xoev.js';
+export type { CodeFields, G2gHeaderFields, G2gParty } from './xoev.js';
