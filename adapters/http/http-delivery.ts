@@ -119,12 +119,10 @@ class HttpDelivery implements AdapterInstance {
     const url = fillUrl(this.config.url, delivery);
     const target = describeTarget(url);
     let answer = await this.send(url, target, delivery, signal, await this.authorization(signal));
-    if (answer.status === 401 && this.tokens) {
-      // Only a cached token may have been revoked early; a fresh one refused means the credentials are wrong.
-      if (answer.usedToken?.fromCache) {
-        this.tokens.invalidate(answer.usedToken.accessToken);
-        answer = await this.send(url, target, delivery, signal, await this.authorization(signal));
-      }
+    // Only a cached token may have been revoked early; a fresh one refused means the credentials are wrong.
+    if (answer.status === 401 && this.tokens && answer.usedToken?.fromCache) {
+      this.tokens.invalidate(answer.usedToken.accessToken);
+      answer = await this.send(url, target, delivery, signal, await this.authorization(signal));
     }
     const { status, headers, body } = answer;
     const meta = { instance: this.context.instanceId, deliveryId: delivery.deliveryId, target, status };
