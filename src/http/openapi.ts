@@ -14,7 +14,7 @@ import { AmtError, type Problem } from '../errors.js';
 /** Base URI under which the document is registered, so `#/components/schemas/…` resolves. */
 export const OPENAPI_ID = 'https://amtsbote.de/api/openapi.json';
 
-/** OpenAPI's own top-level and object keywords, which JSON Schema does not know. */
+/** OpenAPI's own keywords: the document's top level, and the Schema Object's base vocabulary. */
 const OPENAPI_KEYWORDS = [
   'openapi',
   'info',
@@ -26,6 +26,9 @@ const OPENAPI_KEYWORDS = [
   'security',
   'tags',
   'externalDocs',
+  'discriminator',
+  'xml',
+  'example',
 ];
 
 // ajv-formats is CommonJS with a default export; under NodeNext it arrives wrapped.
