@@ -45,6 +45,8 @@ export interface AdapterContext {
   readonly logger: AdapterLogger;
   /** A directory the adapter may use for its own files (resolved, exists). */
   readonly dataDir: string;
+  /** Resolves a path from the adapter's config: relative paths are relative to the configuration file. */
+  readonly resolvePath: (configured: string) => string;
   /**
    * Hands a received application to the pipeline. Resolves only once it is durably stored; the
    * same (instance, reference) twice yields the same message id, so a re-fetch never duplicates.
@@ -135,6 +137,7 @@ export function retryLater(
   detail: string,
   options: { retryAfterSeconds?: number; cause?: unknown; details?: unknown } = {},
 ): AmtError {
+  // `details` (e.g. the peer's status code) travels into the message history with the error.
   return new AmtError('AMT_DELIVERY_RETRYABLE', detail, options);
 }
 

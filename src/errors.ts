@@ -167,6 +167,8 @@ export class AmtError extends Error {
   readonly problems: readonly Problem[];
   /** Seconds after which a retry makes sense, when the peer said so. */
   readonly retryAfterSeconds: number | undefined;
+  /** Machine-readable facts for the message history (a peer's status code, a fault code …); no personal data. */
+  readonly details: unknown;
 
   constructor(
     code: ErrorCode,
@@ -176,6 +178,7 @@ export class AmtError extends Error {
       cause?: unknown;
       retryable?: boolean;
       retryAfterSeconds?: number;
+      details?: unknown;
     } = {},
   ) {
     const spec: ErrorSpec = ERROR_CATALOG[code];
@@ -186,6 +189,7 @@ export class AmtError extends Error {
     this.retryable = options.retryable ?? spec.retryable;
     this.problems = options.problems ?? [];
     this.retryAfterSeconds = options.retryAfterSeconds;
+    this.details = options.details;
   }
 
   get title(): string {

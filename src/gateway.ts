@@ -51,6 +51,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
   let pipeline: Pipeline | undefined;
   const wake = (): void => pipeline?.wake();
 
+  const configBase = config.source ? path.dirname(config.source) : process.cwd();
   const manifests = new Map(options.manifests.map((m) => [m.type, m]));
   const adapters = new Map<string, AdapterInstance>();
   for (const [instanceId, instance] of Object.entries(config.adapters)) {
@@ -64,6 +65,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
         {
           instanceId,
           dataDir,
+          resolvePath: (configured) => path.resolve(configBase, configured),
           logger: adapterLogger(logger, instanceId),
           receive: inboundReceiver(instanceId, { store, router, attachments, onAccepted: wake }),
           reportStatus: async (update) => {

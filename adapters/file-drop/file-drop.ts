@@ -77,7 +77,7 @@ class FileDrop implements AdapterInstance {
     private readonly context: AdapterContext,
     config: FileDropConfig,
   ) {
-    this.directory = path.resolve(config.directory);
+    this.directory = context.resolvePath(config.directory);
     this.pattern = config.fileName ?? '{deliveryId}{ext}';
     const unknown = unknownPlaceholders(this.pattern);
     if (unknown.length > 0 || this.pattern.startsWith('.') || /[/\\\0]/.test(this.pattern)) {

@@ -26,6 +26,7 @@ export function fakeContext(dataDir: string): RecordingContext {
   return {
     instanceId: 'fachverfahren-test',
     dataDir,
+    resolvePath: (configured: string) => path.resolve(dataDir, configured),
     lines,
     logger: { debug: record('debug'), info: record('info'), warn: record('warn'), error: record('error') },
     receive: async () => ({ messageId: 'not-used' }),

@@ -262,11 +262,11 @@ export class Pipeline {
 
 function toErrorInfo(err: unknown, fallback: ErrorCode = 'AMT_INTERNAL'): ErrorInfo {
   if (isAmtError(err)) {
-    return {
-      code: err.code,
-      message: err.message,
-      ...(err.problems.length > 0 ? { details: { problems: err.problems } } : {}),
+    const details = {
+      ...(err.problems.length > 0 ? { problems: err.problems } : {}),
+      ...(err.details !== undefined ? { peer: err.details } : {}),
     };
+    return { code: err.code, message: err.message, ...(Object.keys(details).length > 0 ? { details } : {}) };
   }
   return { code: fallback, message: err instanceof Error ? err.message : String(err) };
 }
