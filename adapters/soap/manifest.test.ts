@@ -1,6 +1,6 @@
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import { expect } from 'chai';
-import { soapAdapter } from './index.js';
+import { soapAdapter } from './manifest.js';
 
 describe('soap adapter manifest', () => {
   const ajv = new Ajv2020({ allErrors: true, useDefaults: true, strict: false });

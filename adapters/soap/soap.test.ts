@@ -18,7 +18,7 @@ import {
 import { startMtomPeer, type MtomPeer } from '../../test/peers/soap/mtom-peer.js';
 import { createTlsFixtures, type TlsFixtures } from '../../test/peers/soap/tls-fixtures.js';
 import type { SoapAdapterConfig } from './config.js';
-import { soapAdapter } from './index.js';
+import { soapAdapter } from './manifest.js';
 
 const USERS = { amtsbote: 'Geheim-2026!' };
 

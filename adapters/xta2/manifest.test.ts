@@ -1,6 +1,6 @@
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import { expect } from 'chai';
-import { xta2Adapter } from './index.js';
+import { xta2Adapter } from './manifest.js';
 
 describe('xta2 adapter manifest', () => {
   const ajv = new Ajv2020({ allErrors: true, useDefaults: true, strict: false });

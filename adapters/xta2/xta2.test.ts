@@ -11,7 +11,7 @@ import { createFakeContext, type FakeContext } from '../../test/peers/soap/fake-
 import { createTlsFixtures, type TlsFixtures } from '../../test/peers/soap/tls-fixtures.js';
 import { startXtaEmulator, type XtaEmulator } from '../../test/peers/xta2/emulator.js';
 import type { Xta2Config } from './config.js';
-import { xta2Adapter } from './index.js';
+import { xta2Adapter } from './manifest.js';
 
 const XDOMEA_0504 = readFileSync(
   fileURLToPath(

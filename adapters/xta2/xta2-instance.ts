@@ -1,16 +1,11 @@
 /**
- * The `xta2` adapter: sends messages through an XTA 2 server (OSCI transport of the regional IT
- * provider), fetches incoming ones from the msgBox and follows transport reports. See README.md.
+ * An `xta2` adapter instance: `deliver` sends through the XTA 2 server, `poll` fetches the msgBox
+ * and follows transport reports. See README.md.
  */
-import {
-  defineAdapter,
-  retryLater,
-  type AdapterContext,
-  type AdapterInstance,
-} from '../../src/adapter-contract.js';
+import { retryLater, type AdapterContext, type AdapterInstance } from '../../src/adapter-contract.js';
 import { AmtError, isAmtError } from '../../src/errors.js';
 import { parseDuration } from '../../src/config/units.js';
-import { xta2ConfigSchema, xta2ExampleConfig, type Xta2Config } from './config.js';
+import type { Xta2Config } from './config.js';
 import { XtaFailure } from './exceptions.js';
 import { pollInbox } from './inbox.js';
 import { sendDelivery } from './send.js';
@@ -56,15 +51,3 @@ export function createXta2Instance(context: AdapterContext, config: Xta2Config):
     },
   };
 }
-
-export const xta2Adapter = defineAdapter<Xta2Config>({
-  type: 'xta2',
-  version: '1.0.0',
-  description:
-    'XTA 2 (OSCI transport web service, XTA.wsdl, SOAP 1.2 with WS-Addressing and client certificate): sends messages with OSCI MessageMetaData, fetches the msgBox, follows transport reports.',
-  capabilities: { outbound: true, inbound: false, poll: true },
-  configSchema: xta2ConfigSchema,
-  secrets: ['/tls/passphrase'],
-  example: xta2ExampleConfig,
-  create: createXta2Instance,
-});

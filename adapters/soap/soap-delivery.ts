@@ -1,9 +1,9 @@
 /**
- * The `soap` adapter: delivers each message by calling one operation of a WSDL-described SOAP
- * service of a Fachverfahren. See README.md for the configuration and the failure classification.
+ * One delivery of the `soap` adapter: the mapped body becomes the operation's arguments, the
+ * delivery id travels in a header, and the answer yields the remote reference or a classified
+ * failure. See README.md for the configuration and the failure classification.
  */
 import {
-  defineAdapter,
   retryLater,
   type AdapterContext,
   type AdapterInstance,
@@ -13,12 +13,7 @@ import {
 import { isAmtError } from '../../src/errors.js';
 import { parseDuration } from '../../src/config/units.js';
 import { classifyAnswer, classifyCallError, type ClassificationRules } from './classify.js';
-import {
-  DEFAULT_RETRY_FAULTS,
-  soapConfigSchema,
-  soapExampleConfig,
-  type SoapAdapterConfig,
-} from './config.js';
+import { DEFAULT_RETRY_FAULTS, type SoapAdapterConfig } from './config.js';
 import { deliveryIdHeaders } from './delivery-id-header.js';
 import { findFault, readEnvelope } from './faults.js';
 import { buildRequestBody } from './request-body.js';
@@ -134,15 +129,3 @@ export function createSoapInstance(context: AdapterContext, config: SoapAdapterC
     },
   };
 }
-
-export const soapAdapter = defineAdapter<SoapAdapterConfig>({
-  type: 'soap',
-  version: '1.0.0',
-  description:
-    'Calls one operation of a WSDL-described SOAP service (SOAP 1.1/1.2) per delivery: WS-Security UsernameToken, TLS client certificates, delivery id as WS-Addressing MessageID or custom header, configurable fault classification, MTOM attachments.',
-  capabilities: { outbound: true, inbound: false, poll: false },
-  configSchema: soapConfigSchema,
-  secrets: ['/usernameToken/password', '/tls/passphrase'],
-  example: soapExampleConfig,
-  create: createSoapInstance,
-});
