@@ -12,7 +12,14 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { startReceiver, type Receiver } from '../test/support/receiver.js';
-import { ARS, PORTAL_KEY, SERVICE, freePort, spawnGateway, writeGatewayConfig } from '../test/support/gateway-process.js';
+import {
+  ARS,
+  PORTAL_KEY,
+  SERVICE,
+  freePort,
+  spawnGateway,
+  writeGatewayConfig,
+} from '../test/support/gateway-process.js';
 import { closedLoop, median, openLoop, percentile, type Request } from './load.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -65,9 +72,13 @@ function request(i: number, run: string): Request {
 }
 
 async function startForwarder(target: string): Promise<{ url: string; child: ChildProcess }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'bench/forwarder.ts'), target, '0'], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', path.join(ROOT, 'bench/forwarder.ts'), target, '0'],
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
   const port = await new Promise<number>((resolve) =>
     child.stdout!.on('data', (c: Buffer) => {
       const m = /listening (\d+)/.exec(c.toString());
@@ -79,11 +90,13 @@ async function startForwarder(target: string): Promise<{ url: string; child: Chi
 
 async function waitDelivered(receiver: Receiver, count: number, timeoutMs: number): Promise<number> {
   const deadline = performance.now() + timeoutMs;
-  while (receiver.byDeliveryId.size < count && performance.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+  while (receiver.byDeliveryId.size < count && performance.now() < deadline)
+    await new Promise((r) => setTimeout(r, 5));
   return performance.now();
 }
 
-const fmt = (n: number, digits = 0): string => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+const fmt = (n: number, digits = 0): string =>
+  n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 
 async function main(): Promise<void> {
   const mapped = existsSync(MAPPING);
@@ -93,8 +106,12 @@ async function main(): Promise<void> {
   const endToEnd: number[] = [];
   const intakeP50: number[] = [];
   const intakeP99: number[] = [];
-  console.log(`bench:e2e — ${REQUESTS} applications of ${applicationBody(0, 'x').length} bytes, concurrency ${CONCURRENCY}, ${RUNS} runs`);
-  console.log(`route: ${mapped ? 'mapping bewohnerparken → xdomea XML, XSD-validated' : 'JSON pass-through (mapping file not found)'} → http adapter`);
+  console.log(
+    `bench:e2e — ${REQUESTS} applications of ${applicationBody(0, 'x').length} bytes, concurrency ${CONCURRENCY}, ${RUNS} runs`,
+  );
+  console.log(
+    `route: ${mapped ? 'mapping bewohnerparken → xdomea XML, XSD-validated' : 'JSON pass-through (mapping file not found)'} → http adapter`,
+  );
 
   for (let run = 0; run < RUNS; run++) {
     const forwarder = await startForwarder(`${receiver.url}/import`);
@@ -113,7 +130,7 @@ async function main(): Promise<void> {
     if (mapped) {
       const { readFileSync, writeFileSync } = await import('node:fs');
       const text = readFileSync(config, 'utf8').replace(
-        "adapter: fachverfahren }",
+        'adapter: fachverfahren }',
         `adapter: fachverfahren, mapping: '${MAPPING}' }`,
       );
       writeFileSync(config, text);
@@ -127,7 +144,8 @@ async function main(): Promise<void> {
     gateway.child.kill('SIGTERM');
     await gateway.exited;
     rmSync(dir, { recursive: true, force: true });
-    if (load.failed > 0 || delivered < load.ok) console.log(`  run ${run + 1}: ${load.failed} failed requests, ${load.ok - delivered} undelivered`);
+    if (load.failed > 0 || delivered < load.ok)
+      console.log(`  run ${run + 1}: ${load.failed} failed requests, ${load.ok - delivered} undelivered`);
     intake.push(load.ok / load.seconds);
     endToEnd.push(delivered / ((done - started) / 1000));
     intakeP50.push(percentile(load.latenciesMs, 50));
@@ -154,8 +172,12 @@ async function main(): Promise<void> {
   console.log('');
   console.log('medians over runs');
   console.log(`  bare forwarder (baseline)      ${fmt(median(baseline))} req/s`);
-  console.log(`  gateway intake (202 durable)   ${fmt(median(intake))} req/s   p50 ${fmt(median(intakeP50), 1)} ms  p99 ${fmt(median(intakeP99), 1)} ms (closed loop, ${CONCURRENCY} in flight)`);
-  console.log(`  gateway end to end (delivered) ${fmt(median(endToEnd))} applications/s   ratio to baseline ${fmt(ratio, 2)}×`);
+  console.log(
+    `  gateway intake (202 durable)   ${fmt(median(intake))} req/s   p50 ${fmt(median(intakeP50), 1)} ms  p99 ${fmt(median(intakeP99), 1)} ms (closed loop, ${CONCURRENCY} in flight)`,
+  );
+  console.log(
+    `  gateway end to end (delivered) ${fmt(median(endToEnd))} applications/s   ratio to baseline ${fmt(ratio, 2)}×`,
+  );
   console.log(
     `  intake at ${rate}/s for ${values.seconds}s (open loop): ${paced.ok} ok, ${paced.failed} failed, p50 ${fmt(percentile(paced.latenciesMs, 50), 1)} ms, p99 ${fmt(percentile(paced.latenciesMs, 99), 1)} ms, max ${fmt(percentile(paced.latenciesMs, 100), 1)} ms`,
   );

@@ -12,7 +12,14 @@ const server = http.createServer((req, res) => {
     const body = Buffer.concat(chunks);
     const out = http.request(
       target,
-      { method: 'POST', agent, headers: { 'content-type': req.headers['content-type'] ?? 'application/json', 'content-length': body.length } },
+      {
+        method: 'POST',
+        agent,
+        headers: {
+          'content-type': req.headers['content-type'] ?? 'application/json',
+          'content-length': body.length,
+        },
+      },
       (upstream) => {
         upstream.resume();
         upstream.on('end', () => {

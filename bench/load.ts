@@ -18,10 +18,19 @@ function send(agent: http.Agent, base: URL, request: Request): Promise<{ status:
   const started = process.hrtime.bigint();
   return new Promise((resolve) => {
     const req = http.request(
-      { host: base.hostname, port: base.port, path: request.path, method: 'POST', agent, headers: { ...request.headers, 'content-length': request.body.length } },
+      {
+        host: base.hostname,
+        port: base.port,
+        path: request.path,
+        method: 'POST',
+        agent,
+        headers: { ...request.headers, 'content-length': request.body.length },
+      },
       (res) => {
         res.resume();
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, ms: Number(process.hrtime.bigint() - started) / 1e6 }));
+        res.on('end', () =>
+          resolve({ status: res.statusCode ?? 0, ms: Number(process.hrtime.bigint() - started) / 1e6 }),
+        );
       },
     );
     req.on('error', () => resolve({ status: 0, ms: Number(process.hrtime.bigint() - started) / 1e6 }));
@@ -30,7 +39,12 @@ function send(agent: http.Agent, base: URL, request: Request): Promise<{ status:
 }
 
 /** Sends `total` requests with `concurrency` in flight. */
-export async function closedLoop(baseUrl: string, total: number, concurrency: number, make: (i: number) => Request): Promise<LoadResult> {
+export async function closedLoop(
+  baseUrl: string,
+  total: number,
+  concurrency: number,
+  make: (i: number) => Request,
+): Promise<LoadResult> {
   const base = new URL(baseUrl);
   const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
   let next = 0;
@@ -55,7 +69,12 @@ export async function closedLoop(baseUrl: string, total: number, concurrency: nu
 }
 
 /** Starts `rate` requests per second for `seconds`, whatever the answers take (open loop). */
-export async function openLoop(baseUrl: string, rate: number, seconds: number, make: (i: number) => Request): Promise<LoadResult> {
+export async function openLoop(
+  baseUrl: string,
+  rate: number,
+  seconds: number,
+  make: (i: number) => Request,
+): Promise<LoadResult> {
   const base = new URL(baseUrl);
   const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
   const total = Math.round(rate * seconds);

@@ -36,7 +36,12 @@ export interface InboundApplication {
   readonly channel?: string;
   /** The application as JSON-compatible data. */
   readonly data: unknown;
-  readonly attachments?: readonly { readonly filename: string; readonly mediaType: string; readonly content: Buffer; readonly purpose?: string }[];
+  readonly attachments?: readonly {
+    readonly filename: string;
+    readonly mediaType: string;
+    readonly content: Buffer;
+    readonly purpose?: string;
+  }[];
 }
 
 export interface AdapterContext {
@@ -55,7 +60,10 @@ export interface AdapterContext {
   /** Records a status the receiver reported for a delivered message of this instance. */
   readonly reportStatus: (update: RemoteStatusUpdate) => Promise<void>;
   /** Delivered messages of this instance still waiting for a final remote status (for status polling). */
-  readonly awaitingStatus: (finalStatuses: readonly string[], limit: number) => Promise<readonly AwaitingStatus[]>;
+  readonly awaitingStatus: (
+    finalStatuses: readonly string[],
+    limit: number,
+  ) => Promise<readonly AwaitingStatus[]>;
   /** Remembers a key once until `expiresAt` (epoch ms); false when it was seen before (replay protection). */
   readonly rememberOnce: (key: string, expiresAt: number) => Promise<boolean>;
 }

@@ -10,20 +10,30 @@ interface AdminOptions {
   json?: boolean;
 }
 
-async function adminRequest(opts: AdminOptions, method: string, path: string, body?: unknown): Promise<unknown> {
+async function adminRequest(
+  opts: AdminOptions,
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<unknown> {
   const base = opts.url ?? process.env.AMTSBOTE_URL ?? 'http://127.0.0.1:8080';
   const key = opts.key ?? process.env.AMTSBOTE_ADMIN_KEY;
   if (!key) throw new Error('an admin key is needed: --key KEY or AMTSBOTE_ADMIN_KEY');
   const response = await fetch(new URL(path, base), {
     method,
-    headers: { authorization: `Bearer ${key}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    headers: {
+      authorization: `Bearer ${key}`,
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+    },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   const text = await response.text();
   const data: unknown = text ? JSON.parse(text) : undefined;
   if (!response.ok) {
     const problem = data as { code?: string; title?: string; detail?: string } | undefined;
-    throw new Error(`${response.status} ${problem?.code ?? ''} ${problem?.detail ?? problem?.title ?? text}`.trim());
+    throw new Error(
+      `${response.status} ${problem?.code ?? ''} ${problem?.detail ?? problem?.title ?? text}`.trim(),
+    );
   }
   return data;
 }
@@ -50,7 +60,9 @@ interface MessageRow {
 function printRows(rows: readonly MessageRow[]): void {
   for (const m of rows) {
     const error = m.lastError ? ` ${m.lastError.code}` : '';
-    console.log(`${m.id}  ${m.status.padEnd(10)} ${m.createdAt}  ${m.tenantId} ${m.service} ${m.target} attempts=${m.attempts}${error}`);
+    console.log(
+      `${m.id}  ${m.status.padEnd(10)} ${m.createdAt}  ${m.tenantId} ${m.service} ${m.target} attempts=${m.attempts}${error}`,
+    );
   }
 }
 
@@ -70,22 +82,26 @@ export function registerAdminCommands(program: Command): void {
         const value = opts[name];
         if (typeof value === 'string') query.set(name, value);
       }
-      const page = (await adminRequest(opts, 'GET', `/api/v1/admin/messages?${query}`)) as { items: MessageRow[] };
+      const page = (await adminRequest(opts, 'GET', `/api/v1/admin/messages?${query}`)) as {
+        items: MessageRow[];
+      };
       if (opts.json) console.log(JSON.stringify(page, null, 2));
       else printRows(page.items);
     });
-  withConnection(messages.command('show').description('show one message with its history').argument('<id>')).action(
-    async (id: string, opts: AdminOptions) => {
-      const message = await adminRequest(opts, 'GET', `/api/v1/admin/messages/${encodeURIComponent(id)}`);
-      console.log(JSON.stringify(message, null, 2));
+  withConnection(
+    messages.command('show').description('show one message with its history').argument('<id>'),
+  ).action(async (id: string, opts: AdminOptions) => {
+    const message = await adminRequest(opts, 'GET', `/api/v1/admin/messages/${encodeURIComponent(id)}`);
+    console.log(JSON.stringify(message, null, 2));
+  });
+
+  withConnection(program.command('dead-letters').description('list dead letters (admin API)')).action(
+    async (opts: AdminOptions) => {
+      const page = (await adminRequest(opts, 'GET', '/api/v1/admin/dead-letters')) as { items: MessageRow[] };
+      if (opts.json) console.log(JSON.stringify(page, null, 2));
+      else printRows(page.items);
     },
   );
-
-  withConnection(program.command('dead-letters').description('list dead letters (admin API)')).action(async (opts: AdminOptions) => {
-    const page = (await adminRequest(opts, 'GET', '/api/v1/admin/dead-letters')) as { items: MessageRow[] };
-    if (opts.json) console.log(JSON.stringify(page, null, 2));
-    else printRows(page.items);
-  });
 
   withConnection(
     program
@@ -95,17 +111,24 @@ export function registerAdminCommands(program: Command): void {
       .option('--dead-letters', 'replay every dead letter (optionally narrowed by --tenant/--service)')
       .option('--tenant <id>')
       .option('--service <key>'),
-  ).action(async (ids: string[], opts: AdminOptions & { deadLetters?: boolean; tenant?: string; service?: string }) => {
-    if (ids.length === 0 && !opts.deadLetters) throw new Error('name message ids or use --dead-letters');
-    const body = opts.deadLetters ? { deadLetters: true, tenant: opts.tenant, service: opts.service } : { ids };
-    const result = (await adminRequest(opts, 'POST', '/api/v1/admin/replay', body)) as {
-      replayed: string[];
-      notReplayable: string[];
-    };
-    if (opts.json) console.log(JSON.stringify(result, null, 2));
-    else {
-      console.log(`replayed: ${result.replayed.length}`);
-      for (const id of result.notReplayable) console.log(`not replayable: ${id}`);
-    }
-  });
+  ).action(
+    async (
+      ids: string[],
+      opts: AdminOptions & { deadLetters?: boolean; tenant?: string; service?: string },
+    ) => {
+      if (ids.length === 0 && !opts.deadLetters) throw new Error('name message ids or use --dead-letters');
+      const body = opts.deadLetters
+        ? { deadLetters: true, tenant: opts.tenant, service: opts.service }
+        : { ids };
+      const result = (await adminRequest(opts, 'POST', '/api/v1/admin/replay', body)) as {
+        replayed: string[];
+        notReplayable: string[];
+      };
+      if (opts.json) console.log(JSON.stringify(result, null, 2));
+      else {
+        console.log(`replayed: ${result.replayed.length}`);
+        for (const id of result.notReplayable) console.log(`not replayable: ${id}`);
+      }
+    },
+  );
 }

@@ -27,7 +27,8 @@ export class AttachmentStore {
   }
 
   pathOf(sha256: string): string {
-    if (!/^[0-9a-f]{64}$/.test(sha256)) throw new AmtError('AMT_ATTACHMENT_INVALID', 'not a SHA-256 hex digest');
+    if (!/^[0-9a-f]{64}$/.test(sha256))
+      throw new AmtError('AMT_ATTACHMENT_INVALID', 'not a SHA-256 hex digest');
     return path.join(this.dir, sha256.slice(0, 2), sha256);
   }
 

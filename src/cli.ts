@@ -44,10 +44,18 @@ export function buildProgram(): Command {
     .command('start')
     .description('run the gateway (intake API, delivery workers, admin API)')
     .option('-c, --config <file>', 'configuration file (default: $AMTSBOTE_CONFIG or ./gateway.yaml)')
-    .addOption(new Option('-p, --port <port>', 'listen on this port instead of server.port').argParser((v) => Number.parseInt(v, 10)))
+    .addOption(
+      new Option('-p, --port <port>', 'listen on this port instead of server.port').argParser((v) =>
+        Number.parseInt(v, 10),
+      ),
+    )
     .action(async (opts: { config?: string; port?: number }) => {
       const config = loadConfig(opts.config);
-      const gateway = await startGateway(config, { manifests, loadMapping: loadMappingStep, port: opts.port });
+      const gateway = await startGateway(config, {
+        manifests,
+        loadMapping: loadMappingStep,
+        port: opts.port,
+      });
       console.error(`amtsbote listening on ${gateway.url}`);
       let signals = 0;
       const shutdown = (signal: string): void => {
@@ -95,15 +103,17 @@ export function buildProgram(): Command {
     .option('--json', 'print the manifests as JSON')
     .action((opts: { json?: boolean }) => {
       if (opts.json) {
-        const data = manifests.map(({ type, version, description, capabilities, configSchema, secrets, example }) => ({
-          type,
-          version,
-          description,
-          capabilities,
-          configSchema,
-          secrets,
-          example,
-        }));
+        const data = manifests.map(
+          ({ type, version, description, capabilities, configSchema, secrets, example }) => ({
+            type,
+            version,
+            description,
+            capabilities,
+            configSchema,
+            secrets,
+            example,
+          }),
+        );
         console.log(JSON.stringify(data, null, 2));
         return;
       }

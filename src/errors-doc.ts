@@ -9,7 +9,7 @@ export function renderErrorsDoc(): string {
     '# Error codes',
     '',
     'Every error amtsbote reports carries one of these stable codes: in problem+json answers',
-    '(`code`, and `type` = `https://amtsbote.de/errors/<CODE>`), in a message\'s history and dead',
+    "(`code`, and `type` = `https://amtsbote.de/errors/<CODE>`), in a message's history and dead",
     'letter, in `amtsbote check` output and in logs. "Retry helps" says whether the same operation',
     'may succeed later without a change (the pipeline retries those with backoff).',
     '',

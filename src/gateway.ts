@@ -48,15 +48,25 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
   const { store, onWork } = await openStore(config.store);
   const router = createRouter(config);
   const attachments = new AttachmentStore(path.join(config.dataDir, 'attachments'));
-  let pipeline: Pipeline | undefined;
-  const wake = (): void => pipeline?.wake();
+  const adapters = new Map<string, AdapterInstance>();
+  const pipeline = new Pipeline({
+    config,
+    store,
+    router,
+    adapters,
+    attachments,
+    loadMapping: options.loadMapping,
+    logger,
+    metrics,
+  });
+  const wake = (): void => pipeline.wake();
 
   const configBase = config.source ? path.dirname(config.source) : process.cwd();
   const manifests = new Map(options.manifests.map((m) => [m.type, m]));
-  const adapters = new Map<string, AdapterInstance>();
   for (const [instanceId, instance] of Object.entries(config.adapters)) {
     const manifest = manifests.get(instance.type);
-    if (!manifest) throw new AmtError('AMT_ADAPTER_UNKNOWN', `adapter type ${instance.type} is not installed`);
+    if (!manifest)
+      throw new AmtError('AMT_ADAPTER_UNKNOWN', `adapter type ${instance.type} is not installed`);
     const dataDir = path.join(config.dataDir, 'adapters', instanceId);
     mkdirSync(dataDir, { recursive: true });
     adapters.set(
@@ -69,7 +79,12 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
           logger: adapterLogger(logger, instanceId),
           receive: inboundReceiver(instanceId, { store, router, attachments, onAccepted: wake }),
           reportStatus: async (update) => {
-            await store.recordRemoteStatus(update.messageId, update.status, update.detail ? { ...update.detail } : undefined, Date.now());
+            await store.recordRemoteStatus(
+              update.messageId,
+              update.status,
+              update.detail ? { ...update.detail } : undefined,
+              Date.now(),
+            );
           },
           awaitingStatus: async (finalStatuses, limit) =>
             (await store.awaitingRemoteStatus(instanceId, finalStatuses, limit)).map((m) => ({
@@ -78,14 +93,14 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
               remoteReference: m.remoteReference,
               remoteStatus: m.remoteStatus,
             })),
-          rememberOnce: (key, expiresAt) => store.rememberOnce(`adapter:${instanceId}`, key, expiresAt, Date.now()),
+          rememberOnce: (key, expiresAt) =>
+            store.rememberOnce(`adapter:${instanceId}`, key, expiresAt, Date.now()),
         },
         instance.config,
       ),
     );
   }
 
-  pipeline = new Pipeline({ config, store, router, adapters, attachments, loadMapping: options.loadMapping, logger, metrics });
   if (options.workers !== false) pipeline.start();
   const stopListening = onWork ? await onWork(wake) : undefined;
 
@@ -102,7 +117,10 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
     readiness: async () => {
       try {
         await store.ping();
-        return { ready: !shuttingDown, checks: { store: 'ok', config: 'ok', ...(shuttingDown ? { shutdown: 'draining' } : {}) } };
+        return {
+          ready: !shuttingDown,
+          checks: { store: 'ok', config: 'ok', ...(shuttingDown ? { shutdown: 'draining' } : {}) },
+        };
       } catch (err) {
         return { ready: false, checks: { store: (err as Error).message, config: 'ok' } };
       }
@@ -117,7 +135,12 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
   const address = server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const url = `http://${host}:${address.port}`;
-  logger.info('gateway started', { url, store: config.store.type, adapters: [...adapters.keys()], routes: config.routes.length });
+  logger.info('gateway started', {
+    url,
+    store: config.store.type,
+    adapters: [...adapters.keys()],
+    routes: config.routes.length,
+  });
 
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> => {

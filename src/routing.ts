@@ -24,7 +24,10 @@ export function createRouter(config: Pick<GatewayConfig, 'tenants' | 'routes'>):
   }
   // Most specific first: longer ARS prefix, then channel-specific before channel-less.
   for (const list of byService.values()) {
-    list.sort((a, b) => b.ars.length - a.ars.length || Number(b.channel !== undefined) - Number(a.channel !== undefined));
+    list.sort(
+      (a, b) =>
+        b.ars.length - a.ars.length || Number(b.channel !== undefined) - Number(a.channel !== undefined),
+    );
   }
   return {
     tenantByArs: (ars) => tenantsByArs.get(ars),
@@ -34,7 +37,9 @@ export function createRouter(config: Pick<GatewayConfig, 'tenants' | 'routes'>):
       const candidates = byService.get(service);
       if (!candidates) return undefined;
       return candidates.find(
-        (r) => ars.startsWith(r.ars) && (r.channel === undefined || (channel !== undefined && r.channel === channel)),
+        (r) =>
+          ars.startsWith(r.ars) &&
+          (r.channel === undefined || (channel !== undefined && r.channel === channel)),
       );
     },
   };

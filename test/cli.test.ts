@@ -15,12 +15,19 @@ async function amtsbote(...args: string[]): Promise<{ code: number; stdout: stri
   return amtsboteWithEnv({}, ...args);
 }
 
-async function amtsboteWithEnv(env: Record<string, string>, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+async function amtsboteWithEnv(
+  env: Record<string, string>,
+  ...args: string[]
+): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout, stderr } = await run(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src/main.ts'), ...args], {
-      cwd: ROOT,
-      env: { ...process.env, AMTSBOTE_CONFIG: '', ...env },
-    });
+    const { stdout, stderr } = await run(
+      process.execPath,
+      ['--import', 'tsx', path.join(ROOT, 'src/main.ts'), ...args],
+      {
+        cwd: ROOT,
+        env: { ...process.env, AMTSBOTE_CONFIG: '', ...env },
+      },
+    );
     return { code: 0, stdout, stderr };
   } catch (err) {
     const e = err as { code: number; stdout: string; stderr: string };
@@ -38,7 +45,9 @@ describe('amtsbote CLI', function () {
     const result = await amtsbote('check', '-c', 'examples/gateway.yaml');
     expect(result.stderr).to.equal('');
     expect(result.code).to.equal(0);
-    expect(result.stdout).to.match(/configuration ok: 1 tenant\(s\), 2 client\(s\), 1 adapter instance\(s\), 1 route\(s\), store sqlite/);
+    expect(result.stdout).to.match(
+      /configuration ok: 1 tenant\(s\), 2 client\(s\), 1 adapter instance\(s\), 1 route\(s\), store sqlite/,
+    );
   });
 
   it('check exits non-zero and prints every problem with its path', async () => {
@@ -80,7 +89,9 @@ surprise: 1
         }),
       );
       // Examples reference secrets as ${VAR}; give each a value as an operator's environment would.
-      const variables = [...JSON.stringify(manifest.example).matchAll(/\$\{([A-Z0-9_]+)\}/g)].map((m) => m[1]!);
+      const variables = [...JSON.stringify(manifest.example).matchAll(/\$\{([A-Z0-9_]+)\}/g)].map(
+        (m) => m[1]!,
+      );
       const env = Object.fromEntries(variables.map((name) => [name, `value-of-${name}`]));
       const result = await amtsboteWithEnv(env, 'check', '-c', file);
       expect(result.stderr, manifest.type).to.equal('');
@@ -91,7 +102,9 @@ surprise: 1
   it('config schema prints the composed JSON Schema with every adapter', async () => {
     const result = await amtsbote('config', 'schema');
     expect(result.code).to.equal(0);
-    const schema = JSON.parse(result.stdout) as { $defs: { adapterInstance: { properties: { type: { enum: string[] } } } } };
+    const schema = JSON.parse(result.stdout) as {
+      $defs: { adapterInstance: { properties: { type: { enum: string[] } } } };
+    };
     expect(schema.$defs.adapterInstance.properties.type.enum).to.deep.equal(manifests.map((m) => m.type));
   });
 
@@ -99,13 +112,18 @@ surprise: 1
     const text = await amtsbote('adapters', 'list');
     expect(text.code).to.equal(0);
     for (const m of manifests) expect(text.stdout).to.include(m.type);
-    const json = JSON.parse((await amtsbote('adapters', 'list', '--json')).stdout) as { type: string; secrets: string[] }[];
+    const json = JSON.parse((await amtsbote('adapters', 'list', '--json')).stdout) as {
+      type: string;
+      secrets: string[];
+    }[];
     expect(json.map((m) => m.type)).to.deep.equal(manifests.map((m) => m.type));
   });
 
   it('hash-key prints the keyHash of a key and generates one when asked', async () => {
     const known = await amtsbote('hash-key', 'demo-portal-key');
-    expect(known.stdout.trim()).to.equal('keyHash: sha256:9bdc095594e27a33d12a48fd6ed8d3b3a4bb7abc6219b82867f2b5660b13be90');
+    expect(known.stdout.trim()).to.equal(
+      'keyHash: sha256:9bdc095594e27a33d12a48fd6ed8d3b3a4bb7abc6219b82867f2b5660b13be90',
+    );
     const generated = await amtsbote('hash-key');
     expect(generated.stdout).to.match(/^key: +\S{43}\nkeyHash: sha256:[0-9a-f]{64}\n$/);
   });

@@ -53,7 +53,7 @@ describe('crash safety (kill -9 under load)', function () {
     gateway.child.kill('SIGTERM');
     expect(await gateway.exited).to.equal(0);
 
-    expect(acknowledged.size, "applications acknowledged under load").to.be.greaterThan(30);
+    expect(acknowledged.size, 'applications acknowledged under load').to.be.greaterThan(30);
     expect(missing(), 'acknowledged but never delivered').to.deep.equal([]);
     const twice = [...receiver.deliveryIdsByMessage].filter(([, ids]) => ids.size !== 1).map(([id]) => id);
     expect(twice, 'messages delivered under more than one delivery id').to.deep.equal([]);

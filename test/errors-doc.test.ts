@@ -19,10 +19,14 @@ describe('error catalog', () => {
   });
 
   it('AmtError carries code, status, retryability and located problems', () => {
-    const err = new AmtError('AMT_VALIDATION_FAILED', 'bad', { problems: [{ path: '/tenant', message: 'must be a string' }] });
+    const err = new AmtError('AMT_VALIDATION_FAILED', 'bad', {
+      problems: [{ path: '/tenant', message: 'must be a string' }],
+    });
     expect(err.status).to.equal(422);
     expect(err.retryable).to.equal(false);
     expect(err.problems[0]?.path).to.equal('/tenant');
-    expect(new AmtError('AMT_DELIVERY_RETRYABLE', 'x', { retryAfterSeconds: 7 }).retryAfterSeconds).to.equal(7);
+    expect(new AmtError('AMT_DELIVERY_RETRYABLE', 'x', { retryAfterSeconds: 7 }).retryAfterSeconds).to.equal(
+      7,
+    );
   });
 });

@@ -25,7 +25,9 @@ export function loadConfigFile(file: string, options: LoadOptions): GatewayConfi
   try {
     text = readFileSync(absolute, 'utf8');
   } catch (cause) {
-    throw new AmtError('AMT_CONFIG_UNREADABLE', `cannot read ${absolute}: ${(cause as Error).message}`, { cause });
+    throw new AmtError('AMT_CONFIG_UNREADABLE', `cannot read ${absolute}: ${(cause as Error).message}`, {
+      cause,
+    });
   }
   return parseConfig(text, { ...options, source: absolute });
 }
@@ -51,28 +53,35 @@ export function parseConfig(text: string, options: LoadOptions & { source?: stri
 }
 
 /** Replaces `${VAR}` and `${file:/path}` inside string scalars; `$${` escapes a literal `${`. */
-function substituteSecrets(doc: ReturnType<typeof parseDocument>, env: NodeJS.ProcessEnv, problems: Problem[]): void {
+function substituteSecrets(
+  doc: ReturnType<typeof parseDocument>,
+  env: NodeJS.ProcessEnv,
+  problems: Problem[],
+): void {
   visit(doc, {
     Scalar(_key, node, ancestors) {
       if (!isScalar(node) || typeof node.value !== 'string' || !node.value.includes('${')) return;
       const where = yamlPath(ancestors);
-      node.value = node.value.replace(/(\$?)\$\{(file:)?([^}]+)\}/g, (whole, escape: string, isFile, name: string) => {
-        if (escape === '$') return whole.slice(1);
-        if (isFile) {
-          try {
-            return readFileSync(name.trim(), 'utf8').trim();
-          } catch {
-            problems.push({ path: where, message: `secret file ${name.trim()} cannot be read` });
+      node.value = node.value.replace(
+        /(\$?)\$\{(file:)?([^}]+)\}/g,
+        (whole, escape: string, isFile, name: string) => {
+          if (escape === '$') return whole.slice(1);
+          if (isFile) {
+            try {
+              return readFileSync(name.trim(), 'utf8').trim();
+            } catch {
+              problems.push({ path: where, message: `secret file ${name.trim()} cannot be read` });
+              return '';
+            }
+          }
+          const value = env[name.trim()];
+          if (value === undefined) {
+            problems.push({ path: where, message: `environment variable ${name.trim()} is not set` });
             return '';
           }
-        }
-        const value = env[name.trim()];
-        if (value === undefined) {
-          problems.push({ path: where, message: `environment variable ${name.trim()} is not set` });
-          return '';
-        }
-        return value;
-      });
+          return value;
+        },
+      );
     },
   });
 }
@@ -153,15 +162,35 @@ export function schemaProblems(errors: readonly ErrorObject[]): Problem[] {
   return problems;
 }
 
-type RawRetry = { maxAttempts: number; initialDelay: number | string; maxDelay: number | string; multiplier: number; jitter: number };
+type RawRetry = {
+  maxAttempts: number;
+  initialDelay: number | string;
+  maxDelay: number | string;
+  multiplier: number;
+  jitter: number;
+};
 interface RawConfig {
-  server?: { host: string; port: number; bodyLimit: number | string; attachmentLimit: number | string; requestTimeout: number | string };
+  server?: {
+    host: string;
+    port: number;
+    bodyLimit: number | string;
+    attachmentLimit: number | string;
+    requestTimeout: number | string;
+  };
   dataDir: string;
   store?: { type: 'sqlite'; path?: string } | { type: 'postgres'; url: string; poolSize?: number };
   tenants: { id: string; name: string; ars: string }[];
   clients: { id: string; name?: string; keyHash: string; tenants?: string[]; admin: boolean }[];
   adapters: Record<string, { type: string; config?: unknown }>;
-  routes: { id: string; ars: string; service: string; channel?: string; adapter: string; mapping?: string; retry?: Partial<RawRetry> }[];
+  routes: {
+    id: string;
+    ars: string;
+    service: string;
+    channel?: string;
+    adapter: string;
+    mapping?: string;
+    retry?: Partial<RawRetry>;
+  }[];
   retry?: RawRetry;
   pipeline?: {
     concurrency: number;
@@ -174,14 +203,21 @@ interface RawConfig {
   logging?: { level: 'error' | 'warn' | 'info' | 'debug' };
 }
 
-const RETRY_DEFAULTS: RawRetry = { maxAttempts: 12, initialDelay: '2s', maxDelay: '1h', multiplier: 2, jitter: 0.2 };
+const RETRY_DEFAULTS: RawRetry = {
+  maxAttempts: 12,
+  initialDelay: '2s',
+  maxDelay: '1h',
+  multiplier: 2,
+  jitter: 0.2,
+};
 
 function toRetry(raw: Partial<RawRetry> | undefined, base: RetryPolicy | undefined): RetryPolicy {
   const fallback = base ?? toRetryFull(RETRY_DEFAULTS);
   if (!raw) return fallback;
   return {
     maxAttempts: raw.maxAttempts ?? fallback.maxAttempts,
-    initialDelayMs: raw.initialDelay !== undefined ? parseDuration(raw.initialDelay) : fallback.initialDelayMs,
+    initialDelayMs:
+      raw.initialDelay !== undefined ? parseDuration(raw.initialDelay) : fallback.initialDelayMs,
     maxDelayMs: raw.maxDelay !== undefined ? parseDuration(raw.maxDelay) : fallback.maxDelayMs,
     multiplier: raw.multiplier ?? fallback.multiplier,
     jitter: raw.jitter ?? fallback.jitter,
@@ -200,7 +236,13 @@ function toRetryFull(raw: RawRetry): RetryPolicy {
 
 function toTyped(raw: RawConfig, options: ValidateOptions): GatewayConfig {
   // Defaults of nested objects are applied by ajv only when the object exists; fill them here.
-  const server = raw.server ?? { host: '127.0.0.1', port: 8080, bodyLimit: '1mb', attachmentLimit: '50mb', requestTimeout: '60s' };
+  const server = raw.server ?? {
+    host: '127.0.0.1',
+    port: 8080,
+    bodyLimit: '1mb',
+    attachmentLimit: '50mb',
+    requestTimeout: '60s',
+  };
   const pipeline = raw.pipeline ?? {
     concurrency: 64,
     batchSize: 100,
@@ -237,8 +279,16 @@ function toTyped(raw: RawConfig, options: ValidateOptions): GatewayConfig {
     dataDir,
     store,
     tenants: raw.tenants,
-    clients: raw.clients.map((c) => ({ id: c.id, name: c.name ?? c.id, keyHash: c.keyHash, tenants: c.tenants ?? [], admin: c.admin })),
-    adapters: Object.fromEntries(Object.entries(raw.adapters).map(([k, v]) => [k, { type: v.type, config: v.config ?? {} }])),
+    clients: raw.clients.map((c) => ({
+      id: c.id,
+      name: c.name ?? c.id,
+      keyHash: c.keyHash,
+      tenants: c.tenants ?? [],
+      admin: c.admin,
+    })),
+    adapters: Object.fromEntries(
+      Object.entries(raw.adapters).map(([k, v]) => [k, { type: v.type, config: v.config ?? {} }]),
+    ),
     routes,
     retry,
     pipeline: {
@@ -269,19 +319,28 @@ function crossReferenceProblems(config: GatewayConfig): Problem[] {
   const arsSeen = new Map<string, string>();
   config.tenants.forEach((t, i) => {
     const other = arsSeen.get(t.ars);
-    if (other) problems.push({ path: `/tenants/${i}/ars`, message: `ARS ${t.ars} is already used by tenant ${other}` });
+    if (other)
+      problems.push({
+        path: `/tenants/${i}/ars`,
+        message: `ARS ${t.ars} is already used by tenant ${other}`,
+      });
     arsSeen.set(t.ars, t.id);
   });
   const tenantIds = new Set(config.tenants.map((t) => t.id));
   config.clients.forEach((c, i) =>
     c.tenants.forEach((t, j) => {
-      if (!tenantIds.has(t)) problems.push({ path: `/clients/${i}/tenants/${j}`, message: `no tenant has the id ${t}` });
+      if (!tenantIds.has(t))
+        problems.push({ path: `/clients/${i}/tenants/${j}`, message: `no tenant has the id ${t}` });
     }),
   );
   const keyHashes = new Map<string, string>();
   config.clients.forEach((c, i) => {
     const other = keyHashes.get(c.keyHash);
-    if (other) problems.push({ path: `/clients/${i}/keyHash`, message: `the same key is already used by client ${other}` });
+    if (other)
+      problems.push({
+        path: `/clients/${i}/keyHash`,
+        message: `the same key is already used by client ${other}`,
+      });
     keyHashes.set(c.keyHash, c.id);
   });
   const routeKeys = new Map<string, string>();
@@ -291,7 +350,11 @@ function crossReferenceProblems(config: GatewayConfig): Problem[] {
     }
     const key = `${r.ars}|${r.service}|${r.channel ?? ''}`;
     const other = routeKeys.get(key);
-    if (other) problems.push({ path: `/routes/${i}`, message: `route ${other} already serves the same ARS, service and channel` });
+    if (other)
+      problems.push({
+        path: `/routes/${i}`,
+        message: `route ${other} already serves the same ARS, service and channel`,
+      });
     routeKeys.set(key, r.id);
   });
   return problems;

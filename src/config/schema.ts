@@ -64,7 +64,11 @@ export const coreSchema = {
         requestTimeout: { ...duration, default: '60s' },
       },
     },
-    dataDir: { type: 'string', default: 'data', description: 'Directory for the embedded store, attachments and adapter files.' },
+    dataDir: {
+      type: 'string',
+      default: 'data',
+      description: 'Directory for the embedded store, attachments and adapter files.',
+    },
     store: {
       type: 'object',
       required: ['type'],
@@ -98,7 +102,11 @@ export const coreSchema = {
         properties: {
           id,
           name: { type: 'string', minLength: 1 },
-          ars: { type: 'string', pattern: ARS_PATTERN, description: 'Amtlicher Regionalschlüssel, 12 digits (quote it in YAML).' },
+          ars: {
+            type: 'string',
+            pattern: ARS_PATTERN,
+            description: 'Amtlicher Regionalschlüssel, 12 digits (quote it in YAML).',
+          },
         },
       },
     },
@@ -116,7 +124,11 @@ export const coreSchema = {
             pattern: '^sha256:[0-9a-f]{64}$',
             description: 'sha256:<hex> of the API key (`amtsbote hash-key`).',
           },
-          tenants: { type: 'array', items: id, description: 'Tenant ids this client may submit for and read.' },
+          tenants: {
+            type: 'array',
+            items: id,
+            description: 'Tenant ids this client may submit for and read.',
+          },
           admin: { type: 'boolean', default: false, description: 'May use the admin API (all tenants).' },
         },
       },
@@ -141,10 +153,19 @@ export const coreSchema = {
             description: 'ARS or a prefix of 2, 3, 5 or 9 digits; the longest matching prefix wins.',
           },
           service: { type: 'string', pattern: LEISTUNGSSCHLUESSEL_PATTERN },
-          channel: { type: 'string', description: 'Optional channel; a route with a matching channel beats one without.' },
+          channel: {
+            type: 'string',
+            description: 'Optional channel; a route with a matching channel beats one without.',
+          },
           adapter: { ...id, description: 'Adapter instance id (key under `adapters:`).' },
-          mapping: { type: 'string', description: 'Mapping id; without one the JSON application passes through.' },
-          retry: { ...routeRetrySchema, description: 'Overrides fields of the global retry policy for this route.' },
+          mapping: {
+            type: 'string',
+            description: 'Mapping id; without one the JSON application passes through.',
+          },
+          retry: {
+            ...routeRetrySchema,
+            description: 'Overrides fields of the global retry policy for this route.',
+          },
         },
       },
     },

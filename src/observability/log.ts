@@ -13,7 +13,8 @@ const redactingFormat = winston.format((info) => {
   const { level, message, timestamp, ...meta } = info as Record<string, unknown> & { level: string };
   const safe = redact(meta) as Record<string, unknown>;
   for (const key of Object.keys(info)) {
-    if (key !== 'level' && key !== 'message' && key !== 'timestamp') delete (info as Record<string, unknown>)[key];
+    if (key !== 'level' && key !== 'message' && key !== 'timestamp')
+      delete (info as Record<string, unknown>)[key];
   }
   Object.assign(info, safe, { level, timestamp });
   info.message = typeof message === 'string' ? redactString(message) : redact(message);

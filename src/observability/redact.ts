@@ -78,7 +78,11 @@ export function redact(value: unknown, depth = 0): unknown {
   if (typeof value === 'string') return redactString(value);
   if (value === null || typeof value !== 'object') return value;
   if (value instanceof Error) {
-    return { name: value.name, message: redactString(value.message), code: (value as { code?: unknown }).code };
+    return {
+      name: value.name,
+      message: redactString(value.message),
+      code: (value as { code?: unknown }).code,
+    };
   }
   if (Buffer.isBuffer(value)) return `[${value.length} bytes]`;
   if (Array.isArray(value)) return value.map((v) => redact(v, depth + 1));

@@ -12,7 +12,13 @@ import type { AttachmentRef, Store } from '../store/types.js';
 
 export function inboundReceiver(
   instanceId: string,
-  deps: { store: Store; router: Router; attachments: AttachmentStore; onAccepted: () => void; now?: () => number },
+  deps: {
+    store: Store;
+    router: Router;
+    attachments: AttachmentStore;
+    onAccepted: () => void;
+    now?: () => number;
+  },
 ): (application: InboundApplication) => Promise<{ messageId: string }> {
   const now = deps.now ?? Date.now;
   return async (application) => {
@@ -20,14 +26,27 @@ export function inboundReceiver(
     if (!tenant) throw new AmtError('AMT_UNKNOWN_TENANT', `no tenant has the ARS ${application.ars}`);
     const route = deps.router.resolve(application.ars, application.service, application.channel);
     if (!route) {
-      throw new AmtError('AMT_NO_ROUTE', `no route serves ARS ${application.ars} and service ${application.service}`);
+      throw new AmtError(
+        'AMT_NO_ROUTE',
+        `no route serves ARS ${application.ars} and service ${application.service}`,
+      );
     }
     const attachments: AttachmentRef[] = [];
     for (const file of application.attachments ?? []) {
       const stored = await deps.attachments.saveBuffer(file.content);
-      attachments.push({ sha256: stored.sha256, size: stored.size, filename: file.filename, mediaType: file.mediaType, purpose: file.purpose });
+      attachments.push({
+        sha256: stored.sha256,
+        size: stored.size,
+        filename: file.filename,
+        mediaType: file.mediaType,
+        purpose: file.purpose,
+      });
     }
-    const payload = canonicalJson({ reference: application.reference, channel: application.channel, data: application.data });
+    const payload = canonicalJson({
+      reference: application.reference,
+      channel: application.channel,
+      data: application.data,
+    });
     const requestHash = createHash('sha256')
       .update(payload)
       .update(attachments.map((a) => a.sha256).join(','))

@@ -86,7 +86,12 @@ export class Pipeline {
       if (free > 0) {
         this.wakeRequested = false;
         try {
-          claimed = await this.deps.store.claimDue(this.owner, Math.min(batchSize, free), leaseMs, this.now());
+          claimed = await this.deps.store.claimDue(
+            this.owner,
+            Math.min(batchSize, free),
+            leaseMs,
+            this.now(),
+          );
         } catch (err) {
           this.deps.logger.error('claiming due messages failed', { error: err });
         }
@@ -137,7 +142,8 @@ export class Pipeline {
     if (outcome.kind === 'dead') metrics.deadLettersTotal.inc({ adapter: message.target });
     try {
       const [applied] = await this.deps.store.complete([outcome], this.now());
-      if (!applied) logger.warn('outcome not recorded: lease lost to another worker', { messageId: message.id });
+      if (!applied)
+        logger.warn('outcome not recorded: lease lost to another worker', { messageId: message.id });
     } catch (err) {
       // The lease will expire and the message is retried: at least once, never lost.
       logger.error('recording an outcome failed', { messageId: message.id, error: err });
@@ -148,7 +154,9 @@ export class Pipeline {
       deliveryId: message.deliveryId,
       target: message.target,
       attempt: message.attempts,
-      ...(outcome.kind === 'delivered' ? {} : { error: { code: outcome.error.code, message: outcome.error.message } }),
+      ...(outcome.kind === 'delivered'
+        ? {}
+        : { error: { code: outcome.error.code, message: outcome.error.message } }),
     });
   }
 
@@ -157,7 +165,10 @@ export class Pipeline {
     const adapter = this.deps.adapters.get(message.target);
     const tenant = this.deps.router.tenantById(message.tenantId);
     if (!route || !tenant) {
-      return this.dead(message, undefined, { code: 'AMT_ROUTE_GONE', message: `route ${message.routeId} or tenant ${message.tenantId} is no longer configured` });
+      return this.dead(message, undefined, {
+        code: 'AMT_ROUTE_GONE',
+        message: `route ${message.routeId} or tenant ${message.tenantId} is no longer configured`,
+      });
     }
     if (!adapter?.deliver) {
       return this.dead(message, undefined, {
@@ -204,7 +215,13 @@ export class Pipeline {
     const controller = new AbortController();
     this.controllers.add(controller);
     const timer = setTimeout(
-      () => controller.abort(new AmtError('AMT_DELIVERY_TIMEOUT', `no answer within ${this.deps.config.pipeline.deliveryTimeoutMs} ms`)),
+      () =>
+        controller.abort(
+          new AmtError(
+            'AMT_DELIVERY_TIMEOUT',
+            `no answer within ${this.deps.config.pipeline.deliveryTimeoutMs} ms`,
+          ),
+        ),
       this.deps.config.pipeline.deliveryTimeoutMs,
     );
     try {
@@ -221,7 +238,13 @@ export class Pipeline {
       const reason = controller.signal.aborted && !isAmtError(err) ? controller.signal.reason : err;
       const retryable = isAmtError(reason) ? reason.retryable : true;
       const retryAfter = isAmtError(reason) ? reason.retryAfterSeconds : undefined;
-      return this.failure(message, startedAt, toErrorInfo(reason, 'AMT_DELIVERY_RETRYABLE'), retryable, retryAfter);
+      return this.failure(
+        message,
+        startedAt,
+        toErrorInfo(reason, 'AMT_DELIVERY_RETRYABLE'),
+        retryable,
+        retryAfter,
+      );
     } finally {
       clearTimeout(timer);
       this.controllers.delete(controller);

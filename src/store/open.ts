@@ -10,7 +10,10 @@ export interface OpenedStore {
   readonly onWork: ((listener: () => void) => Promise<() => Promise<void>>) | undefined;
 }
 
-export async function openStore(config: StoreConfig, options: { migrate?: boolean } = {}): Promise<OpenedStore> {
+export async function openStore(
+  config: StoreConfig,
+  options: { migrate?: boolean } = {},
+): Promise<OpenedStore> {
   let raw: Store & { onWork?: (listener: () => void) => Promise<() => Promise<void>> };
   if (config.type === 'sqlite') {
     const { SqliteStore } = await import('./sqlite.js');

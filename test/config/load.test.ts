@@ -37,7 +37,10 @@ routes:
   - { id: r1, ars: '05515', service: '99058012104000', adapter: fv }
 `;
 
-function problemsOf(fn: () => unknown): { code: string; problems: readonly { path: string; message: string }[] } {
+function problemsOf(fn: () => unknown): {
+  code: string;
+  problems: readonly { path: string; message: string }[];
+} {
   try {
     fn();
   } catch (err) {
@@ -76,14 +79,20 @@ describe('config loader', () => {
 
       const missing = problemsOf(() => parseConfig(valid, { manifests, env: {} }));
       expect(missing.code).to.equal('AMT_CONFIG_SECRET_MISSING');
-      expect(missing.problems).to.deep.include({ path: '/adapters/fv/config/token', message: 'environment variable FV_TOKEN is not set' });
+      expect(missing.problems).to.deep.include({
+        path: '/adapters/fv/config/token',
+        message: 'environment variable FV_TOKEN is not set',
+      });
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
   });
 
   it('keeps a literal ${ when escaped as $${', () => {
-    const config = parseConfig(valid.replace('${FV_TOKEN}', () => 'pre$${LITERAL}'), { manifests, env: {} });
+    const config = parseConfig(
+      valid.replace('${FV_TOKEN}', () => 'pre$${LITERAL}'),
+      { manifests, env: {} },
+    );
     expect((config.adapters.fv?.config as { token: string }).token).to.equal('pre${LITERAL}');
   });
 
@@ -164,12 +173,17 @@ routes:
   });
 
   it('route retry settings override the global policy field by field', () => {
-    const text = valid.replace('${FV_TOKEN}', 'x').replace(
-      "adapter: fv }",
-      "adapter: fv, retry: { maxAttempts: 3 } }",
-    ) + 'retry: { initialDelay: 500ms, maxDelay: 1m }\n';
+    const text =
+      valid.replace('${FV_TOKEN}', 'x').replace('adapter: fv }', 'adapter: fv, retry: { maxAttempts: 3 } }') +
+      'retry: { initialDelay: 500ms, maxDelay: 1m }\n';
     const config = parseConfig(text, { manifests });
     expect(config.retry.initialDelayMs).to.equal(500);
-    expect(config.routes[0]?.retry).to.deep.equal({ maxAttempts: 3, initialDelayMs: 500, maxDelayMs: 60_000, multiplier: 2, jitter: 0.2 });
+    expect(config.routes[0]?.retry).to.deep.equal({
+      maxAttempts: 3,
+      initialDelayMs: 500,
+      maxDelayMs: 60_000,
+      multiplier: 2,
+      jitter: 0.2,
+    });
   });
 });

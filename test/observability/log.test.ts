@@ -14,8 +14,20 @@ function capture(): { stream: Writable; text: () => string } {
   return { stream, text: () => chunks.join('') };
 }
 
-const PERSONAL = ['Erika', 'Mustermann', '1964-08-12', 'erika.mustermann@example.org', 'Prinzipalmarkt 10', 'MS-EM 123'];
-const SECRETS = ['demo-portal-key-7f3a', 'eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.c2lnbmF0dXJl', 'hunter2-pw', 'oauth-client-secret-99'];
+const PERSONAL = [
+  'Erika',
+  'Mustermann',
+  '1964-08-12',
+  'erika.mustermann@example.org',
+  'Prinzipalmarkt 10',
+  'MS-EM 123',
+];
+const SECRETS = [
+  'demo-portal-key-7f3a',
+  'eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.c2lnbmF0dXJl',
+  'hunter2-pw',
+  'oauth-client-secret-99',
+];
 
 describe('redacting logger', () => {
   it('masks personal data and secrets at any depth, in metadata and messages', async () => {
@@ -44,7 +56,10 @@ describe('redacting logger', () => {
     expect(text).to.include('c0ffee00-0000-4000-8000-000000000001');
     expect(text).to.include('delivery failed');
     expect(text).to.include('fv.example.org');
-    const lines = text.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const lines = text
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(lines).to.have.length(3);
     expect(lines[0]?.level).to.equal('info');
   });

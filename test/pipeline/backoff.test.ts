@@ -6,7 +6,9 @@ const policy = { maxAttempts: 10, initialDelayMs: 1000, maxDelayMs: 60_000, mult
 describe('backoff', () => {
   it('grows exponentially and stops at the cap', () => {
     const noJitter = () => 0;
-    expect([1, 2, 3, 4].map((a) => backoffDelay(policy, a, undefined, noJitter))).to.deep.equal([1000, 2000, 4000, 8000]);
+    expect([1, 2, 3, 4].map((a) => backoffDelay(policy, a, undefined, noJitter))).to.deep.equal([
+      1000, 2000, 4000, 8000,
+    ]);
     expect(backoffDelay(policy, 20, undefined, noJitter)).to.equal(60_000);
   });
 

@@ -7,7 +7,13 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { defineAdapter, rejectPermanently, retryLater, type AdapterInstance, type Delivery } from '../../src/adapter-contract.js';
+import {
+  defineAdapter,
+  rejectPermanently,
+  retryLater,
+  type AdapterInstance,
+  type Delivery,
+} from '../../src/adapter-contract.js';
 import { AttachmentStore } from '../../src/attachments.js';
 import { validateConfig } from '../../src/config/load.js';
 import type { GatewayConfig } from '../../src/config/types.js';
@@ -46,10 +52,23 @@ function baseConfig(dataDir: string, routeAdapter = 'primary'): GatewayConfig {
       adapters: { primary: { type: 'recorder' }, secondary: { type: 'recorder' } },
       routes: [
         { id: 'parken', ars: '05515', service: SERVICE, adapter: routeAdapter },
-        { id: 'parken-mapped', ars: '05515', service: MAPPED_SERVICE, adapter: routeAdapter, mapping: 'xdomea.mapping.yaml' },
+        {
+          id: 'parken-mapped',
+          ars: '05515',
+          service: MAPPED_SERVICE,
+          adapter: routeAdapter,
+          mapping: 'xdomea.mapping.yaml',
+        },
       ],
       retry: { maxAttempts: 3, initialDelay: 10, maxDelay: 50, jitter: 0 },
-      pipeline: { concurrency: 8, batchSize: 10, lease: 500, pollInterval: 10, deliveryTimeout: 2000, drainTimeout: 300 },
+      pipeline: {
+        concurrency: 8,
+        batchSize: 10,
+        lease: 500,
+        pollInterval: 10,
+        deliveryTimeout: 2000,
+        drainTimeout: 300,
+      },
     },
     { manifests: [recorder], baseDir: dataDir, source: undefined },
   );
@@ -84,12 +103,22 @@ describe('pipeline', function () {
 
   const failingMapping: MappingStep = () => {
     mappingCalls++;
-    throw new AmtError('AMT_MAPPING_FAILED', 'rule antragsteller.name: source path applicant.familyName is missing', {
-      problems: [{ path: 'applicant.familyName', message: 'is missing (rule antragsteller.name, line 12)' }],
-    });
+    throw new AmtError(
+      'AMT_MAPPING_FAILED',
+      'rule antragsteller.name: source path applicant.familyName is missing',
+      {
+        problems: [
+          { path: 'applicant.familyName', message: 'is missing (rule antragsteller.name, line 12)' },
+        ],
+      },
+    );
   };
 
-  function startPipeline(cfg = config, owner?: string, loadMapping: (f: string) => Promise<MappingStep> = async () => failingMapping): Pipeline {
+  function startPipeline(
+    cfg = config,
+    owner?: string,
+    loadMapping: (f: string) => Promise<MappingStep> = async () => failingMapping,
+  ): Pipeline {
     const pipeline = new Pipeline({
       config: cfg,
       store,
@@ -177,7 +206,10 @@ describe('pipeline', function () {
     expect(deliveries[0]?.deliveryId).to.equal(m.deliveryId);
     expect(deliveries[0]?.tenant).to.deep.equal({ id: 'muenster', ars: ARS, name: 'Stadt Münster' });
     expect(deliveries[0]?.body.contentType).to.equal('application/json');
-    expect(JSON.parse(String(deliveries[0]?.body.content))).to.deep.equal({ applicant: { familyName: 'Mustermann' }, data: { zone: 'A' } });
+    expect(JSON.parse(String(deliveries[0]?.body.content))).to.deep.equal({
+      applicant: { familyName: 'Mustermann' },
+      data: { zone: 'A' },
+    });
     const events = (await store.history(m.id)).map((e) => e.event);
     expect(events).to.deep.equal(['received', 'claimed', 'delivered']);
     const attempts = await store.attempts(m.id);
@@ -221,7 +253,10 @@ describe('pipeline', function () {
     startPipeline();
     const m = await accept();
     const dead = await until(statusOf(m.id, 'dead'), 'dead letter');
-    expect(dead.lastError).to.include({ code: 'AMT_DELIVERY_REJECTED', message: '400 Bad Request: Pflichtfeld fehlt' });
+    expect(dead.lastError).to.include({
+      code: 'AMT_DELIVERY_REJECTED',
+      message: '400 Bad Request: Pflichtfeld fehlt',
+    });
     expect(deliveries).to.have.length(1);
     const letters = await store.deadLetters({ limit: 10 });
     expect(letters.items.map((l) => l.message.id)).to.deep.equal([m.id]);
@@ -316,7 +351,9 @@ describe('pipeline', function () {
 
     // A delivery that outlives the drain timeout is aborted and its lease given back.
     behaviour.primary = (_d, signal) =>
-      new Promise((_resolve, reject) => signal.addEventListener('abort', () => reject(signal.reason as Error)));
+      new Promise((_resolve, reject) =>
+        signal.addEventListener('abort', () => reject(signal.reason as Error)),
+      );
     const p2 = startPipeline();
     const slow = await accept();
     await until(async () => (deliveries.length === 2 ? true : undefined), 'second delivery in flight');
@@ -340,13 +377,20 @@ describe('pipeline', function () {
   });
 
   it('inbound applications are routed, stored durably and idempotent per reference', async () => {
-    const receive = inboundReceiver('efa-inbox', { store, router: createRouter(config), attachments, onAccepted: () => undefined });
+    const receive = inboundReceiver('efa-inbox', {
+      store,
+      router: createRouter(config),
+      attachments,
+      onAccepted: () => undefined,
+    });
     const application = {
       ars: ARS,
       service: SERVICE,
       reference: 'submission-0001',
       data: { antrag: 'Bewohnerparkausweis' },
-      attachments: [{ filename: 'nachweis.pdf', mediaType: 'application/pdf', content: Buffer.from('%PDF-1.7 test') }],
+      attachments: [
+        { filename: 'nachweis.pdf', mediaType: 'application/pdf', content: Buffer.from('%PDF-1.7 test') },
+      ],
     };
     const first = await receive(application);
     const again = await receive(application);

@@ -20,7 +20,9 @@ export function freePort(): Promise<number> {
     const server = createServer();
     server.listen(0, '127.0.0.1', () => {
       const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+      server.close(() =>
+        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
+      );
     });
   });
 }
@@ -36,7 +38,9 @@ export interface GatewayConfigOptions {
 
 /** Writes a gateway.yaml delivering every application by `http` to the receiver; returns its path. */
 export function writeGatewayConfig(options: GatewayConfigOptions): string {
-  const store = options.postgresUrl ? `{ type: postgres, url: '${options.postgresUrl}', poolSize: 8 }` : '{ type: sqlite }';
+  const store = options.postgresUrl
+    ? `{ type: postgres, url: '${options.postgresUrl}', poolSize: 8 }`
+    : '{ type: sqlite }';
   const file = path.join(options.dir, `gateway-${options.port}.yaml`);
   writeFileSync(
     file,
@@ -70,12 +74,20 @@ export interface GatewayProcess {
 }
 
 /** Starts `amtsbote start -c FILE` and resolves once /health/ready answers 200. */
-export async function spawnGateway(configFile: string, port: number, timeoutMs = 20_000): Promise<GatewayProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src/main.ts'), 'start', '-c', configFile], {
-    cwd: ROOT,
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, NODE_ENV: 'test' },
-  });
+export async function spawnGateway(
+  configFile: string,
+  port: number,
+  timeoutMs = 20_000,
+): Promise<GatewayProcess> {
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', path.join(ROOT, 'src/main.ts'), 'start', '-c', configFile],
+    {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, NODE_ENV: 'test' },
+    },
+  );
   let output = '';
   child.stdout?.on('data', (c: Buffer) => (output += c.toString()));
   child.stderr?.on('data', (c: Buffer) => (output += c.toString()));
@@ -110,7 +122,11 @@ export function application(reference: string): Record<string, unknown> {
 }
 
 /** Posts one application; resolves to the message id on 202, undefined on any failure. */
-export async function submit(baseUrl: string, reference: string, idempotencyKey?: string): Promise<string | undefined> {
+export async function submit(
+  baseUrl: string,
+  reference: string,
+  idempotencyKey?: string,
+): Promise<string | undefined> {
   try {
     const res = await fetch(`${baseUrl}/api/v1/applications`, {
       method: 'POST',

@@ -37,7 +37,11 @@ function readBody(req: IncomingMessage): Promise<string> {
 export async function startReceiver(options: { maxDelayMs?: number } = {}): Promise<Receiver> {
   const byDeliveryId = new Map<string, ReceivedDelivery>();
   const deliveryIdsByMessage = new Map<string, Set<string>>();
-  let failures: { n: number; status: number; headers: Record<string, string> } = { n: 0, status: 503, headers: {} };
+  let failures: { n: number; status: number; headers: Record<string, string> } = {
+    n: 0,
+    status: 503,
+    headers: {},
+  };
   const state = {
     receipts: 0,
   };
@@ -55,7 +59,12 @@ export async function startReceiver(options: { maxDelayMs?: number } = {}): Prom
       if (options.maxDelayMs) await new Promise((r) => setTimeout(r, Math.random() * options.maxDelayMs!));
       state.receipts += 1;
       if (!byDeliveryId.has(deliveryId)) {
-        byDeliveryId.set(deliveryId, { deliveryId, messageId, contentType: String(req.headers['content-type'] ?? ''), body });
+        byDeliveryId.set(deliveryId, {
+          deliveryId,
+          messageId,
+          contentType: String(req.headers['content-type'] ?? ''),
+          body,
+        });
       }
       const ids = deliveryIdsByMessage.get(messageId) ?? new Set<string>();
       ids.add(deliveryId);
