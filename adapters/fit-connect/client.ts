@@ -106,7 +106,10 @@ export function classifyFailure(step: string, response: ApiResponse): Error {
     response.status === 401 ||
     response.status === 408
   ) {
-    return retryLater(message, { retryAfterSeconds: parseRetryAfter(response.headers.get('retry-after')) });
+    return retryLater(message, {
+      retryAfterSeconds: parseRetryAfter(response.headers.get('retry-after')),
+      details: { status: response.status, ...(problem?.type ? { problemType: problem.type } : {}) },
+    });
   }
   return rejectPermanently(message);
 }

@@ -3,7 +3,6 @@
  * defaulted form. The manifest's JSON Schema has checked the shape before `resolveConfig` runs.
  */
 import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import { X509Certificate } from 'node:crypto';
 import type { JWK } from 'jose';
 import { AmtError } from '../../src/errors.js';
@@ -109,12 +108,15 @@ export const DEFAULTS = {
   receivingBatchSize: 25,
 } as const;
 
-/** Applies defaults, reads key, certificate and schema files (relative paths against `baseDir`). */
-export function resolveConfig(config: FitConnectConfig, baseDir: string): ResolvedConfig {
+/** Applies defaults and reads key, certificate and schema files (paths through `resolvePath`). */
+export function resolveConfig(
+  config: FitConnectConfig,
+  resolvePath: (configured: string) => string,
+): ResolvedConfig {
   const submissionApiUrl = trimSlash(config.submissionApiUrl);
   const sending = config.sending ?? {};
   const receiving = config.receiving;
-  const file = (p: string): string => (path.isAbsolute(p) ? p : path.resolve(baseDir, p));
+  const file = resolvePath;
   return {
     submissionApiUrl,
     apiVersion: config.apiVersion ?? DEFAULTS.apiVersion,

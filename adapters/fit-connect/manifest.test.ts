@@ -69,7 +69,7 @@ describe('FIT-Connect manifest', () => {
       ]) {
         let failure: unknown;
         try {
-          resolveConfig(config, dir);
+          resolveConfig(config, (p) => path.resolve(dir, p));
         } catch (err) {
           failure = err;
         }
@@ -85,7 +85,7 @@ describe('FIT-Connect manifest', () => {
         clientSecret: 's',
         sending: { destinationId: '3fa85f64-5717-4562-b3fc-2c963f66afa6' },
       };
-      const resolved = resolveConfig(config, dir);
+      const resolved = resolveConfig(config, (p) => path.resolve(dir, p));
       expect(resolved.apiVersion).to.equal('v1');
       expect(resolved.jwksUrl).to.equal(
         'https://submission-api-testing.fit-connect.fitko.dev/.well-known/jwks.json',

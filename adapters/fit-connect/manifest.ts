@@ -28,7 +28,7 @@ export function createFitConnectInstance(
   context: AdapterContext,
   config: FitConnectConfig,
 ): FitConnectInstance {
-  const resolved: ResolvedConfig = resolveConfig(config, process.cwd());
+  const resolved: ResolvedConfig = resolveConfig(config, context.resolvePath);
   const tokens = new ClientCredentialsTokens({
     tokenUrl: resolved.tokenUrl,
     clientId: resolved.clientId,

@@ -6,20 +6,20 @@
  * signed by the destination's registered key with matching authentication tags — without ever
  * decrypting anything itself.
  */
-import { createHmac, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { CompactSign, compactVerify, decodeProtectedHeader, importJWK, type JWK } from 'jose';
+import { sendNewSubmissionsCallback } from './callbacks.js';
 import { fitConnectTestKeys, signingJwk, type RsaKeyPair } from './keys.js';
+import { routingRouter, signRoute } from './routing-api.js';
 import { EmulatorState, type EmulatedSubmission } from './state.js';
 
 export { EmulatorState } from './state.js';
 
 const EVENTS = 'https://schema.fitko.de/fit-connect/events/';
 const PROBLEMS = 'https://schema.fitko.de/fit-connect/submission-api/problems/';
-const NEW_SUBMISSIONS_CALLBACK =
-  'https://schema.fitko.de/fit-connect/submission-api/callbacks/new-submissions';
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const COMPACT_JWE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
 
@@ -58,7 +58,6 @@ export async function startFitConnectEmulator(
   const keys = await fitConnectTestKeys();
   const serviceKey = options.serviceKey ?? keys.service;
   const serviceSigner = await importJWK({ ...serviceKey.privateJwk, alg: 'PS512' }, 'PS512');
-  const routingSigner = await importJWK({ ...keys.routing.privateJwk, alg: 'PS512' }, 'PS512');
   const state = new EmulatorState(options.tokenLifetimeSeconds ?? 1800);
   const app = express();
   let baseUrl = '';
@@ -92,11 +91,9 @@ export async function startFitConnectEmulator(
   };
 
   app.use((req, res, next) => {
-    res.on('finish', () =>
-      state.requests.push({ method: req.method, path: req.path, status: res.statusCode }),
-    );
-    const fault =
-      req.path.startsWith('/v1/') || req.path === '/token' ? state.takeFault(req.path) : undefined;
+    const path = req.path; // routers below rewrite req.url; record the path as requested
+    res.on('finish', () => state.requests.push({ method: req.method, path, status: res.statusCode }));
+    const fault = path.startsWith('/v1/') || path === '/token' ? state.takeFault(path) : undefined;
     if (!fault) return next();
     if (fault.retryAfter !== undefined) res.setHeader('Retry-After', fault.retryAfter);
     problem(
@@ -124,25 +121,7 @@ export async function startFitConnectEmulator(
     res.json({ keys: [signingJwk(serviceKey)] });
   });
 
-  app.get('/routing/jwks.json', (_req, res) => {
-    res.json({ keys: [signingJwk(keys.routing)] });
-  });
-
-  app.get('/routing/v1/routes', (req, res) => {
-    const { leikaKey, ars } = req.query as Record<string, string | undefined>;
-    if (!leikaKey || !/^99\d{12}$/.test(leikaKey))
-      return problem(res, 400, 'invalid-parameter', 'leikaKey is missing or invalid');
-    if (!ars || !/^(\d{2}|\d{3}|\d{5}|\d{9}|\d{12})$/.test(ars))
-      return problem(res, 400, 'invalid-parameter', 'ars is invalid');
-    const routes = state.routes
-      .filter((r) => r.leikaKey === leikaKey && ars.startsWith(r.ars))
-      .map((r) => ({
-        destinationId: r.destinationId,
-        destinationSignature: r.destinationSignature,
-        destinationName: 'Test',
-      }));
-    res.json({ count: routes.length, offset: 0, totalCount: routes.length, routes });
-  });
+  app.use('/routing', routingRouter(state, keys.routing));
 
   const api = express.Router();
   api.use((req: Request, res: Response, next: NextFunction) => {
@@ -268,7 +247,7 @@ export async function startFitConnectEmulator(
     s.encryptedData = body.encryptedData as string | undefined;
     s.status = 'submitted';
     await signServiceSet(s, `${EVENTS}submit-submission`);
-    void sendCallback(s.destinationId, [s.submissionId]);
+    void sendNewSubmissionsCallback(state, s.destinationId, [s.submissionId]);
     res.status(202).json({ destinationId: s.destinationId, submissionId: s.submissionId, caseId: s.caseId });
   });
 
@@ -339,7 +318,8 @@ export async function startFitConnectEmulator(
       return refuse('kid is not a signing key of the destination');
     let claims: Record<string, unknown>;
     try {
-      const key = await importJWK({ ...d.keys.get(header.kid)!, key_ops: undefined, alg: 'PS512' }, 'PS512');
+      const { key_ops: _ops, ...registered } = d.keys.get(header.kid)!;
+      const key = await importJWK({ ...registered, alg: 'PS512' }, 'PS512');
       claims = JSON.parse(Buffer.from((await compactVerify(set, key)).payload).toString()) as Record<
         string,
         unknown
@@ -388,28 +368,6 @@ export async function startFitConnectEmulator(
 
   app.use('/v1', api);
 
-  async function sendCallback(destinationId: string, submissionIds: string[]): Promise<void> {
-    const callback = state.destinations.get(destinationId)?.callback;
-    if (!callback) return;
-    const body = JSON.stringify({ type: NEW_SUBMISSIONS_CALLBACK, submissionIds });
-    const timestamp = String(Math.floor(Date.now() / 1000));
-    const auth = createHmac('sha512', callback.secret).update(`${timestamp}.${body}`).digest('hex');
-    try {
-      const response = await fetch(callback.url, {
-        method: 'POST',
-        headers: {
-          'content-type': 'application/json',
-          'callback-timestamp': timestamp,
-          'callback-authentication': auth,
-        },
-        body,
-      });
-      state.callbacks.push({ destinationId, body, status: response.status, error: undefined });
-    } catch (err) {
-      state.callbacks.push({ destinationId, body, status: undefined, error: (err as Error).message });
-    }
-  }
-
   const server: Server = await new Promise((resolve) => {
     const s = app.listen(0, '127.0.0.1', () => resolve(s));
   });
@@ -428,25 +386,14 @@ export async function startFitConnectEmulator(
       return signServiceSet(s, event, payload);
     },
     async addRoute({ ars, leikaKey, destinationId, signWith, submissionHost }) {
-      const signer = signWith
-        ? await importJWK({ ...signWith.privateJwk, alg: 'PS512' }, 'PS512')
-        : routingSigner;
-      const claims = {
-        submissionHost: submissionHost ?? new URL(baseUrl).host,
-        iss: `${baseUrl}/portal`,
-        services: [
-          {
-            gebietIDs: [`urn:de:bund:destatis:bevoelkerungsstatistik:schluessel:rs:${ars.padEnd(12, '0')}`],
-            leistungIDs: [`urn:de:fim:leika:leistung:${leikaKey}`],
-          },
-        ],
+      const destinationSignature = await signRoute({
+        signer: signWith ?? keys.routing,
+        ars,
+        leikaKey,
         destinationId,
-        iat: Math.floor(Date.now() / 1000),
-        jti: randomUUID(),
-      };
-      const destinationSignature = await new CompactSign(Buffer.from(JSON.stringify(claims)))
-        .setProtectedHeader({ alg: 'PS512', typ: 'JWT', kid: (signWith ?? keys.routing).kid })
-        .sign(signer);
+        submissionHost: submissionHost ?? new URL(baseUrl).host,
+        issuer: `${baseUrl}/portal`,
+      });
       state.routes.push({ ars, leikaKey, destinationId, destinationSignature });
     },
     close: () =>

@@ -4,7 +4,6 @@
  * up to date like the store would, and implements `rememberOnce` with a Map.
  */
 import { createHash, randomUUID } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
@@ -44,7 +43,9 @@ export function fakeContext(instanceId = 'fit-connect-test'): FakeContext {
   const context: FakeContext = {
     instanceId,
     logger: { debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error') },
-    dataDir: mkdtempSync(path.join(os.tmpdir(), 'amtsbote-fit-ctx-')),
+    // The adapter keeps no files of its own; nothing is created here.
+    dataDir: os.tmpdir(),
+    resolvePath: (configured) => path.resolve(configured),
     received: [],
     statuses: [],
     awaiting: [],
