@@ -6,7 +6,7 @@
  *   npm run bench:e2e [-- --requests 10000 --concurrency 64 --runs 3 --rate 1000 --seconds 5]
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -38,30 +38,28 @@ const REQUESTS = Number(values.requests);
 const CONCURRENCY = Number(values.concurrency);
 const RUNS = Number(values.runs);
 
-/** A realistic Bewohnerparkausweis application padded to about 5 KB with free-text remarks. */
+const SAMPLE = path.join(ROOT, 'mappings/bewohnerparken/sample-application.json');
+
+/**
+ * The shipped Bewohnerparkausweis sample application (what the mapping expects), addressed to the
+ * bench tenant and padded to about 5 KB with free-text remarks.
+ */
+const sample = JSON.parse(readFileSync(SAMPLE, 'utf8')) as { data: Record<string, unknown> } & Record<
+  string,
+  unknown
+>;
+const remarks = 'Stellplatznachweis liegt bei. Fahrzeug ist auf die Antragstellerin zugelassen. ';
 function applicationBody(i: number, run: string): Buffer {
   const application = {
+    ...sample,
     tenant: ARS,
     service: SERVICE,
     reference: `BENCH-${run}-${i}`,
-    applicant: {
-      givenName: 'Erika',
-      familyName: 'Mustermann',
-      birthDate: '1964-08-12',
-      email: 'erika.mustermann@example.org',
-      phone: '+49 251 4920',
-      address: { street: 'Prinzipalmarkt', houseNumber: '10', postalCode: '48143', locality: 'Münster' },
-    },
-    data: {
-      vehicle: { licensePlate: `MS-EM ${i % 9999}`, make: 'Volkswagen', model: 'Golf', holder: 'self' },
-      zone: 'A',
-      validFrom: '2026-12-01',
-      validityMonths: 12,
-      remarks: 'Stellplatznachweis liegt bei. Fahrzeug ist auf die Antragstellerin zugelassen. '.repeat(56),
-    },
+    data: { ...sample.data, remarks: remarks.repeat(PADDING) },
   };
   return Buffer.from(JSON.stringify(application));
 }
+const PADDING = Math.max(0, Math.round((5_000 - JSON.stringify(sample).length) / remarks.length));
 
 function request(i: number, run: string): Request {
   return {
@@ -128,7 +126,6 @@ async function main(): Promise<void> {
       extra: '',
     });
     if (mapped) {
-      const { readFileSync, writeFileSync } = await import('node:fs');
       const text = readFileSync(config, 'utf8').replace(
         'adapter: fachverfahren }',
         `adapter: fachverfahren, mapping: '${MAPPING}' }`,
