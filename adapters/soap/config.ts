@@ -73,7 +73,7 @@ export const soapConfigSchema: JsonSchema = {
       type: 'string',
       minLength: 1,
       description:
-        'Path of the local WSDL file (relative paths resolve against the working directory). Imported XSDs are read relative to it.',
+        'Path of the local WSDL file (relative paths resolve against the configuration file). Imported XSDs are read relative to it.',
     },
     service: { type: 'string', minLength: 1, description: 'WSDL service name; default: the first service.' },
     port: { type: 'string', minLength: 1, description: 'Port of that service; default: its first port.' },

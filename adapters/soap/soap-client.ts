@@ -5,7 +5,6 @@
  */
 import { readFileSync } from 'node:fs';
 import https from 'node:https';
-import path from 'node:path';
 import tls from 'node:tls';
 import { Client, HttpClient, WSSecurity, createClientAsync, type IOptions, type WSDL } from 'soap';
 import { AmtError } from '../../src/errors.js';
@@ -43,10 +42,13 @@ export interface CallOutcome {
 type SoapCallback = (err: unknown, result: unknown, rawResponse: unknown) => void;
 type SoapMethod = (args: unknown, callback: SoapCallback, options: Record<string, unknown>) => void;
 
-export function readTlsMaterial(config: TlsConfig): https.AgentOptions {
+export function readTlsMaterial(
+  config: TlsConfig,
+  resolvePath: (configured: string) => string,
+): https.AgentOptions {
   const read = (file: string, what: string): Buffer => {
     try {
-      return readFileSync(path.resolve(file));
+      return readFileSync(resolvePath(file));
     } catch (cause) {
       throw new AmtError(
         'AMT_CONFIG_INVALID',
@@ -92,9 +94,14 @@ export class SoapOperationClient {
       readonly soapVersion: '1.1' | '1.2';
       readonly usernameToken: UsernameTokenConfig | undefined;
       readonly tls: TlsConfig | undefined;
+      /** Resolves configured paths (relative to the configuration file). */
+      readonly resolvePath: (configured: string) => string;
     },
   ) {
-    this.agent = new https.Agent({ keepAlive: true, ...(options.tls ? readTlsMaterial(options.tls) : {}) });
+    this.agent = new https.Agent({
+      keepAlive: true,
+      ...(options.tls ? readTlsMaterial(options.tls, options.resolvePath) : {}),
+    });
     this.httpClient = new HttpClient({ parseResponseAttachments: true });
     const token = options.usernameToken;
     this.security = token
@@ -125,7 +132,7 @@ export class SoapOperationClient {
   }
 
   private async load(): Promise<{ wsdl: WSDL; target: OperationTarget }> {
-    const file = path.resolve(this.options.wsdl);
+    const file = this.options.resolvePath(this.options.wsdl);
     let client: Client;
     try {
       client = await createClientAsync(file, this.clientOptions());

@@ -56,6 +56,7 @@ export function createSoapInstance(context: AdapterContext, config: SoapAdapterC
     soapVersion: config.soapVersion ?? '1.1',
     usernameToken: config.usernameToken,
     tls: config.tls,
+    resolvePath: context.resolvePath,
   });
 
   async function deliver(delivery: Delivery, signal: AbortSignal): Promise<DeliveryResult> {

@@ -326,6 +326,23 @@ describe('soap adapter against a SOAP 1.1 Fachverfahren (Gewerbeanmeldung)', () 
       expect(error.message).to.contain('importGewerbeanmeldung');
     });
 
+    it('reads the WSDL from a path relative to the configuration file', async () => {
+      const relative = {
+        ...context,
+        resolvePath: (configured: string) => path.resolve(path.dirname(GEWERBE_WSDL), configured),
+      };
+      const instance = soapAdapter.create(relative, {
+        wsdl: 'gewerbeanmeldung.wsdl',
+        operation: 'importGewerbeanmeldung',
+        endpoint: peer.url,
+        ...digestToken,
+        remoteReference: 'vorgangsnummer',
+      } satisfies SoapAdapterConfig);
+      instances.push(instance);
+      const result = await instance.deliver!(makeDelivery(), new AbortController().signal);
+      expect(result.remoteReference).to.match(/^GEW-/);
+    });
+
     it('refuses unreadable TLS files when the instance is created', () => {
       expect(() =>
         create(context, {

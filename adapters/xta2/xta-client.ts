@@ -7,7 +7,6 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import https from 'node:https';
-import path from 'node:path';
 import tls from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import { Client, HttpClient, createClientAsync, type IOptions, type WSDL } from 'soap';
@@ -54,10 +53,10 @@ type SoapCallback = (
 ) => void;
 type SoapMethod = (args: unknown, callback: SoapCallback, options: Record<string, unknown>) => void;
 
-function readTls(config: Xta2Config['tls']): https.AgentOptions {
+function readTls(config: Xta2Config['tls'], resolvePath: (configured: string) => string): https.AgentOptions {
   const read = (file: string, what: string): Buffer => {
     try {
-      return readFileSync(path.resolve(file));
+      return readFileSync(resolvePath(file));
     } catch (cause) {
       throw new AmtError(
         'AMT_CONFIG_INVALID',
@@ -106,8 +105,9 @@ export class XtaClient {
     tlsConfig: Xta2Config['tls'],
     author: PartyConfig,
     private readonly timeoutMs: number,
+    resolvePath: (configured: string) => string,
   ) {
-    this.agent = new https.Agent({ keepAlive: true, ...readTls(tlsConfig) });
+    this.agent = new https.Agent({ keepAlive: true, ...readTls(tlsConfig, resolvePath) });
     this.authorHeader = partyXml('Author', author, true);
   }
 

@@ -14,7 +14,7 @@ import { XtaClient } from './xta-client.js';
 
 export function createXta2Instance(context: AdapterContext, config: Xta2Config): AdapterInstance {
   const timeoutMs = parseDuration(config.timeout ?? '60s');
-  const client = new XtaClient(config.endpoints, config.tls, config.author, timeoutMs);
+  const client = new XtaClient(config.endpoints, config.tls, config.author, timeoutMs, context.resolvePath);
   const statusPolling = {
     enabled: config.statusPolling?.enabled ?? true,
     batchSize: config.statusPolling?.batchSize ?? 50,

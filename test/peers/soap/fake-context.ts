@@ -46,6 +46,7 @@ export function createFakeContext(instanceId = 'test-instance'): FakeContext {
   const context: FakeContext = {
     instanceId,
     dataDir,
+    resolvePath: (configured) => path.resolve(configured),
     logger: { debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error') },
     received: [],
     receiveCalls: [],
