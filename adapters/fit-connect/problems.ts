@@ -3,6 +3,7 @@
  * the names FIT-Connect documents for the checks a receiver must make; a check of our own (the
  * attachment size limit) uses a URN of this gateway instead of inventing a FIT-Connect URI.
  */
+import { AmtError } from '../../src/errors.js';
 import type { SubmissionProblem } from './events.js';
 
 const FIT_CONNECT_PROBLEMS = 'https://schema.fitko.de/fit-connect/events/problems/';
@@ -29,9 +30,14 @@ export function problem(kind: ProblemKind, instance: string, detail: string): Su
 }
 
 /** Thrown while a received submission is checked: it must be answered with reject-submission. */
-export class SubmissionRejected extends Error {
-  override readonly name = 'SubmissionRejected';
-  constructor(readonly problems: readonly SubmissionProblem[]) {
-    super(problems.map((p) => `${p.instance}: ${p.detail}`).join('; '));
+export class SubmissionRejected extends AmtError {
+  constructor(readonly submissionProblems: readonly SubmissionProblem[]) {
+    super(
+      'AMT_FIT_CONNECT_SUBMISSION_INVALID',
+      submissionProblems.map((p) => `${p.instance}: ${p.detail}`).join('; '),
+      {
+        problems: submissionProblems.map((p) => ({ path: p.instance, message: `${p.title}: ${p.detail}` })),
+      },
+    );
   }
 }

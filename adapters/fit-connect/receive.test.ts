@@ -229,6 +229,23 @@ describe('FIT-Connect receiving', function () {
     expect(context.received.map((r) => r.reference)).to.deep.equal([submissionId]);
   });
 
+  it('reports a Zustelldienst that cannot list submissions to the scheduler and catches up on the next poll', async () => {
+    const { submissionId } = await craftSubmission(world, { data: Buffer.from(JSON.stringify(application)) });
+    const context = fakeContext();
+    const receiver = createFitConnectInstance(context, world.receivingConfig());
+    world.emulator.state.failNext(1, 503, { retryAfter: '30', pathPrefix: '/v1/submissions' });
+    let failure: unknown;
+    try {
+      await receiver.poll!(signal);
+    } catch (err) {
+      failure = err;
+    }
+    expect((failure as { code?: string } | undefined)?.code).to.equal('AMT_DELIVERY_RETRYABLE');
+    expect(context.received).to.deep.equal([]);
+    await receiver.poll!(signal);
+    expect(context.received.map((r) => r.reference)).to.include(submissionId);
+  });
+
   it('passes XML Fachdaten on as text with their media type', async () => {
     const xml = '<?xml version="1.0"?><antrag xmlns="urn:example"><name>Müller</name></antrag>';
     const { submissionId } = await craftSubmission(world, {

@@ -58,20 +58,31 @@ export class Inbox {
 
   constructor(private readonly deps: ReceiverDeps) {}
 
-  /** One pass over every configured destination; returns how many submissions were answered. */
+  /**
+   * One pass over every configured destination; returns how many submissions were answered. A
+   * destination whose listing fails does not hold up the others; the first such failure is
+   * rethrown at the end so the scheduler records it.
+   */
   async poll(signal: AbortSignal): Promise<number> {
     let answered = 0;
+    let listingFailure: unknown;
     for (const destination of this.deps.config.receiving.destinations) {
       if (signal.aborted) break;
-      const listing = await this.deps.client.json<SubmissionListing>('GET', '/submissions', {
-        step: 'list submissions',
-        signal,
-        query: {
-          destinationId: destination.destinationId,
-          offset: 0,
-          limit: this.deps.config.receiving.batchSize,
-        },
-      });
+      let listing: SubmissionListing;
+      try {
+        listing = await this.deps.client.json<SubmissionListing>('GET', '/submissions', {
+          step: 'list submissions',
+          signal,
+          query: {
+            destinationId: destination.destinationId,
+            offset: 0,
+            limit: this.deps.config.receiving.batchSize,
+          },
+        });
+      } catch (err) {
+        listingFailure ??= err;
+        continue;
+      }
       for (const entry of listing.submissions ?? []) {
         if (signal.aborted) break;
         if (typeof entry.submissionId !== 'string') continue;
@@ -85,6 +96,7 @@ export class Inbox {
         }
       }
     }
+    if (listingFailure !== undefined) throw listingFailure;
     return answered;
   }
 
@@ -104,10 +116,18 @@ export class Inbox {
       opened = await this.open(destination, submission, keys, signal);
     } catch (err) {
       if (!(err instanceof SubmissionRejected)) throw err;
-      await this.answer(destination, keys, submission, EVENTS.reject, { problems: err.problems }, signal);
+      await this.answer(
+        destination,
+        keys,
+        submission,
+        EVENTS.reject,
+        { problems: err.submissionProblems },
+        signal,
+      );
       this.deps.context.logger.warn('FIT-Connect submission rejected', {
         submissionId,
-        problems: err.problems.map((p) => `${p.type} (${p.instance})`),
+        code: err.code,
+        problems: err.submissionProblems.map((p) => `${p.type} (${p.instance})`),
       });
       return true;
     }
