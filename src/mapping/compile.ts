@@ -16,8 +16,8 @@ import type { CodeList } from './codelists.js';
 import { compileCondition } from './conditions.js';
 import type { Condition } from './conditions.js';
 import type { RuleInfo, Setter, TargetNode, ValueFn } from './model.js';
-import { compileSourcePath, parseTargetPath, PathSpecError } from './paths.js';
-import type { TargetStep } from './paths.js';
+import { compileSourcePath, parseTargetPath, PathSpecError, withBase } from './paths.js';
+import type { SourceContext, TargetStep } from './paths.js';
 import { compileTransform, editDistance, TransformSpecError } from './transforms.js';
 import type { Transform, TransformEnvironment } from './transforms.js';
 import { compileValueSource, VALUE_SOURCES } from './values.js';
@@ -67,6 +67,7 @@ const RULE_KEYS = [
   'required',
   'when',
   'each',
+  'at',
   'rules',
   'note',
 ];
@@ -138,7 +139,7 @@ export function compileMappingText(text: string, file: string): MappingDefinitio
   if (!Array.isArray(rules) || rules.length === 0) {
     problems.push({ path: at(doc, 'rules'), message: 'rules must be a non-empty list' });
   } else {
-    compileRules(rules, root, [], 'rules', [], ctx);
+    compileRules(rules, root, [], 'rules', [], ctx, { format: source.format, namespaces: source.namespaces });
   }
   if (target.format === 'xml' && target.schemaSet !== undefined && problems.length === 0) {
     checkAgainstSchema(root, target.schemaSet, ctx);
@@ -337,6 +338,7 @@ function compileRules(
   label: string,
   conditions: Condition[],
   ctx: Ctx,
+  src: SourceContext,
 ): void {
   rules.forEach((rule, index) => {
     const ruleLabel = `${label}[${index}]`;
@@ -352,7 +354,7 @@ function compileRules(
       try {
         const expanded = expandMacro(macro, rule, ctx.target.namespaces);
         const line = ctx.yaml.lineOf(rule);
-        compileExpanded(expanded, base, basePath, `${ruleLabel}.${macro}`, conditions, ctx, line);
+        compileExpanded(expanded, base, basePath, `${ruleLabel}.${macro}`, conditions, ctx, line, src);
       } catch (err) {
         if (!(err instanceof PathSpecError)) throw err;
         ctx.problems.push({
@@ -362,7 +364,7 @@ function compileRules(
       }
       return;
     }
-    compileRule(rule, base, basePath, ruleLabel, conditions, ctx, ctx.yaml.lineOf(rule));
+    compileRule(rule, base, basePath, ruleLabel, conditions, ctx, ctx.yaml.lineOf(rule), src);
   });
 }
 
@@ -375,10 +377,9 @@ function compileExpanded(
   conditions: Condition[],
   ctx: Ctx,
   line: number,
+  src: SourceContext,
 ): void {
-  rules.forEach((rule, index) =>
-    compileRule(rule, base, basePath, `${label}[${index}]`, conditions, ctx, line),
-  );
+  rules.forEach((rule, index) => compileRule(rule, base, basePath, `${label}[${index}]`, conditions, ctx, line, src));
 }
 
 function compileRule(
@@ -389,6 +390,7 @@ function compileRule(
   conditions: Condition[],
   ctx: Ctx,
   line: number,
+  src: SourceContext,
 ): void {
   const fail = (message: string, key?: string): void => {
     const keyLine = key === undefined ? line : ctx.yaml.lineOf(rule, key) || line;
@@ -411,26 +413,30 @@ function compileRule(
   let when: Condition | undefined;
   if (rule['when'] !== undefined) {
     try {
-      when = compileCondition(rule['when'], ctx.source.format, ctx.source.namespaces);
+      when = compileCondition(rule['when'], src);
     } catch (err) {
       return fail(`when: ${(err as Error).message}`, 'when');
     }
   }
 
-  if (rule['rules'] !== undefined || rule['each'] !== undefined) {
+  if (rule['rules'] !== undefined || rule['each'] !== undefined || rule['at'] !== undefined) {
     if (!Array.isArray(rule['rules'])) return fail('a group needs rules: [ … ]', 'rules');
     const valueKeys = VALUE_SOURCES.filter((k) => k in rule);
     if (valueKeys.length > 0) return fail(`a group has no value of its own (remove ${valueKeys.join(', ')})`);
+    let inner = src;
+    if (rule['at'] !== undefined) {
+      if (typeof rule['at'] !== 'string') return fail('at needs a source path', 'at');
+      try {
+        compileSourcePath(rule['at'], src);
+      } catch (err) {
+        return fail(`at: ${(err as Error).message}`, 'at');
+      }
+      inner = { ...src, base: withBase(rule['at'], src) };
+    }
     if (rule['each'] === undefined) {
       const node = steps.length === 0 ? base : nodeAt(base, steps, ctx, line);
-      compileRules(
-        rule['rules'],
-        node,
-        fullSteps,
-        `${label}.rules`,
-        when ? [...conditions, when] : conditions,
-        ctx,
-      );
+      const groupConditions = when ? [...conditions, when] : conditions;
+      compileRules(rule['rules'], node, fullSteps, `${label}.rules`, groupConditions, ctx, inner);
       return;
     }
     if (typeof rule['each'] !== 'string') return fail('each needs a source path', 'each');
@@ -438,22 +444,26 @@ function compileRule(
       return fail('a repeating group needs to: ELEMENT (or key)', 'to');
     let items;
     try {
-      items = compileSourcePath(rule['each'], ctx.source.format, ctx.source.namespaces).items;
+      items = compileSourcePath(rule['each'], inner).items;
     } catch (err) {
       return fail(`each: ${(err as Error).message}`, 'each');
     }
     const parent = steps.length === 1 ? base : nodeAt(base, steps.slice(0, -1), ctx, line);
     const info: RuleInfo = { file: ctx.file, line, label, to: fullPath, from: rule['each'] };
     // Outer conditions are asked once in the outer scope; the group's own `when` per item.
+    // The group's `when` is asked per item, so its paths are relative to the item.
+    const itemSource: SourceContext = { ...src, base: undefined };
+    const itemWhen = rule['when'] === undefined ? undefined : compileCondition(rule['when'], itemSource);
     const repeated = newNode(steps[steps.length - 1]!, fullPath, line, {
       rule: info,
       items,
       guard: combine(conditions),
-      when,
+      when: itemWhen,
       source: rule['each'],
     });
     parent.children.push(repeated);
-    compileRules(rule['rules'], repeated, fullSteps, `${label}.rules`, [], ctx);
+    // Inside the group, relative paths start at the item.
+    compileRules(rule['rules'], repeated, fullSteps, `${label}.rules`, [], ctx, itemSource);
     return;
   }
 
@@ -469,8 +479,7 @@ function compileRule(
   let from: string | undefined;
   try {
     const compiled = compileValueSource(sourceKey, sourceKeys.length === 0 ? undefined : rule[sourceKey], {
-      format: ctx.source.format,
-      namespaces: ctx.source.namespaces,
+      ...src,
       env: ctx.env,
     });
     value = sourceKeys.length === 0 ? () => undefined : compiled.value;

@@ -9,17 +9,13 @@
  */
 import { isMissing } from './transforms.js';
 import { compileSourcePath, PathSpecError } from './paths.js';
-import type { Scope } from './paths.js';
+import type { Scope, SourceContext } from './paths.js';
 
 export type Condition = (scope: Scope) => boolean;
 
-export function compileCondition(
-  spec: unknown,
-  format: 'json' | 'xml',
-  namespaces: Readonly<Record<string, string>>,
-): Condition {
+export function compileCondition(spec: unknown, source: SourceContext): Condition {
   if (typeof spec === 'string') {
-    const read = compileSourcePath(spec, format, namespaces).value;
+    const read = compileSourcePath(spec, source).value;
     return (scope) => !isMissing(read(scope));
   }
   if (typeof spec !== 'object' || spec === null || Array.isArray(spec)) {
@@ -29,13 +25,13 @@ export function compileCondition(
   }
   const raw = spec as Record<string, unknown>;
   if ('not' in raw) {
-    const inner = compileCondition(raw['not'], format, namespaces);
+    const inner = compileCondition(raw['not'], source);
     return (scope) => !inner(scope);
   }
   if ('all' in raw || 'any' in raw) {
     const list = raw['all'] ?? raw['any'];
     if (!Array.isArray(list) || list.length === 0) throw new PathSpecError('all/any need a non-empty list');
-    const parts = list.map((c) => compileCondition(c, format, namespaces));
+    const parts = list.map((c) => compileCondition(c, source));
     return 'all' in raw ? (scope) => parts.every((p) => p(scope)) : (scope) => parts.some((p) => p(scope));
   }
   if (typeof raw['path'] !== 'string') throw new PathSpecError('a condition needs a path');
@@ -43,7 +39,7 @@ export function compileCondition(
   const unknown = Object.keys(raw).filter((k) => !known.includes(k));
   if (unknown.length > 0)
     throw new PathSpecError(`unknown condition key(s) ${unknown.join(', ')} (${known.join(', ')})`);
-  const read = compileSourcePath(raw['path'], format, namespaces).value;
+  const read = compileSourcePath(raw['path'], source).value;
   if ('equals' in raw) {
     const expected = String(raw['equals']);
     return (scope) => {

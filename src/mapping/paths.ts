@@ -41,13 +41,28 @@ export interface CompiledSourcePath {
 const FORBIDDEN_KEYS = new Set(['__proto__', 'prototype', 'constructor']);
 const JSON_SEGMENT = /^[^.[\]]+$/;
 
-/** Compiles a source path for a JSON or XML source (`namespaces`: prefix → URI, XML only). */
-export function compileSourcePath(
-  text: string,
-  format: 'json' | 'xml',
-  namespaces: Readonly<Record<string, string>>,
-): CompiledSourcePath {
+/** How source paths are read: the source format, its prefixes, and the group's `at` base. */
+export interface SourceContext {
+  readonly format: 'json' | 'xml';
+  /** XML: prefix → namespace URI. */
+  readonly namespaces: Readonly<Record<string, string>>;
+  /** A group's `at:` path that relative paths inside the group start from. */
+  readonly base?: string | undefined;
+}
+
+/** A relative path inside an `at:` group, made absolute (relative to the current item). */
+export function withBase(text: string, source: SourceContext): string {
   const trimmed = text.trim();
+  if (source.base === undefined || source.base === '') return trimmed;
+  if (trimmed === '$') return source.base;
+  if (trimmed.startsWith('$')) return trimmed;
+  return `${source.base}${source.format === 'json' ? '.' : '/'}${trimmed}`;
+}
+
+/** Compiles a source path for a JSON or XML source. */
+export function compileSourcePath(text: string, source: SourceContext): CompiledSourcePath {
+  const { format, namespaces } = source;
+  const trimmed = withBase(text, source);
   if (trimmed === '') throw new PathSpecError('empty path');
   if (trimmed === '$') return fixed(trimmed, (s) => s.item);
   if (trimmed === '$index') return fixed(trimmed, (s) => s.index);

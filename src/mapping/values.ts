@@ -10,6 +10,7 @@
 import jsonata from 'jsonata';
 import type { MappingScope, ValueFn } from './model.js';
 import { compileSourcePath, PathSpecError } from './paths.js';
+import type { SourceContext } from './paths.js';
 import { compileTransform, isMissing, MappingValueError, toBerlinDate, toXsDateTime } from './transforms.js';
 import type { Transform, TransformEnvironment } from './transforms.js';
 import { nameBasedUuid } from './uuid.js';
@@ -19,9 +20,7 @@ export { nameBasedUuid };
 export const VALUE_SOURCES = ['from', 'value', 'template', 'uuid', 'now', 'jsonata'] as const;
 export type ValueSourceKey = (typeof VALUE_SOURCES)[number];
 
-export interface ValueSourceOptions {
-  readonly format: 'json' | 'xml';
-  readonly namespaces: Readonly<Record<string, string>>;
+export interface ValueSourceOptions extends SourceContext {
   /** For `{path|transform}` placeholders in templates. */
   readonly env: TransformEnvironment;
 }
@@ -41,7 +40,7 @@ export function compileValueSource(
   switch (key) {
     case 'from': {
       if (Array.isArray(spec)) {
-        const readers = spec.map((p) => compileSourcePath(String(p), options.format, options.namespaces));
+        const readers = spec.map((p) => compileSourcePath(String(p), options));
         return {
           value: (scope) => readers.map((r) => r.value(scope)),
           from: readers.map((r) => r.text).join(', '),
@@ -49,7 +48,7 @@ export function compileValueSource(
         };
       }
       if (typeof spec !== 'string') throw new PathSpecError('from needs a path or a list of paths');
-      const reader = compileSourcePath(spec, options.format, options.namespaces);
+      const reader = compileSourcePath(spec, options);
       return { value: reader.value, from: reader.text, async: false };
     }
     case 'value': {
@@ -83,7 +82,7 @@ function compileTemplate(spec: unknown, options: ValueSourceOptions): CompiledVa
   for (const match of spec.matchAll(/\{([^{}]+)\}/g)) {
     literals.push(spec.slice(last, match.index));
     const [pathText, ...pipes] = match[1]!.split('|').map((p) => p.trim());
-    const read = compileSourcePath(pathText!, options.format, options.namespaces).value;
+    const read = compileSourcePath(pathText!, options).value;
     const transforms: Transform[] = pipes.map((pipe) => {
       const colon = pipe.indexOf(':');
       return compileTransform(
@@ -131,7 +130,7 @@ function compileUuid(spec: unknown, options: ValueSourceOptions): CompiledValueS
   if (paths.length === 0 || !paths.every((p) => typeof p === 'string')) {
     throw new PathSpecError('uuid needs from: PATH or a list of paths (or use uuid: random)');
   }
-  const readers = paths.map((p) => compileSourcePath(p as string, options.format, options.namespaces));
+  const readers = paths.map((p) => compileSourcePath(p as string, options));
   const name = typeof raw['name'] === 'string' ? `${raw['name']}:` : '';
   return {
     value: (scope) => {
