@@ -9,6 +9,7 @@ import { Ajv2020, type ErrorObject } from 'ajv/dist/2020.js';
 import { parseDocument, isScalar, visit, LineCounter } from 'yaml';
 import type { AdapterManifest } from '../adapter-contract.js';
 import { AmtError, type Problem } from '../errors.js';
+import { toIdentityConfig, type RawIdentityConfig } from './identity.js';
 import { composeSchema } from './schema.js';
 import type { GatewayConfig, RetryPolicy, RouteConfig } from './types.js';
 import { parseByteSize, parseDuration } from './units.js';
@@ -190,6 +191,7 @@ interface RawConfig {
     adapter: string;
     mapping?: string;
     retry?: Partial<RawRetry>;
+    minTrustLevel?: 'basis' | 'substantiell' | 'hoch';
   }[];
   retry?: RawRetry;
   pipeline?: {
@@ -201,6 +203,7 @@ interface RawConfig {
     drainTimeout: number | string;
   };
   logging?: { level: 'error' | 'warn' | 'info' | 'debug' };
+  identity?: RawIdentityConfig;
 }
 
 const RETRY_DEFAULTS: RawRetry = {
@@ -266,6 +269,7 @@ function toTyped(raw: RawConfig, options: ValidateOptions): GatewayConfig {
     adapter: r.adapter,
     mapping: r.mapping === undefined ? undefined : path.resolve(options.baseDir, r.mapping),
     retry: toRetry(r.retry, retry),
+    ...(r.minTrustLevel === undefined ? {} : { minTrustLevel: r.minTrustLevel }),
   }));
   return {
     source: options.source,
@@ -300,6 +304,7 @@ function toTyped(raw: RawConfig, options: ValidateOptions): GatewayConfig {
       drainTimeoutMs: parseDuration(pipeline.drainTimeout),
     },
     logging: raw.logging ?? { level: 'info' },
+    ...(raw.identity === undefined ? {} : { identity: toIdentityConfig(raw.identity, options.baseDir) }),
   };
 }
 
@@ -356,6 +361,12 @@ function crossReferenceProblems(config: GatewayConfig): Problem[] {
         message: `route ${other} already serves the same ARS, service and channel`,
       });
     routeKeys.set(key, r.id);
+    if (r.minTrustLevel !== undefined && config.identity === undefined) {
+      problems.push({
+        path: `/routes/${i}/minTrustLevel`,
+        message: 'a route that requires a trust level needs the identity section',
+      });
+    }
   });
   return problems;
 }

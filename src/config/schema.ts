@@ -45,6 +45,47 @@ const routeRetrySchema = {
   ),
 };
 
+/** Verified citizen identity (Servicekonto.NRW / BundID SAML), see docs/identity.md. */
+const identitySchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['idps', 'audience'],
+  properties: {
+    idps: {
+      type: 'array',
+      minItems: 1,
+      description: 'Identity providers whose logins are accepted.',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['metadata'],
+        properties: {
+          metadata: {
+            type: 'string',
+            minLength: 1,
+            description: 'SAML metadata file of the IdP; relative paths are below the configuration file.',
+          },
+        },
+      },
+    },
+    audience: { type: 'string', minLength: 1, description: 'Our SP entity ID, as registered with the IdPs.' },
+    recipient: {
+      type: 'string',
+      minLength: 1,
+      description: "The portal's ACS URL; when set, assertions must be addressed to it.",
+    },
+    clockSkew: { ...duration, default: '2m' },
+    spDecryptionKey: {
+      description:
+        'PEM file with the SP private key for encrypted assertions (a list during a key rollover); relative paths are below the configuration file.',
+      oneOf: [
+        { type: 'string', minLength: 1 },
+        { type: 'array', minItems: 1, items: { type: 'string', minLength: 1 } },
+      ],
+    },
+  },
+} as const;
+
 export const coreSchema = {
   $schema: 'https://json-schema.org/draft/2020-12/schema',
   $id: 'https://amtsbote.de/schema/gateway.json',
@@ -162,6 +203,10 @@ export const coreSchema = {
             type: 'string',
             description: 'Mapping id; without one the JSON application passes through.',
           },
+          minTrustLevel: {
+            enum: ['basis', 'substantiell', 'hoch'],
+            description: 'The trust level of the citizen login this service requires (needs `identity`).',
+          },
           retry: {
             ...routeRetrySchema,
             description: 'Overrides fields of the global retry policy for this route.',
@@ -170,6 +215,7 @@ export const coreSchema = {
       },
     },
     retry: retrySchema,
+    identity: identitySchema,
     pipeline: {
       type: 'object',
       additionalProperties: false,

@@ -1,4 +1,6 @@
 /** The configuration after validation, defaults and unit parsing; deeply frozen. */
+import type { TrustLevel } from '../identity/identity.js';
+
 export interface RetryPolicy {
   readonly maxAttempts: number;
   readonly initialDelayMs: number;
@@ -35,11 +37,26 @@ export interface RouteConfig {
   /** Absolute path of the mapping file, when the route maps. */
   readonly mapping: string | undefined;
   readonly retry: RetryPolicy;
+  /** The trust level of the citizen login the route requires; needs the `identity` section. */
+  readonly minTrustLevel?: TrustLevel | undefined;
 }
 
 export type StoreConfig =
   | { readonly type: 'sqlite'; readonly path: string }
   | { readonly type: 'postgres'; readonly url: string; readonly poolSize: number };
+
+/** Verified citizen identity: which IdPs are trusted and what assertions must be addressed to. */
+export interface IdentityConfig {
+  /** Absolute paths of the IdPs' SAML metadata files. */
+  readonly idps: readonly { readonly metadata: string }[];
+  /** Our SP entity ID. */
+  readonly audience: string;
+  /** The portal's ACS URL, when assertions must name it. */
+  readonly recipient: string | undefined;
+  readonly clockSkewMs: number;
+  /** PEM text of the SP decryption key(s), read from their files at load (secret: never print it). */
+  readonly spDecryptionKeys: readonly string[];
+}
 
 export interface GatewayConfig {
   /** Absolute path of the file this came from, or undefined when built in code. */
@@ -67,4 +84,6 @@ export interface GatewayConfig {
     readonly drainTimeoutMs: number;
   };
   readonly logging: { readonly level: 'error' | 'warn' | 'info' | 'debug' };
+  /** Absent when the gateway verifies no citizen identities. */
+  readonly identity?: IdentityConfig | undefined;
 }
