@@ -194,6 +194,28 @@ export const ERROR_CATALOG = {
     retryable: false,
   },
   // scheduler (src/scheduler)
+  AMT_JOB_UNKNOWN: { status: 404, title: 'No scheduled job has this name', retryable: false },
+  AMT_JOB_OVERLAP: {
+    status: 409,
+    title: 'An earlier run of the job is still running, so this occurrence was skipped',
+    retryable: true,
+  },
+  AMT_JOB_MISSED: {
+    status: 500,
+    title: 'The occurrence passed while no gateway instance was running the scheduler',
+    retryable: false,
+  },
+  AMT_JOB_TIMEOUT: { status: 504, title: 'The job run did not finish within its timeout', retryable: true },
+  AMT_JOB_LEASE_EXPIRED: {
+    status: 500,
+    title: 'The job run stopped renewing its lease (its instance died or stalled); another one took over',
+    retryable: true,
+  },
+  AMT_JOB_GIVEN_UP: {
+    status: 500,
+    title: 'The occurrence lost its runner too often and is not taken over again',
+    retryable: false,
+  },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERROR_CATALOG;
