@@ -1,51 +1,22 @@
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
-import type { AdapterInstance, Delivery } from '../../src/adapter-contract.js';
-import { AmtError, isAmtError } from '../../src/errors.js';
+import type { AdapterInstance } from '../../src/adapter-contract.js';
+import { AmtError } from '../../src/errors.js';
+import { GEWERBE_APPLICATION, makeDelivery } from '../../test/peers/soap/deliveries.js';
 import { createFakeContext, type FakeContext } from '../../test/peers/soap/fake-context.js';
-import { GEWERBE_APPLICATION, makeAttachment, makeDelivery } from '../../test/peers/soap/deliveries.js';
 import {
   GEWERBE_NS,
   GEWERBE_WSDL,
   startGewerbePeer,
   type GewerbePeer,
 } from '../../test/peers/soap/gewerbe-peer.js';
-import { startMtomPeer, type MtomPeer } from '../../test/peers/soap/mtom-peer.js';
-import { createTlsFixtures, type TlsFixtures } from '../../test/peers/soap/tls-fixtures.js';
 import type { SoapAdapterConfig } from './config.js';
 import { soapAdapter } from './manifest.js';
+import { createGewerbeInstance, failureOf } from './test-support.js';
 
 const USERS = { amtsbote: 'Geheim-2026!' };
-
-function create(
-  context: FakeContext,
-  config: Partial<SoapAdapterConfig> & { endpoint: string },
-): AdapterInstance {
-  return soapAdapter.create(context, {
-    wsdl: GEWERBE_WSDL,
-    operation: 'importGewerbeanmeldung',
-    ...config,
-  } satisfies SoapAdapterConfig);
-}
-
-async function failureOf(
-  instance: AdapterInstance,
-  delivery: Delivery,
-  signal = new AbortController().signal,
-): Promise<AmtError> {
-  try {
-    await instance.deliver!(delivery, signal);
-  } catch (err) {
-    if (isAmtError(err)) return err;
-    throw new Error(`expected an AmtError, got ${String(err)}`);
-  }
-  throw new Error('expected the delivery to fail');
-}
 
 const valueOf = (node: unknown): unknown =>
   node !== null && typeof node === 'object' && '$value' in node ? (node as { $value: unknown }).$value : node;
@@ -55,7 +26,7 @@ describe('soap adapter against a SOAP 1.1 Fachverfahren (Gewerbeanmeldung)', () 
   let context: FakeContext;
   const instances: AdapterInstance[] = [];
   const make = (config: Partial<SoapAdapterConfig> = {}): AdapterInstance => {
-    const instance = create(context, { endpoint: peer.url, ...config });
+    const instance = createGewerbeInstance(context, { endpoint: peer.url, ...config });
     instances.push(instance);
     return instance;
   };
@@ -345,189 +316,11 @@ describe('soap adapter against a SOAP 1.1 Fachverfahren (Gewerbeanmeldung)', () 
 
     it('refuses unreadable TLS files when the instance is created', () => {
       expect(() =>
-        create(context, {
+        createGewerbeInstance(context, {
           endpoint: peer.url,
           tls: { cert: '/nonexistent/client.crt', key: '/nonexistent/client.key' },
         }),
       ).to.throw(AmtError, /cannot read the TLS certificate/);
     });
-  });
-});
-
-describe('soap adapter with MTOM attachments', () => {
-  let peer: MtomPeer;
-  let context: FakeContext;
-  let dir: string;
-  let instance: AdapterInstance;
-
-  before(async () => {
-    peer = await startMtomPeer();
-  });
-  after(async () => {
-    await peer.close();
-  });
-  beforeEach(() => {
-    context = createFakeContext('gewerbe-mtom');
-    dir = mkdtempSync(path.join(os.tmpdir(), 'amtsbote-mtom-'));
-    instance = create(context, {
-      endpoint: peer.url,
-      attachments: 'mtom',
-      remoteReference: 'vorgangsnummer',
-    });
-  });
-  afterEach(async () => {
-    await instance.close?.();
-    context.cleanup();
-    rmSync(dir, { recursive: true, force: true });
-  });
-
-  it('sends attachment bytes as MIME parts referenced by xop:Include from a JSON body', async () => {
-    const pdf = Buffer.concat([
-      Buffer.from('%PDF-1.7\n'),
-      randomBytes(200_000),
-      Buffer.from([0, 13, 10, 45, 45, 255]),
-    ]);
-    const photo = randomBytes(50_000);
-    const attachments = [
-      makeAttachment(dir, 'Gewerbeanmeldung.pdf', 'application/pdf', pdf),
-      makeAttachment(dir, 'Ausweis.jpg', 'image/jpeg', photo),
-    ];
-    const body = {
-      ...GEWERBE_APPLICATION,
-      anlage: attachments.map((a) => ({
-        dateiname: a.ref.filename,
-        mimeType: a.ref.mediaType,
-        inhalt: { $attachment: a.ref.sha256 },
-      })),
-    };
-    const result = await instance.deliver!(
-      makeDelivery({ body: { contentType: 'application/json', content: JSON.stringify(body) }, attachments }),
-      new AbortController().signal,
-    );
-    expect(result.remoteReference).to.equal('MTOM-1');
-    const request = peer.requests[0]!;
-    expect(request.contentType)
-      .to.match(/^multipart\/related/)
-      .and.to.contain('application/xop+xml');
-    expect(request.includes).to.deep.equal(attachments.map((a) => `${a.ref.sha256}@amtsbote`));
-    for (const attachment of attachments) {
-      const part = request.parts.get(`${attachment.ref.sha256}@amtsbote`);
-      expect(part, attachment.ref.filename).to.not.equal(undefined);
-      expect(part!.headers['content-type']).to.equal(attachment.ref.mediaType);
-      expect(part!.body.equals(attachment.ref.filename.endsWith('.pdf') ? pdf : photo)).to.equal(true);
-    }
-    expect(request.rootXml).to.contain('Gewerbeanmeldung.pdf');
-  });
-
-  it('sends attachments referenced from an XML body by their Content-ID', async () => {
-    const scan = randomBytes(4096);
-    const attachment = makeAttachment(dir, 'Vollmacht.png', 'image/png', scan);
-    const xml =
-      `<g:importGewerbeanmeldung xmlns:g="${GEWERBE_NS}"><g:ars>055150000000</g:ars>` +
-      `<g:anlage><g:dateiname>Vollmacht.png</g:dateiname><g:mimeType>image/png</g:mimeType><g:inhalt>` +
-      `<xop:Include xmlns:xop="http://www.w3.org/2004/08/xop/include" href="cid:${attachment.ref.sha256}@amtsbote"/>` +
-      `</g:inhalt></g:anlage></g:importGewerbeanmeldung>`;
-    await instance.deliver!(
-      makeDelivery({ body: { contentType: 'application/xml', content: xml }, attachments: [attachment] }),
-      new AbortController().signal,
-    );
-    const request = peer.requests.at(-1)!;
-    expect(request.includes).to.deep.equal([`${attachment.ref.sha256}@amtsbote`]);
-    expect(request.parts.get(`${attachment.ref.sha256}@amtsbote`)!.body.equals(scan)).to.equal(true);
-  });
-
-  it('rejects a body that references an attachment the message does not have', async () => {
-    const body = {
-      ...GEWERBE_APPLICATION,
-      anlage: [{ dateiname: 'x', mimeType: 'x', inhalt: { $attachment: 'a'.repeat(64) } }],
-    };
-    const error = await failureOf(
-      instance,
-      makeDelivery({ body: { contentType: 'application/json', content: JSON.stringify(body) } }),
-    );
-    expect(error.code).to.equal('AMT_DELIVERY_REJECTED');
-    expect(error.message).to.contain('a'.repeat(64));
-  });
-});
-
-describe('soap adapter over TLS with a client certificate', () => {
-  let certs: TlsFixtures;
-  let peer: GewerbePeer;
-  let context: FakeContext;
-  const instances: AdapterInstance[] = [];
-  const make = (tls: SoapAdapterConfig['tls'], extra: Partial<SoapAdapterConfig> = {}): AdapterInstance => {
-    const instance = create(context, {
-      endpoint: peer.url,
-      tls,
-      remoteReference: 'vorgangsnummer',
-      ...extra,
-    });
-    instances.push(instance);
-    return instance;
-  };
-
-  before(async () => {
-    certs = createTlsFixtures();
-    peer = await startGewerbePeer({
-      tls: { cert: certs.serverCert, key: certs.serverKey, ca: certs.caCert },
-    });
-  });
-  after(async () => {
-    await peer.close();
-    certs.cleanup();
-  });
-  beforeEach(() => {
-    context = createFakeContext('gewerbe-tls');
-  });
-  afterEach(async () => {
-    for (const instance of instances.splice(0)) await instance.close?.();
-    context.cleanup();
-  });
-
-  it('delivers with a client certificate whose key is protected by a passphrase', async () => {
-    const instance = make({
-      cert: certs.clientCert,
-      key: certs.clientKey,
-      ca: certs.caCert,
-      passphrase: certs.clientKeyPassphrase,
-    });
-    const result = await instance.deliver!(makeDelivery(), new AbortController().signal);
-    expect(result.remoteReference).to.match(/^GEW-/);
-  });
-
-  it('retries when the server drops a client certificate it does not trust', async () => {
-    // A Node server closes such a connection without a TLS alert, so the client sees a reset:
-    // indistinguishable from a network failure, hence retried whatever tlsFailure says.
-    const rogue = { cert: certs.rogueClientCert, key: certs.rogueClientKey, ca: certs.caCert };
-    const error = await failureOf(make(rogue, { tlsFailure: 'permanent' }), makeDelivery());
-    expect(error.code).to.equal('AMT_DELIVERY_RETRYABLE');
-    expect(error.message).to.match(/ECONNRESET|TLS handshake failed/);
-  });
-
-  it('classifies a TLS alert (no client certificate sent) as tlsFailure says', async () => {
-    const retried = await failureOf(make({ ca: certs.caCert }), makeDelivery());
-    expect(retried.code).to.equal('AMT_DELIVERY_RETRYABLE');
-    expect(retried.message).to.contain('TLS handshake failed');
-    const rejected = await failureOf(make({ ca: certs.caCert }, { tlsFailure: 'permanent' }), makeDelivery());
-    expect(rejected.code).to.equal('AMT_DELIVERY_REJECTED');
-    expect(rejected.message).to.contain('TLS handshake failed');
-  });
-
-  it('classifies a server certificate it cannot verify as tlsFailure says', async () => {
-    const wrongCa = {
-      cert: certs.clientCert,
-      key: certs.clientKey,
-      passphrase: certs.clientKeyPassphrase,
-      ca: certs.rogueClientCert,
-    };
-    const rejected = await failureOf(make(wrongCa, { tlsFailure: 'permanent' }), makeDelivery());
-    expect(rejected.code).to.equal('AMT_DELIVERY_REJECTED');
-    expect(rejected.message).to.contain('TLS handshake failed');
-  });
-
-  it('refuses a wrong key passphrase when the instance is created', () => {
-    expect(() =>
-      make({ cert: certs.clientCert, key: certs.clientKey, ca: certs.caCert, passphrase: 'falsch' }),
-    ).to.throw(AmtError, /TLS client certificate cannot be used/);
   });
 });

@@ -119,7 +119,7 @@ describe('xta2 adapter against an XTA 2 server emulator (real XTA.wsdl, SOAP 1.2
       const delivery = xdomeaDelivery({ attachments: [attachment] });
       const result = await make().deliver!(delivery, new AbortController().signal);
 
-      expect(result.remoteReference).to.match(/^urn:de:xta:messageid:emulator:/);
+      expect(emulator.createdIds.has(result.remoteReference!)).to.equal(true);
       expect(result.detail).to.deep.include({
         xtaMessageId: result.remoteReference,
         transportStatus: 'open',
