@@ -4,6 +4,7 @@
  */
 import type { AdapterManifest } from '../src/adapter-contract.js';
 import { fileDropAdapter } from './file-drop/manifest.js';
+import { fitConnectAdapter } from './fit-connect/manifest.js';
 import { httpAdapter } from './http/manifest.js';
 
-export const manifests: readonly AdapterManifest[] = [httpAdapter, fileDropAdapter];
+export const manifests: readonly AdapterManifest[] = [httpAdapter, fileDropAdapter, fitConnectAdapter];

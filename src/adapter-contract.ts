@@ -111,9 +111,27 @@ export interface DeliveryResult {
   readonly detail?: Readonly<Record<string, unknown>>;
 }
 
+export interface CallbackRequest {
+  /** Header names in lower case, as Node delivers them. */
+  readonly headers: Readonly<Record<string, string | readonly string[] | undefined>>;
+  readonly rawBody: Buffer;
+}
+
+export interface CallbackResponse {
+  readonly status: number;
+  readonly contentType: string;
+  /** Sent as JSON unless it is a string or Buffer. */
+  readonly body: unknown;
+}
+
 export interface AdapterInstance {
   /** Delivers one message. Throw `retryLater` or `rejectPermanently` errors to classify failures. */
   deliver?(delivery: Delivery, signal: AbortSignal): Promise<DeliveryResult>;
+  /**
+   * Handles a peer's HTTP callback, mounted at `POST /api/v1/callbacks/{instanceId}` with the raw
+   * body. No API key is asked for: the adapter authenticates the peer itself (HMAC, signature).
+   */
+  handleCallback?(request: CallbackRequest): Promise<CallbackResponse>;
   /** One scheduled poll (inbox, status): returns how many items it handled. */
   poll?(signal: AbortSignal): Promise<{ readonly items: number }>;
   /** Releases sockets, timers and files. */

@@ -114,6 +114,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
     metrics,
     shuttingDown: () => shuttingDown,
     onAccepted: wake,
+    adapters,
     readiness: async () => {
       try {
         await store.ping();

@@ -71,17 +71,9 @@ export interface CallbackNotification {
   readonly submissionIds: readonly string[];
 }
 
-export interface CallbackRequest {
-  /** Header names in lower case, as Node delivers them. */
-  readonly headers: Readonly<Record<string, string | readonly string[] | undefined>>;
-  readonly rawBody: Buffer | string;
-}
+import type { CallbackRequest, CallbackResponse } from '../../src/adapter-contract.js';
 
-export interface CallbackResponse {
-  readonly status: number;
-  readonly contentType: string;
-  readonly body: unknown;
-}
+export type { CallbackRequest, CallbackResponse };
 
 export interface CallbackHandlerOptions {
   readonly secret: string;

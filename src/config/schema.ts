@@ -250,10 +250,13 @@ export function composeSchema(manifests: readonly AdapterManifest[]): JsonSchema
     additionalProperties: false,
     required: ['type'],
     properties: {
-      type: { enum: manifests.map((m) => m.type), description: 'Adapter type.' },
+      type:
+        manifests.length > 0
+          ? { enum: manifests.map((m) => m.type), description: 'Adapter type.' }
+          : { not: {}, description: 'No adapter is installed.' },
       config: { type: 'object' },
     },
-    allOf: branches,
+    ...(branches.length > 0 ? { allOf: branches } : {}),
   };
   return { ...coreSchema, $defs: { adapterInstance } };
 }

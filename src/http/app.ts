@@ -4,6 +4,7 @@
  * data and keys never reach the log.
  */
 import express, { type RequestHandler } from 'express';
+import type { AdapterInstance } from '../adapter-contract.js';
 import type { AttachmentStore } from '../attachments.js';
 import type { GatewayConfig } from '../config/types.js';
 import { AmtError } from '../errors.js';
@@ -13,6 +14,7 @@ import type { Router } from '../routing.js';
 import type { Store } from '../store/types.js';
 import { adminHandlers } from './admin.js';
 import { applicationStatusHandler } from './application-status.js';
+import { callbackHandlers } from './callbacks.js';
 import { createAuthenticator, requireAdmin, requireClient } from './auth.js';
 import { intakeHandler } from './intake.js';
 import { loadOpenApiDocument, requestValidators } from './openapi.js';
@@ -32,6 +34,8 @@ export interface HttpDeps {
   shuttingDown(): boolean;
   /** Called after messages were accepted, so the pipeline picks them up at once. */
   onAccepted(): void;
+  /** Adapter instances by id, for peer callbacks (`POST /api/v1/callbacks/{instanceId}`). */
+  adapters?: ReadonlyMap<string, AdapterInstance>;
   now?: () => number;
 }
 
@@ -102,6 +106,9 @@ export function createApp(deps: HttpDeps): express.Express {
   resource('/api/v1/admin/messages/:id', { get: [client, requireAdmin, admin.getMessage] });
   resource('/api/v1/admin/dead-letters', { get: [client, requireAdmin, admin.listDeadLetters] });
   resource('/api/v1/admin/replay', { post: [client, requireAdmin, admin.replay] });
+  resource('/api/v1/callbacks/:instanceId', {
+    post: callbackHandlers(deps.adapters ?? new Map(), deps.config.server.bodyLimitBytes),
+  });
   resource('/api/v1/openapi.json', {
     get: [(_req, res) => void res.type('application/json').send(documentJson)],
   });
