@@ -31,7 +31,9 @@ describe('shipped mappings', () => {
         it(testCase.name, async () => {
           const result = await runMappingTestCase(suite, testCase);
           if (!result.passed) {
-            throw new Error(`${path.relative(process.cwd(), file)}:${testCase.line}\n${result.failures.join('\n')}`);
+            throw new Error(
+              `${path.relative(process.cwd(), file)}:${testCase.line}\n${result.failures.join('\n')}`,
+            );
           }
         });
       }

@@ -379,7 +379,9 @@ function compileExpanded(
   line: number,
   src: SourceContext,
 ): void {
-  rules.forEach((rule, index) => compileRule(rule, base, basePath, `${label}[${index}]`, conditions, ctx, line, src));
+  rules.forEach((rule, index) =>
+    compileRule(rule, base, basePath, `${label}[${index}]`, conditions, ctx, line, src),
+  );
 }
 
 function compileRule(

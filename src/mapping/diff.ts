@@ -29,7 +29,8 @@ export function lineDiff(expected: string, actual: string, context = 2): string 
   const keep = new Set<number>();
   lines.forEach((line, index) => {
     if (line.mark === ' ') return;
-    for (let k = Math.max(0, index - context); k <= Math.min(lines.length - 1, index + context); k++) keep.add(k);
+    for (let k = Math.max(0, index - context); k <= Math.min(lines.length - 1, index + context); k++)
+      keep.add(k);
   });
   const out: string[] = [];
   let last = -1;

@@ -79,11 +79,14 @@ export function loadMappingTestSuite(file: string): MappingTestSuite {
   const absolute = path.resolve(file);
   const source = parseYamlSource(readFileSync(absolute, 'utf8'), absolute, 'core');
   const doc = source.value;
-  if (!isRecord(doc) || !Array.isArray(doc['cases'])) throw new Error(`${absolute}: a mapping test file needs cases: [ … ]`);
+  if (!isRecord(doc) || !Array.isArray(doc['cases']))
+    throw new Error(`${absolute}: a mapping test file needs cases: [ … ]`);
   const dir = path.dirname(absolute);
   const mappingFile = path.resolve(
     dir,
-    typeof doc['mapping'] === 'string' ? doc['mapping'] : path.basename(absolute).replace(/\.test\.ya?ml$/, '.mapping.yaml'),
+    typeof doc['mapping'] === 'string'
+      ? doc['mapping']
+      : path.basename(absolute).replace(/\.test\.ya?ml$/, '.mapping.yaml'),
   );
   const now = new Date(typeof doc['now'] === 'string' ? doc['now'] : DEFAULT_NOW);
   if (Number.isNaN(now.getTime())) throw new Error(`${absolute}: now is not a timestamp`);
@@ -94,7 +97,8 @@ export function loadMappingTestSuite(file: string): MappingTestSuite {
       throw new Error(`${absolute}:${line}: case ${index} needs name and expect`);
     }
     const unknown = Object.keys(raw['expect']).filter((k) => !EXPECT_KEYS.includes(k));
-    if (unknown.length > 0) throw new Error(`${absolute}:${line}: unknown expect key(s) ${unknown.join(', ')}`);
+    if (unknown.length > 0)
+      throw new Error(`${absolute}:${line}: unknown expect key(s) ${unknown.join(', ')}`);
     let input = deepMerge(defaults, resolveFiles(raw['input'] ?? {}, dir));
     if (isRecord(raw['patch'])) input = applyPatch(input, raw['patch']);
     return {
@@ -107,7 +111,11 @@ export function loadMappingTestSuite(file: string): MappingTestSuite {
   return { file: absolute, mappingFile, now, cases };
 }
 
-function expectations(suite: MappingTestSuite, testCase: MappingTestCase, failures: string[]): Record<string, unknown> {
+function expectations(
+  suite: MappingTestSuite,
+  testCase: MappingTestCase,
+  failures: string[],
+): Record<string, unknown> {
   try {
     return resolveFiles(testCase.expect, path.dirname(suite.file)) as Record<string, unknown>;
   } catch (err) {
@@ -116,7 +124,10 @@ function expectations(suite: MappingTestSuite, testCase: MappingTestCase, failur
   }
 }
 
-export async function runMappingTestCase(suite: MappingTestSuite, testCase: MappingTestCase): Promise<MappingTestResult> {
+export async function runMappingTestCase(
+  suite: MappingTestSuite,
+  testCase: MappingTestCase,
+): Promise<MappingTestResult> {
   const failures: string[] = [];
   const done = (): MappingTestResult => ({ suite, testCase, passed: failures.length === 0, failures });
   const expect = expectations(suite, testCase, failures);
@@ -156,8 +167,12 @@ export async function runMappingTestCase(suite: MappingTestSuite, testCase: Mapp
   if (expectedValid !== undefined) {
     if (validation === undefined) failures.push('expect.valid is given, but the mapping names no schemaSet');
     else if (validation.valid !== expectedValid) {
-      const errors = validation.errors.map((e) => `  line ${e.line}${e.path ? ` ${e.path}` : ''}: ${e.message}`);
-      failures.push(`expected ${expectedValid ? 'valid' : 'invalid'} XML against ${validation.schemaSet}, got ${validation.valid ? 'valid' : `invalid:\n${errors.join('\n')}`}`);
+      const errors = validation.errors.map(
+        (e) => `  line ${e.line}${e.path ? ` ${e.path}` : ''}: ${e.message}`,
+      );
+      failures.push(
+        `expected ${expectedValid ? 'valid' : 'invalid'} XML against ${validation.schemaSet}, got ${validation.valid ? 'valid' : `invalid:\n${errors.join('\n')}`}`,
+      );
     }
     for (const text of asStrings(expect['validationErrors'])) {
       if (!validation?.errors.some((e) => e.message.includes(text) || (e.path ?? '').includes(text))) {
@@ -167,14 +182,17 @@ export async function runMappingTestCase(suite: MappingTestSuite, testCase: Mapp
   }
 
   // Names are shown with the mapping's own prefixes; the comparison ignores the document's.
-  const prefixes = Object.fromEntries(Object.entries(compiled.definition.target.namespaces).map(([p, uri]) => [uri, p]));
+  const prefixes = Object.fromEntries(
+    Object.entries(compiled.definition.target.namespaces).map(([p, uri]) => [uri, p]),
+  );
   let canonicalActual: string | undefined;
   if (result.xml !== undefined) canonicalActual = canonicalForm(readXml(result.content), prefixes);
   if (expect['xml'] !== undefined) {
     if (canonicalActual === undefined) failures.push('expect.xml is given, but the mapping writes JSON');
     else {
       const expected = canonicalForm(readXml(String(expect['xml'])), prefixes);
-      if (expected !== canonicalActual) failures.push(`the XML differs (- expected, + actual):\n${lineDiff(expected, canonicalActual)}`);
+      if (expected !== canonicalActual)
+        failures.push(`the XML differs (- expected, + actual):\n${lineDiff(expected, canonicalActual)}`);
     }
   }
   if (expect['json'] !== undefined) {
@@ -209,11 +227,14 @@ function checkError(error: unknown, expect: Record<string, unknown>, failures: s
     failures.push(`expected ${String(expect['error'])}, got ${describeError(error)}`);
     return;
   }
-  if (error.code !== expect['error']) failures.push(`expected ${String(expect['error'])}, got ${describeError(error)}`);
+  if (error.code !== expect['error'])
+    failures.push(`expected ${String(expect['error'])}, got ${describeError(error)}`);
   const said = error.problems.map((p) => `${p.path}: ${p.message}`);
   for (const text of asStrings(expect['problems'])) {
     if (!said.some((line) => line.includes(text))) {
-      failures.push(`no problem mentions ${JSON.stringify(text)}; problems:\n${said.map((s) => `  ${s}`).join('\n')}`);
+      failures.push(
+        `no problem mentions ${JSON.stringify(text)}; problems:\n${said.map((s) => `  ${s}`).join('\n')}`,
+      );
     }
   }
 }

@@ -169,6 +169,8 @@ const simple: Readonly<Record<string, Transform>> = {
   boolean: toBoolean,
   join: join(' '),
   uuid: uuidOf(''),
+  // `from: [a, b]` + `first`: the first of several sources that has a value
+  first: (v) => (Array.isArray(v) ? v.find((item) => !isMissing(item)) : v),
 };
 
 /** A name-based UUID of the value (the same value always gives the same UUID). */

@@ -152,10 +152,13 @@ function compileJsonata(spec: unknown, options: ValueSourceOptions): CompiledVal
   } catch (err) {
     throw new PathSpecError(`jsonata: ${(err as Error).message}`);
   }
+  // Inside an `at:` group the expression sees the value at that path, like every other path.
+  const focus =
+    options.base === undefined ? (scope: MappingScope) => scope.item : compileSourcePath('$', options).value;
   return {
     value: (scope) =>
       expression
-        .evaluate(scope.item, {
+        .evaluate(focus(scope), {
           root: scope.root,
           message: (scope.input as { message?: unknown }).message,
           attachments: (scope.input as { attachments?: unknown }).attachments,
