@@ -224,6 +224,66 @@ describe('soap adapter against a SOAP 1.1 Fachverfahren (Gewerbeanmeldung)', () 
     });
   });
 
+  describe('SOAP 1.2', () => {
+    const SOAP12 = 'http://www.w3.org/2003/05/soap-envelope';
+    let server: http.Server;
+    let url: string;
+    const requests: { contentType: string; body: string }[] = [];
+    let answer: { status: number; body: string };
+
+    before(async () => {
+      server = http.createServer((req, res) => {
+        const chunks: Buffer[] = [];
+        req.on('data', (chunk: Buffer) => chunks.push(chunk));
+        req.on('end', () => {
+          requests.push({
+            contentType: req.headers['content-type'] ?? '',
+            body: Buffer.concat(chunks).toString('utf8'),
+          });
+          res.writeHead(answer.status, { 'content-type': 'application/soap+xml; charset=utf-8' });
+          res.end(answer.body);
+        });
+      });
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/gewerbe`;
+    });
+    after(async () => {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    });
+
+    it('sends a SOAP 1.2 envelope with the action in the Content-Type and reads the answer', async () => {
+      answer = {
+        status: 200,
+        body:
+          `<env:Envelope xmlns:env="${SOAP12}"><env:Body><g:importGewerbeanmeldungResponse xmlns:g="${GEWERBE_NS}">` +
+          '<g:vorgangsnummer>GEW-12-1</g:vorgangsnummer><g:eingangsdatum>2026-03-01T10:00:00Z</g:eingangsdatum>' +
+          '</g:importGewerbeanmeldungResponse></env:Body></env:Envelope>',
+      };
+      const instance = make({ endpoint: url, soapVersion: '1.2', remoteReference: 'vorgangsnummer' });
+      const result = await instance.deliver!(makeDelivery(), new AbortController().signal);
+      expect(result.remoteReference).to.equal('GEW-12-1');
+      const request = requests.at(-1)!;
+      expect(request.contentType)
+        .to.match(/^application\/soap\+xml/)
+        .and.to.contain(`action="${GEWERBE_NS}/importGewerbeanmeldung"`);
+      expect(request.body).to.contain(`xmlns:soap="${SOAP12}"`);
+    });
+
+    it('classifies SOAP 1.2 faults: Receiver is retried, Sender rejected', async () => {
+      const fault = (code: string, reason: string): string =>
+        `<env:Envelope xmlns:env="${SOAP12}"><env:Body><env:Fault><env:Code><env:Value>env:${code}</env:Value></env:Code>` +
+        `<env:Reason><env:Text xml:lang="de">${reason}</env:Text></env:Reason></env:Fault></env:Body></env:Envelope>`;
+      const instance = make({ endpoint: url, soapVersion: '1.2' });
+      answer = { status: 500, body: fault('Receiver', 'Datenbank nicht erreichbar') };
+      expect((await failureOf(instance, makeDelivery())).code).to.equal('AMT_DELIVERY_RETRYABLE');
+      answer = { status: 400, body: fault('Sender', 'Pflichtfeld taetigkeit fehlt') };
+      const rejected = await failureOf(instance, makeDelivery());
+      expect(rejected.code).to.equal('AMT_DELIVERY_REJECTED');
+      expect(rejected.message).to.contain('Pflichtfeld taetigkeit fehlt');
+    });
+  });
+
   describe('transport failures', () => {
     it('retries an HTTP 503 without a fault and passes Retry-After on', async () => {
       const server = http.createServer((req, res) => {
