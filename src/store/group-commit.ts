@@ -150,5 +150,8 @@ export function withGroupCommit(store: Store, options: GroupCommitOptions = {}):
     awaitingRemoteStatus: (target, finalStatuses, limit) =>
       store.awaitingRemoteStatus(target, finalStatuses, limit),
     rememberOnce: (namespace, key, expiresAt, now) => store.rememberOnce(namespace, key, expiresAt, now),
+    recordStatus: (report, followUps, now) => store.recordStatus(report, followUps, now),
+    citizenStatus: (messageId) => store.citizenStatus(messageId),
+    findMessages: (lookup, limit) => store.findMessages(lookup, limit),
   };
 }

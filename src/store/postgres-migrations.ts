@@ -117,4 +117,20 @@ CREATE TABLE remembered_keys (
 CREATE INDEX remembered_keys_expiry ON remembered_keys (expires_at);
 `,
   },
+  {
+    version: 2,
+    name: 'citizen status; messages by delivery id and remote reference',
+    sql: `
+CREATE TABLE citizen_status (
+  message_id  text PRIMARY KEY REFERENCES messages (id) ON DELETE CASCADE,
+  status      text NOT NULL,
+  text        text NOT NULL,
+  change      integer NOT NULL,
+  at          bigint NOT NULL
+);
+
+CREATE INDEX messages_delivery_id ON messages (delivery_id);
+CREATE INDEX messages_remote_reference ON messages (remote_reference) WHERE remote_reference IS NOT NULL;
+`,
+  },
 ];

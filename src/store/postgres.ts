@@ -14,16 +14,20 @@ import type {
   AcceptResult,
   AttachmentRef,
   AttemptRecord,
+  CitizenStatusRecord,
   DeadLetter,
   ErrorInfo,
   HistoryEvent,
   MessageFilter,
+  MessageLookup,
   MessageRecord,
   MessageStatus,
   NewMessage,
   Outcome,
   Page,
   QueueStats,
+  StatusReport,
+  StatusReportResult,
   Store,
 } from './types.js';
 
@@ -249,30 +253,7 @@ export class PostgresStore implements Store {
 
   async accept(messages: readonly NewMessage[]): Promise<AcceptResult[]> {
     if (messages.length === 0) return [];
-    const attachments = messages.flatMap((m) => m.attachments.map((a, i) => ({ messageId: m.id, i, a })));
-    const { rows } = await this.query<{ id: string }>(ACCEPT_SQL, [
-      messages.map((m) => m.id),
-      messages.map((m) => m.deliveryId),
-      messages.map((m) => m.direction),
-      messages.map((m) => m.tenantId),
-      messages.map((m) => m.ars),
-      messages.map((m) => m.service),
-      messages.map((m) => m.reference ?? null),
-      messages.map((m) => m.clientId),
-      messages.map((m) => m.routeId),
-      messages.map((m) => m.target),
-      messages.map((m) => m.payload),
-      messages.map((m) => m.idempotency?.key ?? null),
-      messages.map((m) => m.idempotency?.requestHash ?? null),
-      messages.map((m) => m.receivedAt),
-      attachments.map((x) => x.messageId),
-      attachments.map((x) => x.i),
-      attachments.map((x) => x.a.sha256),
-      attachments.map((x) => x.a.size),
-      attachments.map((x) => x.a.filename),
-      attachments.map((x) => x.a.mediaType),
-      attachments.map((x) => x.a.purpose ?? null),
-    ]);
+    const { rows } = await this.query<{ id: string }>(ACCEPT_SQL, acceptParams(messages));
     const createdIds = new Set(rows.map((r) => r.id));
     if (createdIds.size > 0) this.announceWork();
     const duplicates = messages.filter((m) => !createdIds.has(m.id));
@@ -520,6 +501,95 @@ export class PostgresStore implements Store {
     return rows.map(toMessage);
   }
 
+  async recordStatus(
+    report: StatusReport,
+    followUps: (change: number) => readonly NewMessage[],
+    now: number,
+  ): Promise<StatusReportResult> {
+    const id = report.messageId;
+    const { citizen } = report;
+    const result = await this.transaction(async (client): Promise<StatusReportResult> => {
+      // The row lock orders concurrent reports of one message: each sees the one before.
+      const { rows } = await this.query<{ status: MessageStatus; remote_status: string | null }>(
+        'SELECT status, remote_status FROM messages WHERE id = $1 FOR UPDATE',
+        [id],
+        client,
+      );
+      const message = rows[0];
+      if (!message) return { kind: 'unknown' };
+      if (message.status !== 'delivered') return { kind: 'not-delivered' };
+      const current = (
+        await this.query<CitizenStatusRecord>(
+          'SELECT status, text, change, at FROM citizen_status WHERE message_id = $1',
+          [id],
+          client,
+        )
+      ).rows[0];
+      const sameCitizen =
+        citizen === undefined || (current?.status === citizen.status && current.text === citizen.text);
+      const acceptAll = async (messages: readonly NewMessage[]): Promise<number> =>
+        messages.length === 0
+          ? 0
+          : ((await this.query(ACCEPT_SQL, acceptParams(messages), client)).rowCount ?? 0);
+      if (message.remote_status === report.remoteStatus && sameCitizen) {
+        const again = citizen !== undefined && current !== undefined ? followUps(current.change) : [];
+        return { kind: 'repeated', followUpsCreated: await acceptAll(again) };
+      }
+      const change = citizen !== undefined && !sameCitizen ? (current?.change ?? 0) + 1 : undefined;
+      const detail = {
+        ...report.detail,
+        status: report.remoteStatus,
+        ...(citizen === undefined ? {} : { citizenStatus: citizen.status, citizenText: citizen.text }),
+      };
+      await this.query(
+        `WITH recorded AS (
+           UPDATE messages SET remote_status = $2, updated_at = $3, history_seq = history_seq + 1
+           WHERE id = $1 RETURNING id, history_seq
+         )
+         INSERT INTO message_history (message_id, seq, at, status, event, detail)
+         SELECT id, history_seq, $3, 'delivered', 'remote-status', $4 FROM recorded`,
+        [id, report.remoteStatus, now, JSON.stringify(detail)],
+        client,
+      );
+      if (change === undefined || citizen === undefined)
+        return { kind: 'recorded', change, followUpsCreated: 0 };
+      await this.query(
+        `INSERT INTO citizen_status (message_id, status, text, change, at) VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (message_id) DO UPDATE SET status = EXCLUDED.status, text = EXCLUDED.text,
+           change = EXCLUDED.change, at = EXCLUDED.at`,
+        [id, citizen.status, citizen.text, change, now],
+        client,
+      );
+      return { kind: 'recorded', change, followUpsCreated: await acceptAll(followUps(change)) };
+    });
+    if ((result.kind === 'recorded' || result.kind === 'repeated') && result.followUpsCreated > 0) {
+      this.announceWork();
+    }
+    return result;
+  }
+
+  async citizenStatus(messageId: string): Promise<CitizenStatusRecord | undefined> {
+    const { rows } = await this.query<CitizenStatusRecord>(
+      'SELECT status, text, change, at FROM citizen_status WHERE message_id = $1',
+      [messageId],
+    );
+    const row = rows[0];
+    return row && { status: row.status, text: row.text, change: row.change, at: row.at };
+  }
+
+  async findMessages(lookup: MessageLookup, limit: number): Promise<MessageRecord[]> {
+    if (limit <= 0) return [];
+    const column = 'deliveryId' in lookup ? 'delivery_id' : 'remote_reference';
+    const key = 'deliveryId' in lookup ? lookup.deliveryId : lookup.remoteReference;
+    const { rows } = await this.query<MessageRow>(
+      `SELECT ${MESSAGE_COLUMNS} FROM messages m
+       WHERE m.${column} = $1 AND ($2::text IS NULL OR m.target = $2::text)
+       ORDER BY m.created_at, m.id LIMIT $3`,
+      [key, lookup.target ?? null, limit],
+    );
+    return rows.map(toMessage);
+  }
+
   async rememberOnce(namespace: string, key: string, expiresAt: number, now: number): Promise<boolean> {
     if (now - this.lastRememberedKeysPurge >= REMEMBERED_KEYS_PURGE_INTERVAL_MS) {
       this.lastRememberedKeysPurge = now;
@@ -604,6 +674,34 @@ export class PostgresStore implements Store {
       }
     }
   }
+}
+
+/** Parameters of ACCEPT_SQL: one array per column, attachments flattened. */
+function acceptParams(messages: readonly NewMessage[]): unknown[] {
+  const attachments = messages.flatMap((m) => m.attachments.map((a, i) => ({ messageId: m.id, i, a })));
+  return [
+    messages.map((m) => m.id),
+    messages.map((m) => m.deliveryId),
+    messages.map((m) => m.direction),
+    messages.map((m) => m.tenantId),
+    messages.map((m) => m.ars),
+    messages.map((m) => m.service),
+    messages.map((m) => m.reference ?? null),
+    messages.map((m) => m.clientId),
+    messages.map((m) => m.routeId),
+    messages.map((m) => m.target),
+    messages.map((m) => m.payload),
+    messages.map((m) => m.idempotency?.key ?? null),
+    messages.map((m) => m.idempotency?.requestHash ?? null),
+    messages.map((m) => m.receivedAt),
+    attachments.map((x) => x.messageId),
+    attachments.map((x) => x.i),
+    attachments.map((x) => x.a.sha256),
+    attachments.map((x) => x.a.size),
+    attachments.map((x) => x.a.filename),
+    attachments.map((x) => x.a.mediaType),
+    attachments.map((x) => x.a.purpose ?? null),
+  ];
 }
 
 interface ExistingByKey {

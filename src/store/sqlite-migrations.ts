@@ -117,6 +117,22 @@ CREATE TABLE remembered_keys (
 CREATE INDEX remembered_keys_expiry ON remembered_keys (expires_at);
 `,
   },
+  {
+    version: 2,
+    name: 'citizen status; messages by delivery id and remote reference',
+    sql: `
+CREATE TABLE citizen_status (
+  message_id  TEXT PRIMARY KEY REFERENCES messages (id) ON DELETE CASCADE,
+  status      TEXT NOT NULL,
+  text        TEXT NOT NULL,
+  change      INTEGER NOT NULL,
+  at          INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+
+CREATE INDEX messages_delivery_id ON messages (delivery_id);
+CREATE INDEX messages_remote_reference ON messages (remote_reference) WHERE remote_reference IS NOT NULL;
+`,
+  },
 ];
 
 /**

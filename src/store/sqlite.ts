@@ -14,17 +14,21 @@ import type {
   AcceptResult,
   AttachmentRef,
   AttemptRecord,
+  CitizenStatusRecord,
   DeadLetter,
   Direction,
   ErrorInfo,
   HistoryEvent,
   MessageFilter,
+  MessageLookup,
   MessageRecord,
   MessageStatus,
   NewMessage,
   Outcome,
   Page,
   QueueStats,
+  StatusReport,
+  StatusReportResult,
   Store,
 } from './types.js';
 
@@ -168,6 +172,17 @@ function prepareStatements(db: Database.Database) {
       WHERE remembered_keys.expires_at <= @now`),
     purgeRemembered: p(`DELETE FROM remembered_keys WHERE (namespace, key) IN
       (SELECT namespace, key FROM remembered_keys WHERE expires_at <= ? LIMIT ${PURGE_BATCH})`),
+    statusOf: p(`SELECT status, remote_status FROM messages WHERE id = ?`),
+    citizenStatus: p(`SELECT status, text, change, at FROM citizen_status WHERE message_id = ?`),
+    setCitizenStatus: p(`INSERT INTO citizen_status (message_id, status, text, change, at)
+      VALUES (@id, @status, @text, @change, @now)
+      ON CONFLICT (message_id) DO UPDATE SET status = excluded.status, text = excluded.text,
+        change = excluded.change, at = excluded.at`),
+    byDeliveryId: p(`SELECT * FROM messages WHERE delivery_id = @key AND (@target IS NULL OR target = @target)
+      ORDER BY created_at, id LIMIT @limit`),
+    byRemoteReference: p(`SELECT * FROM messages
+      WHERE remote_reference = @key AND (@target IS NULL OR target = @target)
+      ORDER BY created_at, id LIMIT @limit`),
   };
 }
 
@@ -492,6 +507,63 @@ export class SqliteStore implements Store {
         finals: JSON.stringify(finalStatuses),
         limit,
       }) as MessageRow[];
+      return rows.map((row) => this.toRecord(row));
+    });
+  }
+
+  async recordStatus(
+    report: StatusReport,
+    followUps: (change: number) => readonly NewMessage[],
+    now: number,
+  ): Promise<StatusReportResult> {
+    return this.write((): StatusReportResult => {
+      const sql = this.sql;
+      const id = report.messageId;
+      const message = sql.statusOf.get(id) as Pick<MessageRow, 'status' | 'remote_status'> | undefined;
+      if (!message) return { kind: 'unknown' };
+      if (message.status !== 'delivered') return { kind: 'not-delivered' };
+      const current = sql.citizenStatus.get(id) as CitizenStatusRecord | undefined;
+      const { citizen } = report;
+      const sameCitizen =
+        citizen === undefined || (current?.status === citizen.status && current.text === citizen.text);
+      const acceptAll = (messages: readonly NewMessage[]): number =>
+        messages.filter((m) => this.acceptOne(m).kind === 'created').length;
+      if (message.remote_status === report.remoteStatus && sameCitizen) {
+        const again = citizen !== undefined && current !== undefined ? followUps(current.change) : [];
+        return { kind: 'repeated', followUpsCreated: acceptAll(again) };
+      }
+      sql.remoteStatus.run({ id, status: report.remoteStatus, now });
+      let change: number | undefined;
+      if (citizen !== undefined && !sameCitizen) {
+        change = (current?.change ?? 0) + 1;
+        sql.setCitizenStatus.run({ id, status: citizen.status, text: citizen.text, change, now });
+      }
+      this.addHistory(id, now, 'delivered', 'remote-status', {
+        ...report.detail,
+        status: report.remoteStatus,
+        ...(citizen === undefined ? {} : { citizenStatus: citizen.status, citizenText: citizen.text }),
+      });
+      return {
+        kind: 'recorded',
+        change,
+        followUpsCreated: change === undefined ? 0 : acceptAll(followUps(change)),
+      };
+    });
+  }
+
+  async citizenStatus(messageId: string): Promise<CitizenStatusRecord | undefined> {
+    return guard(() => {
+      const row = this.sql.citizenStatus.get(messageId) as CitizenStatusRecord | undefined;
+      return row && { status: row.status, text: row.text, change: row.change, at: row.at };
+    });
+  }
+
+  async findMessages(lookup: MessageLookup, limit: number): Promise<MessageRecord[]> {
+    if (limit <= 0) return [];
+    return guard(() => {
+      const statement = 'deliveryId' in lookup ? this.sql.byDeliveryId : this.sql.byRemoteReference;
+      const key = 'deliveryId' in lookup ? lookup.deliveryId : lookup.remoteReference;
+      const rows = statement.all({ key, target: lookup.target ?? null, limit }) as MessageRow[];
       return rows.map((row) => this.toRecord(row));
     });
   }

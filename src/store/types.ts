@@ -176,7 +176,10 @@ export interface Store {
    */
   accept(messages: readonly NewMessage[]): Promise<AcceptResult[]>;
   /** Looks up an idempotency key of a client without writing anything. */
-  findByIdempotencyKey(clientId: string, key: string): Promise<{ messageId: string; requestHash: string } | undefined>;
+  findByIdempotencyKey(
+    clientId: string,
+    key: string,
+  ): Promise<{ messageId: string; requestHash: string } | undefined>;
 
   getMessage(id: string): Promise<MessageRecord | undefined>;
   history(id: string): Promise<HistoryEvent[]>;
@@ -199,19 +202,82 @@ export interface Store {
   releaseLeases(owner: string, now: number): Promise<number>;
 
   /** Moves dead letters back to `received`, keeping their delivery id. */
-  replay(ids: readonly string[], now: number, by: string): Promise<{ replayed: string[]; notReplayable: string[] }>;
+  replay(
+    ids: readonly string[],
+    now: number,
+    by: string,
+  ): Promise<{ replayed: string[]; notReplayable: string[] }>;
 
   /**
    * Records a status the receiver reported for a delivered message (history event `remote-status`).
    * Returns false when the message does not exist or is not delivered.
    */
-  recordRemoteStatus(messageId: string, status: string, detail: Record<string, unknown> | undefined, now: number): Promise<boolean>;
+  recordRemoteStatus(
+    messageId: string,
+    status: string,
+    detail: Record<string, unknown> | undefined,
+    now: number,
+  ): Promise<boolean>;
   /** Delivered messages of one target whose remote status is not one of `finalStatuses`, oldest first. */
-  awaitingRemoteStatus(target: string, finalStatuses: readonly string[], limit: number): Promise<MessageRecord[]>;
+  awaitingRemoteStatus(
+    target: string,
+    finalStatuses: readonly string[],
+    limit: number,
+  ): Promise<MessageRecord[]>;
 
   /**
    * Remembers `key` in `namespace` until `expiresAt`. Returns true the first time, false while a
    * live entry exists (assertion ids, callback nonces). Expired entries may be purged.
    */
   rememberOnce(namespace: string, key: string, expiresAt: number, now: number): Promise<boolean>;
+
+  /**
+   * Records a status the receiver reported together with the citizen status it maps to, in one
+   * commit with the follow-up messages (notifications) of a citizen-status change. A report equal
+   * to the latest one (same remote status, citizen status and text) adds no history event; its
+   * follow-ups are accepted again, which the idempotency keys make harmless, so a notification
+   * lost before its commit is made up by the next identical report.
+   */
+  recordStatus(
+    report: StatusReport,
+    followUps: (change: number) => readonly NewMessage[],
+    now: number,
+  ): Promise<StatusReportResult>;
+  /** The latest citizen status of a message, if one was ever recorded. */
+  citizenStatus(messageId: string): Promise<CitizenStatusRecord | undefined>;
+  /** Messages by delivery id or by remote reference (optionally of one target), oldest first. */
+  findMessages(lookup: MessageLookup, limit: number): Promise<MessageRecord[]>;
 }
+
+export interface StatusReport {
+  readonly messageId: string;
+  /** The receiver's own status, stored as the message's `remoteStatus`. */
+  readonly remoteStatus: string;
+  readonly detail: Readonly<Record<string, unknown>> | undefined;
+  /** The citizen status and text it maps to; undefined leaves the citizen status as it is. */
+  readonly citizen: { readonly status: string; readonly text: string } | undefined;
+}
+
+export type StatusReportResult =
+  /**
+   * A `remote-status` history event was written. `change` numbers the citizen-status changes of
+   * the message from 1 when this report made one, and is undefined otherwise.
+   */
+  | { readonly kind: 'recorded'; readonly change: number | undefined; readonly followUpsCreated: number }
+  /** Equal to the latest report: nothing new was written except missing follow-ups. */
+  | { readonly kind: 'repeated'; readonly followUpsCreated: number }
+  | { readonly kind: 'unknown' }
+  /** The message exists but is not delivered (yet): a status cannot be about it. */
+  | { readonly kind: 'not-delivered' };
+
+export interface CitizenStatusRecord {
+  readonly status: string;
+  readonly text: string;
+  /** How many citizen-status changes the message has had; the latest is this one. */
+  readonly change: number;
+  readonly at: number;
+}
+
+export type MessageLookup =
+  | { readonly deliveryId: string; readonly target?: string }
+  | { readonly remoteReference: string; readonly target?: string };

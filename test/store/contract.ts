@@ -937,6 +937,231 @@ export function describeStoreContract(
       });
     });
 
+    describe('citizen status', () => {
+      /** A notification follow-up of a status change, idempotent per (message, change). */
+      const notice = (m: MessageRecord, change: number, n = 0): NewMessage =>
+        draft({
+          clientId: 'amtsbote:status',
+          routeId: 'status:webhook',
+          target: 'webhook:portal-koeln',
+          payload: JSON.stringify({ applicationId: m.id, change, n }),
+          idempotency: { key: `webhook:${m.id}:${change}`, requestHash: `h-${change}` },
+          receivedAt: T0 + 1000 + change,
+        });
+      const report = (
+        m: MessageRecord,
+        remoteStatus: string,
+        citizen?: { status: string; text: string },
+        detail?: Record<string, unknown>,
+      ) => ({ messageId: m.id, remoteStatus, citizen, detail });
+
+      it('records remote and citizen status in one history event and creates the follow-ups', async () => {
+        const m = await deliverOne();
+        const changes: number[] = [];
+        const result = await store.recordStatus(
+          report(
+            m,
+            'IN_BEARBEITUNG',
+            { status: 'PROCESSING', text: 'Ihr Antrag wird bearbeitet.' },
+            { by: 'fv' },
+          ),
+          (change) => {
+            changes.push(change);
+            return [notice(m, change)];
+          },
+          T0 + 500,
+        );
+        expect(result).to.deep.equal({ kind: 'recorded', change: 1, followUpsCreated: 1 });
+        expect(changes).to.deep.equal([1]);
+        expectFields(await store.getMessage(m.id), { remoteStatus: 'IN_BEARBEITUNG', updatedAt: T0 + 500 });
+        expect(await store.citizenStatus(m.id)).to.deep.equal({
+          status: 'PROCESSING',
+          text: 'Ihr Antrag wird bearbeitet.',
+          change: 1,
+          at: T0 + 500,
+        });
+        const last = (await store.history(m.id)).at(-1)!;
+        expectFields(last, { event: 'remote-status', status: 'delivered', at: T0 + 500 });
+        expect(last.detail).to.deep.equal({
+          by: 'fv',
+          status: 'IN_BEARBEITUNG',
+          citizenStatus: 'PROCESSING',
+          citizenText: 'Ihr Antrag wird bearbeitet.',
+        });
+        const followUp = (await store.listMessages({ limit: 10, reference: undefined })).items.find(
+          (x) => x.target === 'webhook:portal-koeln',
+        );
+        expectFields(followUp, {
+          status: 'received',
+          clientId: 'amtsbote:status',
+          routeId: 'status:webhook',
+        });
+        expect((await store.claimDue('w2', 10, LEASE, T0 + 2000)).map((x) => x.id)).to.deep.equal([
+          followUp!.id,
+        ]);
+      });
+
+      it('adds nothing for a repeated identical report, but accepts missing follow-ups again', async () => {
+        const m = await deliverOne();
+        const citizen = { status: 'PROCESSING', text: 'wird bearbeitet' };
+        await store.recordStatus(report(m, 'IN_BEARBEITUNG', citizen), () => [], T0 + 500);
+        const seen: number[] = [];
+        const again = await store.recordStatus(
+          report(m, 'IN_BEARBEITUNG', citizen, { attempt: 2 }),
+          (change) => {
+            seen.push(change);
+            return [notice(m, change)];
+          },
+          T0 + 600,
+        );
+        expect(again).to.deep.equal({ kind: 'repeated', followUpsCreated: 1 });
+        expect(seen).to.deep.equal([1]);
+        const third = await store.recordStatus(
+          report(m, 'IN_BEARBEITUNG', citizen),
+          (c) => [notice(m, c, 3)],
+          T0 + 700,
+        );
+        expect(third).to.deep.equal({ kind: 'repeated', followUpsCreated: 0 });
+        expect((await store.history(m.id)).filter((h) => h.event === 'remote-status')).to.have.length(1);
+        expectFields(await store.getMessage(m.id), { updatedAt: T0 + 500 });
+        expect((await store.citizenStatus(m.id))?.at).to.equal(T0 + 500);
+        expect((await store.listMessages({ limit: 10 })).items).to.have.length(2);
+      });
+
+      it('counts citizen-status changes, also back to an earlier status', async () => {
+        const m = await deliverOne();
+        const steps: [string, string | undefined][] = [
+          ['forwarded', 'RECEIVED'],
+          ['accepted', 'RECEIVED'], // same citizen status: no change
+          ['IN_BEARBEITUNG', 'PROCESSING'],
+          ['UNBEKANNT', undefined], // unmapped: remote status only
+          ['NACHFORDERUNG', 'ACTION_REQUIRED'],
+          ['IN_BEARBEITUNG', 'PROCESSING'],
+        ];
+        const results = [];
+        for (const [i, [remote, citizen]] of steps.entries()) {
+          results.push(
+            await store.recordStatus(
+              report(
+                m,
+                remote,
+                citizen === undefined ? undefined : { status: citizen, text: `Text ${citizen}` },
+              ),
+              (change) => [notice(m, change)],
+              T0 + 500 + i,
+            ),
+          );
+        }
+        expect(results.map((r) => (r.kind === 'recorded' ? r.change : r.kind))).to.deep.equal([
+          1,
+          undefined,
+          2,
+          undefined,
+          3,
+          4,
+        ]);
+        expectFields(await store.citizenStatus(m.id), { status: 'PROCESSING', change: 4, at: T0 + 505 });
+        const events = (await store.history(m.id)).filter((h) => h.event === 'remote-status');
+        expect(events.map((h) => [h.detail?.status, h.detail?.citizenStatus])).to.deep.equal([
+          ['forwarded', 'RECEIVED'],
+          ['accepted', 'RECEIVED'],
+          ['IN_BEARBEITUNG', 'PROCESSING'],
+          ['UNBEKANNT', undefined],
+          ['NACHFORDERUNG', 'ACTION_REQUIRED'],
+          ['IN_BEARBEITUNG', 'PROCESSING'],
+        ]);
+        expect(
+          (await store.listMessages({ limit: 10 })).items.filter((x) => x.target.startsWith('webhook:')),
+        ).to.have.length(4);
+      });
+
+      it('a changed text of the same citizen status is a change', async () => {
+        const m = await deliverOne();
+        await store.recordStatus(
+          report(m, 'NACHFORDERUNG', { status: 'ACTION_REQUIRED', text: 'Pass fehlt' }),
+          () => [],
+          T0 + 500,
+        );
+        const result = await store.recordStatus(
+          report(m, 'NACHFORDERUNG', { status: 'ACTION_REQUIRED', text: 'Meldebescheinigung fehlt' }),
+          () => [],
+          T0 + 600,
+        );
+        expect(result).to.deep.equal({ kind: 'recorded', change: 2, followUpsCreated: 0 });
+        expectFields(await store.citizenStatus(m.id), { text: 'Meldebescheinigung fehlt', change: 2 });
+      });
+
+      it('refuses unknown and undelivered messages without writing anything', async () => {
+        const killed = await killOne();
+        const waiting = await acceptOne();
+        const calls: number[] = [];
+        const followUps = (change: number) => {
+          calls.push(change);
+          return [notice(waiting, change)];
+        };
+        const citizen = { status: 'RECEIVED', text: 'eingegangen' };
+        expect(
+          await store.recordStatus(report(waiting, 'forwarded', citizen), followUps, T0 + 500),
+        ).to.deep.equal({
+          kind: 'not-delivered',
+        });
+        expect(
+          await store.recordStatus(report(killed, 'forwarded', citizen), followUps, T0 + 500),
+        ).to.deep.equal({
+          kind: 'not-delivered',
+        });
+        expect(
+          await store.recordStatus(
+            { ...report(waiting, 'forwarded', citizen), messageId: 'no-such-id' },
+            followUps,
+            T0,
+          ),
+        ).to.deep.equal({ kind: 'unknown' });
+        expect(calls).to.deep.equal([]);
+        expect(await store.citizenStatus(waiting.id)).to.equal(undefined);
+        expect(await store.citizenStatus('no-such-id')).to.equal(undefined);
+        expect((await store.history(waiting.id)).map((h) => h.event)).to.deep.equal(['received']);
+        expect((await store.listMessages({ limit: 10 })).items).to.have.length(2);
+      });
+
+      it('finds messages by delivery id and by remote reference, optionally of one target', async () => {
+        const first = await deliverOne({ receivedAt: T0 + 1 }, T0 + 100);
+        const second = await deliverOne({ receivedAt: T0 + 2, target: 'efa-service' }, T0 + 110);
+        const waiting = await acceptOne({ receivedAt: T0 + 3 });
+        const ids = (found: MessageRecord[]) => found.map((m) => m.id);
+        expect(ids(await store.findMessages({ deliveryId: first.deliveryId }, 5))).to.deep.equal([first.id]);
+        expect(ids(await store.findMessages({ deliveryId: waiting.deliveryId }, 5))).to.deep.equal([
+          waiting.id,
+        ]);
+        expect(
+          ids(await store.findMessages({ deliveryId: first.deliveryId, target: 'efa-service' }, 5)),
+        ).to.deep.equal([]);
+        expect(ids(await store.findMessages({ remoteReference: `remote-${second.id}` }, 5))).to.deep.equal([
+          second.id,
+        ]);
+        expect(
+          ids(await store.findMessages({ remoteReference: `remote-${second.id}`, target: 'efa-service' }, 5)),
+        ).to.deep.equal([second.id]);
+        expect(ids(await store.findMessages({ remoteReference: 'nothing' }, 5))).to.deep.equal([]);
+        expect(ids(await store.findMessages({ deliveryId: first.deliveryId }, 0))).to.deep.equal([]);
+        const found = (await store.findMessages({ deliveryId: first.deliveryId }, 1))[0];
+        expect(plain(found)).to.deep.equal(plain(await store.getMessage(first.id)));
+      });
+
+      it('finds every message that shares a remote reference, oldest first', async () => {
+        const a = await deliverOne({ receivedAt: T0 + 1 }, T0 + 100);
+        const b = await acceptOne({ receivedAt: T0 + 2 });
+        await claimOnly('w1', T0 + 105, b.id);
+        expect(
+          await store.complete([delivered(b, 'w1', T0 + 110, `remote-${a.id}`)], T0 + 110),
+        ).to.deep.equal([true]);
+        expect(
+          (await store.findMessages({ remoteReference: `remote-${a.id}` }, 5)).map((m) => m.id),
+        ).to.deep.equal([a.id, b.id]);
+        expect(await store.findMessages({ remoteReference: `remote-${a.id}` }, 1)).to.have.length(1);
+      });
+    });
+
     describe('rememberOnce', () => {
       it('is true the first time, false while the entry lives, true again once it expired', async () => {
         expect(await store.rememberOnce('saml-assertion', 'id-1', T0 + 100, T0)).to.equal(true);
