@@ -193,6 +193,17 @@ export const ERROR_CATALOG = {
     title: 'An inbound XTA message matches no entry of the inbound routing table',
     retryable: false,
   },
+  // status back-channel (src/status, adapters/postbox)
+  AMT_STATUS_NOT_DELIVERED: {
+    status: 409,
+    title: 'The application is not delivered yet, so no status can be recorded for it; report it again later',
+    retryable: true,
+  },
+  AMT_STATUS_AMBIGUOUS: {
+    status: 409,
+    title: 'The remote reference names more than one application; report the status by deliveryId',
+    retryable: false,
+  },
   // scheduler (src/scheduler)
   AMT_JOB_UNKNOWN: { status: 404, title: 'No scheduled job has this name', retryable: false },
   AMT_JOB_OVERLAP: {
