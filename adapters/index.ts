@@ -6,5 +6,13 @@ import type { AdapterManifest } from '../src/adapter-contract.js';
 import { fileDropAdapter } from './file-drop/manifest.js';
 import { fitConnectAdapter } from './fit-connect/manifest.js';
 import { httpAdapter } from './http/manifest.js';
+import { soapAdapter } from './soap/manifest.js';
+import { xta2Adapter } from './xta2/manifest.js';
 
-export const manifests: readonly AdapterManifest[] = [httpAdapter, fileDropAdapter, fitConnectAdapter];
+export const manifests: readonly AdapterManifest[] = [
+  httpAdapter,
+  fileDropAdapter,
+  soapAdapter,
+  xta2Adapter,
+  fitConnectAdapter,
+];
