@@ -158,6 +158,8 @@ function buildObject(node: TargetNode, scope: MappingScope): unknown {
     return value === PENDING ? new Placeholder(() => result) : result;
   }
   const out: Record<string, unknown> = {};
+  // `phones[1]`, `phones[2]`: instances of one key become an array, in instance order.
+  const instances = new Map<string, { instance: number; value: unknown }[]>();
   let filled = false;
   for (const child of node.children) {
     let value: unknown;
@@ -169,17 +171,34 @@ function buildObject(node: TargetNode, scope: MappingScope): unknown {
         .filter((v) => v !== undefined);
       value = items.length > 0 ? items : undefined;
     }
-    if (value !== undefined) {
-      Object.defineProperty(out, child.step.name, {
-        value,
-        enumerable: true,
-        writable: true,
-        configurable: true,
-      });
-      filled = true;
+    if (value === undefined) continue;
+    filled = true;
+    const { name, instance } = child.step;
+    if (instance === undefined) {
+      setKey(out, name, value);
+      continue;
     }
+    let list = instances.get(name);
+    if (list === undefined) {
+      list = [];
+      instances.set(name, list);
+      setKey(out, name, list);
+    }
+    list.push({ instance, value });
+  }
+  for (const [name, list] of instances) {
+    setKey(
+      out,
+      name,
+      list.sort((a, b) => a.instance - b.instance).map((entry) => entry.value),
+    );
   }
   return filled || scope.run.pending !== undefined ? out : undefined;
+}
+
+function setKey(target: Record<string, unknown>, key: string, value: unknown): void {
+  // defineProperty: a key named __proto__ stays an ordinary key
+  Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
 }
 
 /** A JSON value filled by a JSONata promise; resolved by `settleJson`. */
