@@ -8,7 +8,8 @@ import path from 'node:path';
 import { Ajv2020, type ErrorObject } from 'ajv/dist/2020.js';
 import { parseDocument, isScalar, visit, LineCounter } from 'yaml';
 import type { AdapterManifest } from '../adapter-contract.js';
-import { AmtError, type Problem } from '../errors.js';
+import { AmtError, isAmtError, type Problem } from '../errors.js';
+import { compileTemplate } from '../status/model.js';
 import { toIdentityConfig, type RawIdentityConfig } from './identity.js';
 import { composeSchema } from './schema.js';
 import type { GatewayConfig, RetryPolicy, RouteConfig } from './types.js';
@@ -181,7 +182,15 @@ interface RawConfig {
   dataDir: string;
   store?: { type: 'sqlite'; path?: string } | { type: 'postgres'; url: string; poolSize?: number };
   tenants: { id: string; name: string; ars: string }[];
-  clients: { id: string; name?: string; keyHash: string; tenants?: string[]; admin: boolean }[];
+  clients: {
+    id: string;
+    name?: string;
+    keyHash: string;
+    tenants?: string[];
+    admin: boolean;
+    statusReporter?: boolean | string[];
+    webhook?: { url: string; secret: string };
+  }[];
   adapters: Record<string, { type: string; config?: unknown }>;
   routes: {
     id: string;
@@ -192,6 +201,8 @@ interface RawConfig {
     mapping?: string;
     retry?: Partial<RawRetry>;
     minTrustLevel?: 'basis' | 'substantiell' | 'hoch';
+    statusMapping?: string;
+    postbox?: { adapter: string; subject?: string; templates?: Record<string, string> };
   }[];
   retry?: RawRetry;
   pipeline?: {
@@ -270,6 +281,18 @@ function toTyped(raw: RawConfig, options: ValidateOptions): GatewayConfig {
     mapping: r.mapping === undefined ? undefined : path.resolve(options.baseDir, r.mapping),
     retry: toRetry(r.retry, retry),
     ...(r.minTrustLevel === undefined ? {} : { minTrustLevel: r.minTrustLevel }),
+    ...(r.statusMapping === undefined
+      ? {}
+      : { statusMapping: path.resolve(options.baseDir, r.statusMapping) }),
+    ...(r.postbox === undefined
+      ? {}
+      : {
+          postbox: {
+            adapter: r.postbox.adapter,
+            subject: r.postbox.subject,
+            templates: r.postbox.templates ?? {},
+          },
+        }),
   }));
   return {
     source: options.source,
@@ -289,6 +312,10 @@ function toTyped(raw: RawConfig, options: ValidateOptions): GatewayConfig {
       keyHash: c.keyHash,
       tenants: c.tenants ?? [],
       admin: c.admin,
+      ...(c.statusReporter === undefined || c.statusReporter === false
+        ? {}
+        : { statusReporter: c.statusReporter }),
+      ...(c.webhook === undefined ? {} : { webhook: { url: c.webhook.url, secret: c.webhook.secret } }),
     })),
     adapters: Object.fromEntries(
       Object.entries(raw.adapters).map(([k, v]) => [k, { type: v.type, config: v.config ?? {} }]),
@@ -348,6 +375,7 @@ function crossReferenceProblems(config: GatewayConfig): Problem[] {
       });
     keyHashes.set(c.keyHash, c.id);
   });
+  problems.push(...clientStatusProblems(config));
   const routeKeys = new Map<string, string>();
   config.routes.forEach((r, i) => {
     if (!(r.adapter in config.adapters)) {
@@ -361,12 +389,54 @@ function crossReferenceProblems(config: GatewayConfig): Problem[] {
         message: `route ${other} already serves the same ARS, service and channel`,
       });
     routeKeys.set(key, r.id);
+    problems.push(...statusProblems(r, i, config));
     if (r.minTrustLevel !== undefined && config.identity === undefined) {
       problems.push({
         path: `/routes/${i}/minTrustLevel`,
         message: 'a route that requires a trust level needs the identity section',
       });
     }
+  });
+  return problems;
+}
+
+/** Status back-channel references: postbox adapter instances and text templates (docs/status.md). */
+function statusProblems(route: RouteConfig, i: number, config: GatewayConfig): Problem[] {
+  const problems: Problem[] = [];
+  const postbox = route.postbox;
+  if (postbox === undefined) return problems;
+  if (!(postbox.adapter in config.adapters)) {
+    problems.push({
+      path: `/routes/${i}/postbox/adapter`,
+      message: `no adapter instance has the id ${postbox.adapter}`,
+    });
+  }
+  const templates = { subject: postbox.subject, ...postbox.templates };
+  for (const [name, template] of Object.entries(templates)) {
+    if (template === undefined) continue;
+    const where = `/routes/${i}/postbox/${name === 'subject' ? 'subject' : `templates/${name}`}`;
+    try {
+      compileTemplate(template, where);
+    } catch (err) {
+      if (!isAmtError(err)) throw err;
+      problems.push(...err.problems);
+    }
+  }
+  return problems;
+}
+
+function clientStatusProblems(config: GatewayConfig): Problem[] {
+  const problems: Problem[] = [];
+  config.clients.forEach((c, i) => {
+    if (!Array.isArray(c.statusReporter)) return;
+    c.statusReporter.forEach((adapter: string, j: number) => {
+      if (!(adapter in config.adapters)) {
+        problems.push({
+          path: `/clients/${i}/statusReporter/${j}`,
+          message: `no adapter instance has the id ${adapter}`,
+        });
+      }
+    });
   });
   return problems;
 }

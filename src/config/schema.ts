@@ -5,6 +5,7 @@
  */
 import type { AdapterManifest, JsonSchema } from '../adapter-contract.js';
 import { ARS_PATTERN, ARS_PREFIX_PATTERN, LEISTUNGSSCHLUESSEL_PATTERN } from '../domain.js';
+import { CITIZEN_STATUSES } from '../status/model.js';
 
 const id = { type: 'string', pattern: '^[a-z0-9][a-z0-9_-]{0,62}$' } as const;
 const duration = {
@@ -171,6 +172,27 @@ export const coreSchema = {
             description: 'Tenant ids this client may submit for and read.',
           },
           admin: { type: 'boolean', default: false, description: 'May use the admin API (all tenants).' },
+          statusReporter: {
+            description:
+              'A Fachverfahren: may report statuses of delivered applications of its tenants at `POST /api/v1/status`. `true` for applications of every adapter instance, or a list of the adapter instances whose applications it may report on.',
+            default: false,
+            oneOf: [{ type: 'boolean' }, { type: 'array', items: id, minItems: 1, uniqueItems: true }],
+          },
+          webhook: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['url', 'secret'],
+            description:
+              "Every citizen-status change of this client's applications is POSTed here, signed with `X-Amtsbote-Signature` (docs/status.md).",
+            properties: {
+              url: { type: 'string', pattern: '^https?://[^\\s]+$', description: 'The portal endpoint.' },
+              secret: {
+                type: 'string',
+                minLength: 16,
+                description: 'HMAC-SHA256 key, at least 16 characters; write it as `${ENV}` or `${file:…}`.',
+              },
+            },
+          },
         },
       },
     },
@@ -202,6 +224,28 @@ export const coreSchema = {
           mapping: {
             type: 'string',
             description: 'Mapping id; without one the JSON application passes through.',
+          },
+          statusMapping: {
+            type: 'string',
+            description:
+              "Status mapping file: the receiver's raw statuses → citizen status and German text. Without one, only the FIT-Connect delivery states are mapped.",
+          },
+          postbox: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['adapter'],
+            description: "Sends a notice to the citizen's postbox on every citizen-status change.",
+            properties: {
+              adapter: { ...id, description: 'A `postbox` adapter instance (key under `adapters:`).' },
+              subject: { type: 'string', minLength: 1, description: 'Subject template of the notice.' },
+              templates: {
+                type: 'object',
+                description:
+                  'Notice text per citizen status (RECEIVED, PROCESSING …); default: the citizen text.',
+                propertyNames: { enum: [...CITIZEN_STATUSES] },
+                additionalProperties: { type: 'string', minLength: 1 },
+              },
+            },
           },
           minTrustLevel: {
             enum: ['basis', 'substantiell', 'hoch'],

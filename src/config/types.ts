@@ -21,6 +21,10 @@ export interface ClientConfig {
   readonly keyHash: string;
   readonly tenants: readonly string[];
   readonly admin: boolean;
+  /** May report statuses at `POST /api/v1/status`: of every adapter instance (`true`) or of the listed ones. */
+  readonly statusReporter?: boolean | readonly string[] | undefined;
+  /** Where citizen-status changes of this client's applications are POSTed, signed with `secret`. */
+  readonly webhook?: { readonly url: string; readonly secret: string } | undefined;
 }
 
 export interface AdapterInstanceConfig {
@@ -39,6 +43,19 @@ export interface RouteConfig {
   readonly retry: RetryPolicy;
   /** The trust level of the citizen login the route requires; needs the `identity` section. */
   readonly minTrustLevel?: TrustLevel | undefined;
+  /** Absolute path of the status mapping file (raw receiver statuses → citizen status). */
+  readonly statusMapping?: string | undefined;
+  /** Postbox notices on citizen-status changes. */
+  readonly postbox?: PostboxNoticeConfig | undefined;
+}
+
+export interface PostboxNoticeConfig {
+  /** The `postbox` adapter instance the notices go to. */
+  readonly adapter: string;
+  /** Subject template; the built-in one when undefined. */
+  readonly subject: string | undefined;
+  /** Text template per citizen status; the citizen text when a status has none. */
+  readonly templates: Readonly<Partial<Record<string, string>>>;
 }
 
 export type StoreConfig =
