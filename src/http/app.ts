@@ -8,6 +8,7 @@ import type { AdapterInstance } from '../adapter-contract.js';
 import type { AttachmentStore } from '../attachments.js';
 import type { GatewayConfig } from '../config/types.js';
 import { AmtError } from '../errors.js';
+import type { IdentityVerifier } from '../identity/intake.js';
 import type { Logger } from '../observability/log.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { Router } from '../routing.js';
@@ -36,6 +37,8 @@ export interface HttpDeps {
   onAccepted(): void;
   /** Adapter instances by id, for peer callbacks (`POST /api/v1/callbacks/{instanceId}`). */
   adapters?: ReadonlyMap<string, AdapterInstance>;
+  /** Verifies citizen identities (SAML) forwarded with applications; see `createIdentityVerifier`. */
+  identity?: IdentityVerifier | undefined;
   now?: () => number;
 }
 
@@ -98,6 +101,8 @@ export function createApp(deps: HttpDeps): express.Express {
         validators,
         onAccepted: () => deps.onAccepted(),
         now,
+        identity: deps.identity,
+        logger: deps.logger,
       }),
     ],
   });

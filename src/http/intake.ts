@@ -1,7 +1,7 @@
 /**
- * `POST /api/v1/applications`: validate, resolve tenant and route, save attachments, then one
- * durable `store.accept`. The 202 leaves only after that commit; nothing is stored for a request
- * that fails before it.
+ * `POST /api/v1/applications`: validate, resolve tenant and route, verify the citizen identity
+ * when one is forwarded, save attachments, then one durable `store.accept`. The 202 leaves only
+ * after that commit; no message is stored for a request that fails before it.
  */
 import { createHash, randomUUID } from 'node:crypto';
 import type { Request, RequestHandler, Response } from 'express';
@@ -11,6 +11,10 @@ import { canonicalJson } from '../canonical-json.js';
 import type { GatewayConfig, RouteConfig, TenantConfig } from '../config/types.js';
 import { normalizeLeistungsschluessel } from '../domain.js';
 import { AmtError, isAmtError, type Problem } from '../errors.js';
+import type { VerifiedIdentity } from '../identity/identity.js';
+import { identityForApplication, requireIdentityPresent } from '../identity/intake.js';
+import type { IdentityRequest, IdentityVerifier, SubmittedIdentity } from '../identity/intake.js';
+import type { Logger } from '../observability/log.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { Router } from '../routing.js';
 import type { AttachmentRef, MessageRecord, Store } from '../store/types.js';
@@ -33,6 +37,9 @@ export interface IntakeDeps {
   readonly validators: RequestValidators;
   readonly onAccepted: () => void;
   readonly now: () => number;
+  /** Verifies forwarded SAML responses; absent when the gateway has no `identity` section. */
+  readonly identity?: IdentityVerifier | undefined;
+  readonly logger?: Pick<Logger, 'info'>;
 }
 
 /** The application fields after schema validation (attachments are handled apart). */
@@ -44,6 +51,7 @@ interface ApplicationInput {
   readonly applicant: Record<string, unknown>;
   readonly data: Record<string, unknown>;
   readonly attachments?: readonly InlineAttachment[];
+  readonly identity?: SubmittedIdentity;
 }
 
 interface InlineAttachment {
@@ -97,10 +105,12 @@ async function submitApplication(
 
   let routed: RoutedApplication;
   let attachments: AttachmentRef[];
+  let inline: DecodedAttachment[] = [];
   if (kind === 'json') {
     const body = await readJsonBody(req, deps.config.server.bodyLimitBytes);
     routed = routeFor(body, deps.validators.application);
-    attachments = await saveInlineAttachments(deps, routed.input.attachments ?? []);
+    inline = decodeInlineAttachments(deps, routed.input.attachments ?? []);
+    attachments = inline.map((decoded) => decoded.ref);
   } else {
     const upload = await readMultipart(req, {
       attachments: deps.attachments,
@@ -121,8 +131,21 @@ async function submitApplication(
     channel: input.channel,
     applicant: input.applicant,
     data: input.data,
+    identity: input.identity,
   };
   const requestHash = createHash('sha256').update(canonicalJson({ application, attachments })).digest('hex');
+  const request: IdentityRequest = { clientId: client.id, idempotencyKey, requestHash, now: deps.now() };
+  if (input.identity !== undefined && idempotencyKey !== undefined) {
+    // A retry of an accepted request is answered from the store: its assertion was used up by the
+    // first attempt and may have expired since.
+    const earlier = await acceptedBefore(deps.store, request);
+    if (earlier) {
+      sendAccepted(res, earlier);
+      return 'duplicate';
+    }
+  }
+  const verifiedIdentity = await verifiedIdentityOf(deps, routed, request);
+  await storeInlineAttachments(deps, inline);
   const [result] = await deps.store.accept([
     {
       id: randomUUID(),
@@ -140,10 +163,11 @@ async function submitApplication(
         applicant: input.applicant,
         data: input.data,
         channel: input.channel,
+        verifiedIdentity,
       }),
       attachments,
       idempotency: idempotencyKey === undefined ? undefined : { key: idempotencyKey, requestHash },
-      receivedAt: deps.now(),
+      receivedAt: request.now,
     },
   ]);
   if (!result) throw new AmtError('AMT_INTERNAL', 'the store returned no result for an accepted message');
@@ -156,6 +180,37 @@ async function submitApplication(
   sendAccepted(res, result.message);
   if (result.kind === 'created') deps.onAccepted();
   return result.kind === 'created' ? 'accepted' : 'duplicate';
+}
+
+/** The message an earlier request with this client, key and body created, if any. */
+async function acceptedBefore(store: Store, request: IdentityRequest): Promise<MessageRecord | undefined> {
+  if (request.idempotencyKey === undefined) return undefined;
+  const earlier = await store.findByIdempotencyKey(request.clientId, request.idempotencyKey);
+  if (earlier === undefined || earlier.requestHash !== request.requestHash) return undefined;
+  return store.getMessage(earlier.messageId);
+}
+
+/** Verifies the forwarded identity against the route's trust level; a refusal is logged by its code only. */
+async function verifiedIdentityOf(
+  deps: IntakeDeps,
+  routed: RoutedApplication,
+  request: IdentityRequest,
+): Promise<VerifiedIdentity | undefined> {
+  const { input, tenant, route } = routed;
+  if (input.identity === undefined && route.minTrustLevel === undefined) return undefined;
+  try {
+    return await identityForApplication(deps.identity, input.identity, route.minTrustLevel, request);
+  } catch (err) {
+    if (isAmtError(err) && err.status < 500) {
+      deps.logger?.info('citizen identity refused', {
+        code: err.code,
+        client: request.clientId,
+        tenant: tenant.id,
+        route: route.id,
+      });
+    }
+    throw err;
+  }
 }
 
 function sendAccepted(res: Response, message: MessageRecord): void {
@@ -207,36 +262,43 @@ function routeApplication(
       problems: [{ path: '/service', message: 'no route serves this service for the tenant' }],
     });
   }
+  // Here already, so that a multipart upload is refused before its files are read.
+  requireIdentityPresent(input.identity, route.minTrustLevel);
   return { input, tenant, service, route };
 }
 
-async function saveInlineAttachments(
-  deps: IntakeDeps,
-  inline: readonly InlineAttachment[],
-): Promise<AttachmentRef[]> {
+/** An inline attachment, decoded and hashed but not yet written. */
+interface DecodedAttachment {
+  readonly ref: AttachmentRef;
+  readonly content: Buffer;
+}
+
+/** Checks every size and hashes the content; nothing is written before the request passed every check. */
+function decodeInlineAttachments(deps: IntakeDeps, inline: readonly InlineAttachment[]): DecodedAttachment[] {
   const limit = deps.config.server.attachmentLimitBytes;
-  // Every size is checked before the first file is written.
-  const decoded = inline.map((attachment, i) => {
+  return inline.map((attachment, i) => {
     const content = Buffer.from(attachment.contentBase64, 'base64');
     if (content.length > limit) {
       throw new AmtError('AMT_ATTACHMENT_TOO_LARGE', `attachment ${i} exceeds ${limit} bytes`, {
         problems: [{ path: `/attachments/${i}/contentBase64`, message: `exceeds ${limit} bytes` }],
       });
     }
-    return { attachment, content };
+    const ref: AttachmentRef = {
+      sha256: createHash('sha256').update(content).digest('hex'),
+      size: content.length,
+      filename: attachment.filename,
+      mediaType: attachment.mediaType,
+      purpose: attachment.purpose,
+    };
+    return { ref, content };
   });
-  return Promise.all(
-    decoded.map(async ({ attachment, content }) => {
-      const stored = await deps.attachments.saveBuffer(content);
-      return {
-        sha256: stored.sha256,
-        size: stored.size,
-        filename: attachment.filename,
-        mediaType: attachment.mediaType,
-        purpose: attachment.purpose,
-      };
-    }),
-  );
+}
+
+async function storeInlineAttachments(
+  deps: IntakeDeps,
+  decoded: readonly DecodedAttachment[],
+): Promise<void> {
+  await Promise.all(decoded.map(({ content }) => deps.attachments.saveBuffer(content)));
 }
 
 function uploadedAttachments(

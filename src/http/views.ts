@@ -2,6 +2,7 @@
  * What the API shows of stored records: timestamps as ISO 8601, absent values as null. The
  * application's content appears only where an admin asks for it explicitly.
  */
+import { TRUST_LEVELS, type TrustLevel } from '../identity/identity.js';
 import type {
   AttachmentRef,
   AttemptRecord,
@@ -23,11 +24,15 @@ export function historyView(event: HistoryEvent): Record<string, unknown> {
   };
 }
 
-/** The portal's view of its application: progress only, never the content. */
+/**
+ * The portal's view of its application: progress only, never the content. Of a verified citizen
+ * identity it shows only that there is one and its trust level.
+ */
 export function applicationStatusView(
   message: MessageRecord,
   history: readonly HistoryEvent[],
 ): Record<string, unknown> {
+  const trustLevel = verifiedTrustLevel(message.payload);
   return {
     id: message.id,
     tenant: message.ars,
@@ -36,10 +41,21 @@ export function applicationStatusView(
     status: message.status,
     remoteStatus: message.remoteStatus ?? null,
     remoteReference: message.remoteReference ?? null,
+    identityVerified: trustLevel !== undefined,
+    trustLevel: trustLevel ?? null,
     receivedAt: iso(message.createdAt),
     updatedAt: iso(message.updatedAt),
     history: history.map(historyView),
   };
+}
+
+/** The trust level of the verified identity stored with the application, if it has one. */
+function verifiedTrustLevel(payload: string): TrustLevel | undefined {
+  // Most applications carry none; they are not parsed for nothing.
+  if (!payload.includes('"verifiedIdentity"')) return undefined;
+  const level = (parsedPayload(payload) as { verifiedIdentity?: { trustLevel?: unknown } } | null)
+    ?.verifiedIdentity?.trustLevel;
+  return TRUST_LEVELS.find((known) => known === level);
 }
 
 function errorView(error: ErrorInfo): Record<string, unknown> {

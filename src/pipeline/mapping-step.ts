@@ -5,7 +5,11 @@
 import type { AttachmentRef } from '../store/types.js';
 
 export interface MappingInput {
-  /** The application as received from the portal (parsed JSON: reference, applicant, data …). */
+  /**
+   * The application as received from the portal (parsed JSON: reference, applicant, data …).
+   * When the citizen logged in, `verifiedIdentity` holds what the IdP confirmed (givenName,
+   * familyName, birthDate, address, trustLevel …; see docs/identity.md), apart from `applicant`.
+   */
   readonly application: unknown;
   readonly message: {
     readonly id: string;
