@@ -153,5 +153,15 @@ export function withGroupCommit(store: Store, options: GroupCommitOptions = {}):
     recordStatus: (report, followUps, now) => store.recordStatus(report, followUps, now),
     citizenStatus: (messageId) => store.citizenStatus(messageId),
     findMessages: (lookup, limit) => store.findMessages(lookup, limit),
+    claimJobOccurrence: (job, scheduledAt, owner, leaseMs, now, trigger) =>
+      store.claimJobOccurrence(job, scheduledAt, owner, leaseMs, now, trigger),
+    heartbeatJobRun: (runId, owner, leaseMs, now) => store.heartbeatJobRun(runId, owner, leaseMs, now),
+    finishJobRun: (runId, owner, outcome, now) => store.finishJobRun(runId, owner, outcome, now),
+    jobRuns: (job, limit, cursor) => store.jobRuns(job, limit, cursor),
+    runningJobRuns: (job) => store.runningJobRuns(job),
+    lastJobOccurrence: (job) => store.lastJobOccurrence(job),
+    purgePayloads: (filter, now) => store.purgePayloads(filter, now),
+    isAttachmentReferenced: (sha256) => store.isAttachmentReferenced(sha256),
+    deadLetterCounts: (since) => store.deadLetterCounts(since),
   };
 }

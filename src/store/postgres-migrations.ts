@@ -133,4 +133,35 @@ CREATE INDEX messages_delivery_id ON messages (delivery_id);
 CREATE INDEX messages_remote_reference ON messages (remote_reference) WHERE remote_reference IS NOT NULL;
 `,
   },
+  {
+    version: 3,
+    name: 'scheduled job runs; retention purge index',
+    sql: `
+-- One row per run of a job occurrence; a takeover after an expired lease adds a row with the
+-- next attempt. The unique key makes exactly one claimer win each (occurrence, attempt).
+CREATE TABLE job_runs (
+  id                text PRIMARY KEY,
+  job               text NOT NULL,
+  scheduled_at      bigint NOT NULL,
+  attempt           integer NOT NULL,
+  triggered_by      text NOT NULL CHECK (triggered_by IN ('schedule', 'missed', 'manual')),
+  owner             text NOT NULL,
+  status            text NOT NULL
+    CHECK (status IN ('running', 'succeeded', 'failed', 'timed-out', 'skipped', 'abandoned')),
+  started_at        bigint NOT NULL,
+  lease_expires_at  bigint,
+  finished_at       bigint,
+  items_processed   bigint,
+  error             text,
+  takeover_of       text
+);
+CREATE UNIQUE INDEX job_runs_occurrence ON job_runs (job, scheduled_at, attempt);
+CREATE INDEX job_runs_running ON job_runs (job, scheduled_at) WHERE status = 'running';
+
+-- Retention purge reads final messages oldest change first; the predicate is repeated verbatim
+-- in the query (with the literal marker) so the planner may use this index.
+CREATE INDEX messages_purgeable ON messages (updated_at, id)
+  WHERE status IN ('delivered', 'dead') AND payload <> '{"amtsbote":"purged"}';
+`,
+  },
 ];

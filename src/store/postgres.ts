@@ -9,6 +9,7 @@ import pg from 'pg';
 import type { PoolClient, QueryResultRow } from 'pg';
 import { AmtError } from '../errors.js';
 import { decodeCursor, encodeCursor } from './cursor.js';
+import * as jobs from './postgres-jobs.js';
 import { MIGRATIONS } from './postgres-migrations.js';
 import type {
   AcceptResult,
@@ -29,6 +30,13 @@ import type {
   StatusReport,
   StatusReportResult,
   Store,
+  DeadLetterCount,
+  JobClaim,
+  JobRun,
+  JobRunOutcome,
+  JobTrigger,
+  PurgeFilter,
+  PurgeResult,
 } from './types.js';
 
 /** LISTEN/NOTIFY channel on which intake, release and replay announce work that is due now. */
@@ -604,6 +612,63 @@ export class PostgresStore implements Store {
     );
     return rowCount === 1;
   }
+
+  // scheduled jobs and retention: the statements live in postgres-jobs.ts
+
+  async claimJobOccurrence(
+    job: string,
+    scheduledAt: number,
+    owner: string,
+    leaseMs: number,
+    now: number,
+    trigger: JobTrigger = 'schedule',
+  ): Promise<JobClaim | undefined> {
+    return this.transaction((client) =>
+      jobs.claimJobOccurrence(
+        (sql, params) => this.query(sql, params, client),
+        job,
+        scheduledAt,
+        owner,
+        leaseMs,
+        now,
+        trigger,
+      ),
+    );
+  }
+
+  async heartbeatJobRun(runId: string, owner: string, leaseMs: number, now: number): Promise<boolean> {
+    return jobs.heartbeatJobRun(this.onPool, runId, owner, now + leaseMs);
+  }
+
+  async finishJobRun(runId: string, owner: string, outcome: JobRunOutcome, now: number): Promise<boolean> {
+    return jobs.finishJobRun(this.onPool, runId, owner, outcome, now);
+  }
+
+  async jobRuns(job: string, limit: number, cursor?: string): Promise<Page<JobRun>> {
+    return jobs.jobRuns(this.onPool, job, limit, cursor);
+  }
+
+  async runningJobRuns(job: string): Promise<JobRun[]> {
+    return jobs.runningJobRuns(this.onPool, job);
+  }
+
+  async lastJobOccurrence(job: string): Promise<number | undefined> {
+    return jobs.lastJobOccurrence(this.onPool, job);
+  }
+
+  async purgePayloads(filter: PurgeFilter, now: number): Promise<PurgeResult> {
+    return jobs.purgePayloads(this.onPool, filter, now);
+  }
+
+  async isAttachmentReferenced(sha256: string): Promise<boolean> {
+    return jobs.isAttachmentReferenced(this.onPool, sha256);
+  }
+
+  async deadLetterCounts(since: number): Promise<DeadLetterCount[]> {
+    return jobs.deadLetterCounts(this.onPool, since);
+  }
+
+  private readonly onPool: jobs.Query = (sql, params) => this.query(sql, params);
 
   /**
    * Tells listening instances that work is due, after it was committed. Not inside the

@@ -133,6 +133,37 @@ CREATE INDEX messages_delivery_id ON messages (delivery_id);
 CREATE INDEX messages_remote_reference ON messages (remote_reference) WHERE remote_reference IS NOT NULL;
 `,
   },
+  {
+    version: 3,
+    name: 'scheduled job runs; retention purge index',
+    sql: `
+-- One row per run of a job occurrence; a takeover after an expired lease adds a row with the
+-- next attempt. The unique key makes exactly one claimer win each (occurrence, attempt).
+CREATE TABLE job_runs (
+  id                TEXT PRIMARY KEY,
+  job               TEXT NOT NULL,
+  scheduled_at      INTEGER NOT NULL,
+  attempt           INTEGER NOT NULL,
+  triggered_by      TEXT NOT NULL CHECK (triggered_by IN ('schedule', 'missed', 'manual')),
+  owner             TEXT NOT NULL,
+  status            TEXT NOT NULL
+    CHECK (status IN ('running', 'succeeded', 'failed', 'timed-out', 'skipped', 'abandoned')),
+  started_at        INTEGER NOT NULL,
+  lease_expires_at  INTEGER,
+  finished_at       INTEGER,
+  items_processed   INTEGER,
+  error             TEXT,
+  takeover_of       TEXT
+) STRICT;
+CREATE UNIQUE INDEX job_runs_occurrence ON job_runs (job, scheduled_at, attempt);
+CREATE INDEX job_runs_running ON job_runs (job, scheduled_at) WHERE status = 'running';
+
+-- Retention purge reads final messages oldest change first; the predicate is repeated verbatim
+-- in the query (with the literal marker) so the planner may use this index.
+CREATE INDEX messages_purgeable ON messages (updated_at, id)
+  WHERE status IN ('delivered', 'dead') AND payload <> '{"amtsbote":"purged"}';
+`,
+  },
 ];
 
 /**

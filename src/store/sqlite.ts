@@ -9,6 +9,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { AmtError } from '../errors.js';
 import { decodeCursor, encodeCursor } from './cursor.js';
+import * as jobs from './sqlite-jobs.js';
 import { applySqliteMigrations } from './sqlite-migrations.js';
 import type {
   AcceptResult,
@@ -30,6 +31,13 @@ import type {
   StatusReport,
   StatusReportResult,
   Store,
+  DeadLetterCount,
+  JobClaim,
+  JobRun,
+  JobRunOutcome,
+  JobTrigger,
+  PurgeFilter,
+  PurgeResult,
 } from './types.js';
 
 const BUSY_TIMEOUT_MS = 5000;
@@ -573,6 +581,51 @@ export class SqliteStore implements Store {
       if (this.rememberCalls++ % PURGE_EVERY === 0) this.sql.purgeRemembered.run(now);
       return this.sql.remember.run({ namespace, key, expiresAt, now }).changes === 1;
     });
+  }
+
+  // scheduled jobs and retention: the statements live in sqlite-jobs.ts
+
+  async claimJobOccurrence(
+    job: string,
+    scheduledAt: number,
+    owner: string,
+    leaseMs: number,
+    now: number,
+    trigger: JobTrigger = 'schedule',
+  ): Promise<JobClaim | undefined> {
+    return this.write(() => jobs.claimJobOccurrence(this.db, job, scheduledAt, owner, leaseMs, now, trigger));
+  }
+
+  async heartbeatJobRun(runId: string, owner: string, leaseMs: number, now: number): Promise<boolean> {
+    return this.write(() => jobs.heartbeatJobRun(this.db, runId, owner, now + leaseMs));
+  }
+
+  async finishJobRun(runId: string, owner: string, outcome: JobRunOutcome, now: number): Promise<boolean> {
+    return this.write(() => jobs.finishJobRun(this.db, runId, owner, outcome, now));
+  }
+
+  async jobRuns(job: string, limit: number, cursor?: string): Promise<Page<JobRun>> {
+    return guard(() => jobs.jobRuns(this.db, job, limit, cursor));
+  }
+
+  async runningJobRuns(job: string): Promise<JobRun[]> {
+    return guard(() => jobs.runningJobRuns(this.db, job));
+  }
+
+  async lastJobOccurrence(job: string): Promise<number | undefined> {
+    return guard(() => jobs.lastJobOccurrence(this.db, job));
+  }
+
+  async purgePayloads(filter: PurgeFilter, now: number): Promise<PurgeResult> {
+    return this.write(() => jobs.purgePayloads(this.db, filter, now));
+  }
+
+  async isAttachmentReferenced(sha256: string): Promise<boolean> {
+    return guard(() => jobs.isAttachmentReferenced(this.db, sha256));
+  }
+
+  async deadLetterCounts(since: number): Promise<DeadLetterCount[]> {
+    return guard(() => jobs.deadLetterCounts(this.db, since));
   }
 
   /** Runs `work` in one writing transaction (BEGIN IMMEDIATE): all of it or none of it. */

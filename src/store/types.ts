@@ -226,6 +226,44 @@ export interface Store {
   ): Promise<MessageRecord[]>;
 
   /**
+   * Scheduled jobs (semantics in `test/store/contract.ts`). Claims the occurrence `scheduledAt` of
+   * `job` for `owner` with a lease until now + leaseMs. Exactly one caller gets an occurrence; a
+   * run whose lease expired unfinished is taken over (it becomes `abandoned`, the new run names it
+   * in `takeoverOf`). Claims of one job are serialised, so `running` lists exactly the other runs
+   * of the job that held a live lease at this claim. Undefined when the occurrence is taken.
+   */
+  claimJobOccurrence(
+    job: string,
+    scheduledAt: number,
+    owner: string,
+    leaseMs: number,
+    now: number,
+    trigger?: JobTrigger,
+  ): Promise<JobClaim | undefined>;
+  /** Extends the lease of a running run; false when `owner` no longer holds it (taken over, finished). */
+  heartbeatJobRun(runId: string, owner: string, leaseMs: number, now: number): Promise<boolean>;
+  /** Records how a run ended; false (and nothing written) when `owner` no longer holds it. */
+  finishJobRun(runId: string, owner: string, outcome: JobRunOutcome, now: number): Promise<boolean>;
+  /** Runs of one job, newest occurrence first (then highest attempt first). */
+  jobRuns(job: string, limit: number, cursor?: string): Promise<Page<JobRun>>;
+  /** Runs of one job that are `running` (live or with an expired lease), oldest occurrence first. */
+  runningJobRuns(job: string): Promise<JobRun[]>;
+  /** The latest occurrence of `job` that was ever claimed (any trigger), for the missed-run policy. */
+  lastJobOccurrence(job: string): Promise<number | undefined>;
+
+  /**
+   * Retention: replaces the payload of messages in a final state since before `filter.before`
+   * (by `updatedAt`) with `PURGED_PAYLOAD`, drops their attachment references and adds the history
+   * event `purged`; status, ids, history and attempts stay. Oldest first, at most `limit`.
+   * Returns how many were purged and the attachment hashes no message references any more.
+   */
+  purgePayloads(filter: PurgeFilter, now: number): Promise<PurgeResult>;
+  /** True while any message references the attachment content with this SHA-256. */
+  isAttachmentReferenced(sha256: string): Promise<boolean>;
+  /** Dead letters per route: how many are dead now and how many of those died at or after `since`. */
+  deadLetterCounts(since: number): Promise<DeadLetterCount[]>;
+
+  /**
    * Remembers `key` in `namespace` until `expiresAt`. Returns true the first time, false while a
    * live entry exists (assertion ids, callback nonces). Expired entries may be purged.
    */
@@ -281,3 +319,72 @@ export interface CitizenStatusRecord {
 export type MessageLookup =
   | { readonly deliveryId: string; readonly target?: string }
   | { readonly remoteReference: string; readonly target?: string };
+
+// --- scheduled jobs and retention ---
+
+/** What made a run: its cron schedule, the missed-run policy after downtime, or an operator. */
+export type JobTrigger = 'schedule' | 'missed' | 'manual';
+
+export type JobRunStatus =
+  | 'running' // claimed and holding a lease (also while queued behind an earlier run)
+  | 'succeeded'
+  | 'failed'
+  | 'timed-out'
+  | 'skipped' // recorded without running: overlap or missed-run policy
+  | 'abandoned'; // its lease expired unfinished and another run took the occurrence over
+
+export interface JobRun {
+  readonly id: string;
+  readonly job: string;
+  /** The occurrence: the instant the schedule named (for manual runs, when it was asked for). */
+  readonly scheduledAt: number;
+  /** 1 for the first run of an occurrence, one more for each takeover. */
+  readonly attempt: number;
+  readonly trigger: JobTrigger;
+  readonly owner: string;
+  readonly status: JobRunStatus;
+  readonly startedAt: number;
+  /** While running: until when the owner holds it. */
+  readonly leaseExpiresAt: number | undefined;
+  readonly finishedAt: number | undefined;
+  readonly itemsProcessed: number | undefined;
+  /** Why it failed, timed out, was skipped or abandoned. */
+  readonly error: ErrorInfo | undefined;
+  /** The abandoned run this one took over. */
+  readonly takeoverOf: string | undefined;
+}
+
+export interface JobClaim {
+  readonly run: JobRun;
+  /** Other runs of the job that held a live lease when this one was claimed, oldest first. */
+  readonly running: readonly JobRun[];
+}
+
+export interface JobRunOutcome {
+  readonly status: 'succeeded' | 'failed' | 'timed-out' | 'skipped';
+  readonly itemsProcessed: number;
+  readonly error?: ErrorInfo | undefined;
+}
+
+/** The payload a purged message keeps: valid JSON, recognisable, never an application. */
+export const PURGED_PAYLOAD = '{"amtsbote":"purged"}';
+
+export interface PurgeFilter {
+  /** Messages in a final state whose last change (`updatedAt`) is before this instant. */
+  readonly before: number;
+  /** Only messages of these routes; all routes when absent. */
+  readonly routeIds?: readonly string[] | undefined;
+  readonly limit: number;
+}
+
+export interface PurgeResult {
+  readonly purged: number;
+  /** SHA-256 of attachment contents that no message references any more (files may be deleted). */
+  readonly unreferencedAttachments: readonly string[];
+}
+
+export interface DeadLetterCount {
+  readonly routeId: string;
+  readonly dead: number;
+  readonly deadSince: number;
+}

@@ -19,6 +19,25 @@
  * - `listMessages`/`deadLetters`: newest first by (createdAt, id); `since` is inclusive, `until`
  *   exclusive; `tenantIds: []` matches nothing; `nextCursor` is undefined on the last page, also
  *   when that page is exactly full. A cursor that is not one of ours is rejected.
+ * - Scheduled jobs: an occurrence is (job, scheduledAt). `claimJobOccurrence` gives it to exactly
+ *   one caller as attempt 1. While that run is `running` with a live lease (leaseExpiresAt > now)
+ *   nobody else gets it; once its lease has expired (leaseExpiresAt <= now) the next claim takes it
+ *   over: the old run becomes `abandoned` (finishedAt = now, error AMT_JOB_LEASE_EXPIRED) and the
+ *   new one is attempt n+1 with `takeoverOf` naming it. A finished run (any other status) is
+ *   never claimed again. `running` in the claim lists the job's other runs whose lease was live at
+ *   the claim, oldest occurrence first. `heartbeatJobRun`/`finishJobRun` apply only while the
+ *   run is `running` and held by that owner (an expired but not yet taken-over lease still counts,
+ *   like `complete`); they answer false and change nothing otherwise. `jobRuns` lists newest
+ *   occurrence first, then highest attempt; `lastJobOccurrence` is the greatest scheduledAt ever
+ *   claimed for the job, whatever the trigger.
+ * - Retention: `purgePayloads` takes messages in `delivered` or `dead` whose `updatedAt` is before
+ *   `before` and whose payload is not already `PURGED_PAYLOAD`, oldest `updatedAt` first (then
+ *   id). It keeps status, ids, `updatedAt`, history and attempts; the payload becomes
+ *   `PURGED_PAYLOAD`, attachments become [], the history gains `purged` (status unchanged, detail
+ *   `{attachments: <count>}`). `unreferencedAttachments` are the hashes released by this call
+ *   that no message references any more, sorted.
+ * - `deadLetterCounts` lists routes with dead messages, sorted by route id (bytewise); `deadSince`
+ *   counts those whose `updatedAt` is at or after `since`.
  */
 import { expect } from 'chai';
 import type {
@@ -30,6 +49,7 @@ import type {
   Outcome,
   Store,
 } from '../../src/store/types.js';
+import { PURGED_PAYLOAD } from '../../src/store/types.js';
 
 const T0 = 1_750_000_000_000;
 const LEASE = 30_000;
@@ -1225,6 +1245,261 @@ export function describeStoreContract(
           [2, 'delivered'],
         ]);
         expect((await store.history(other.id)).map((h) => h.seq)).to.deep.equal([1]);
+      });
+    });
+
+    describe('scheduled job runs', () => {
+      const JOB = 'retention-purge';
+      const AT = T0 + 60_000;
+
+      async function claim(owner: string, now: number, scheduledAt = AT, job = JOB) {
+        return store.claimJobOccurrence(job, scheduledAt, owner, 1000, now);
+      }
+
+      it('gives an occurrence to exactly one claimer, as attempt 1 holding a lease', async () => {
+        const first = await claim('a', AT + 5);
+        expectFields(first?.run, {
+          job: JOB,
+          scheduledAt: AT,
+          attempt: 1,
+          trigger: 'schedule',
+          owner: 'a',
+          status: 'running',
+          startedAt: AT + 5,
+          leaseExpiresAt: AT + 1005,
+          finishedAt: undefined,
+          itemsProcessed: undefined,
+          error: undefined,
+          takeoverOf: undefined,
+        });
+        expect(first?.running).to.deep.equal([]);
+        expect(await claim('b', AT + 6)).to.equal(undefined);
+        expect(await claim('a', AT + 1004)).to.equal(undefined);
+        expect(await claim('b', AT + 10, AT, 'dead-letter-digest')).to.not.equal(undefined);
+        expect(await claim('b', AT + 10, AT + 1)).to.not.equal(undefined);
+      });
+
+      it('records the trigger it is given', async () => {
+        const manual = await store.claimJobOccurrence(JOB, AT, 'cli', 1000, AT, 'manual');
+        const missed = await store.claimJobOccurrence(JOB, AT - 1, 'a', 1000, AT, 'missed');
+        expect([manual?.run.trigger, missed?.run.trigger]).to.deep.equal(['manual', 'missed']);
+      });
+
+      it('lets another owner take over once the lease expired, recording the abandoned run', async () => {
+        const first = (await claim('a', AT))!.run;
+        expect(await claim('b', AT + 999)).to.equal(undefined);
+        const second = (await claim('b', AT + 1000))!.run;
+        expectFields(second, {
+          attempt: 2,
+          owner: 'b',
+          status: 'running',
+          takeoverOf: first.id,
+          startedAt: AT + 1000,
+        });
+        expect(second.id).to.not.equal(first.id);
+        const runs = (await store.jobRuns(JOB, 10)).items;
+        expect(runs.map((r) => [r.attempt, r.owner, r.status])).to.deep.equal([
+          [2, 'b', 'running'],
+          [1, 'a', 'abandoned'],
+        ]);
+        expectFields(runs[1], { finishedAt: AT + 1000, leaseExpiresAt: undefined });
+        expect(runs[1]?.error?.code).to.equal('AMT_JOB_LEASE_EXPIRED');
+        // The old owner has lost the run: it can neither renew nor finish it.
+        expect(await store.heartbeatJobRun(first.id, 'a', 1000, AT + 1001)).to.equal(false);
+        expect(
+          await store.finishJobRun(first.id, 'a', { status: 'succeeded', itemsProcessed: 1 }, AT + 1002),
+        ).to.equal(false);
+        expect((await store.jobRuns(JOB, 10)).items[1]?.status).to.equal('abandoned');
+        expect(await claim('c', AT + 1500)).to.equal(undefined);
+        expect((await claim('c', AT + 2000))?.run.attempt).to.equal(3);
+      });
+
+      it('extends a lease on heartbeat, only for its owner', async () => {
+        const run = (await claim('a', AT))!.run;
+        expect(await store.heartbeatJobRun(run.id, 'b', 1000, AT + 900)).to.equal(false);
+        expect(await store.heartbeatJobRun(run.id, 'a', 1000, AT + 900)).to.equal(true);
+        expect(await claim('b', AT + 1000)).to.equal(undefined);
+        expect((await store.runningJobRuns(JOB))[0]?.leaseExpiresAt).to.equal(AT + 1900);
+        expect(await claim('b', AT + 1900)).to.not.equal(undefined);
+      });
+
+      it('finishes a run once, with its outcome, and never hands the occurrence out again', async () => {
+        const run = (await claim('a', AT))!.run;
+        const error = { code: 'AMT_JOB_TIMEOUT', message: 'after 5m', details: { timeoutMs: 300_000 } };
+        expect(
+          await store.finishJobRun(run.id, 'b', { status: 'succeeded', itemsProcessed: 3 }, AT + 10),
+        ).to.equal(false);
+        expect(
+          await store.finishJobRun(run.id, 'a', { status: 'timed-out', itemsProcessed: 7, error }, AT + 10),
+        ).to.equal(true);
+        expect(
+          await store.finishJobRun(run.id, 'a', { status: 'succeeded', itemsProcessed: 8 }, AT + 11),
+        ).to.equal(false);
+        expect(await store.heartbeatJobRun(run.id, 'a', 1000, AT + 12)).to.equal(false);
+        const [stored] = (await store.jobRuns(JOB, 1)).items;
+        expect(plain(stored)).to.deep.equal(
+          plain({
+            ...run,
+            status: 'timed-out',
+            finishedAt: AT + 10,
+            leaseExpiresAt: undefined,
+            itemsProcessed: 7,
+            error,
+          }),
+        );
+        expect(await claim('b', AT + 5000)).to.equal(undefined);
+        expect(await store.runningJobRuns(JOB)).to.deep.equal([]);
+      });
+
+      it('finishes a run whose lease expired as long as nobody took it over', async () => {
+        const run = (await claim('a', AT))!.run;
+        expect(
+          await store.finishJobRun(run.id, 'a', { status: 'skipped', itemsProcessed: 0 }, AT + 5000),
+        ).to.equal(true);
+        expect(await claim('b', AT + 6000)).to.equal(undefined);
+        expect((await store.jobRuns(JOB, 1)).items[0]?.status).to.equal('skipped');
+      });
+
+      it('names the runs of the job that held a live lease at the claim', async () => {
+        const one = (await claim('a', AT, AT))!.run;
+        const two = (await claim('b', AT + 1, AT + 1))!;
+        expect(two.running.map((r) => r.id)).to.deep.equal([one.id]);
+        await claim('c', AT + 2, AT, 'dead-letter-digest');
+        const three = (await claim('c', AT + 2, AT + 2))!;
+        expect(three.running.map((r) => r.id)).to.deep.equal([one.id, two.run.id]);
+        await store.finishJobRun(one.id, 'a', { status: 'succeeded', itemsProcessed: 0 }, AT + 3);
+        // two's lease (until AT + 1001) has expired by AT + 1001: it no longer counts as running
+        const four = (await claim('d', AT + 1001, AT + 4))!;
+        expect(four.running.map((r) => r.id)).to.deep.equal([three.run.id]);
+        expect((await store.runningJobRuns(JOB)).map((r) => r.scheduledAt)).to.deep.equal([
+          AT + 1,
+          AT + 2,
+          AT + 4,
+        ]);
+      });
+
+      it('lists runs newest occurrence first with cursors, and knows the last occurrence', async () => {
+        expect(await store.lastJobOccurrence(JOB)).to.equal(undefined);
+        for (const at of [AT + 2, AT, AT + 1]) await claim('a', at, at);
+        await claim('b', AT + 5000, AT + 1); // takes over occurrence AT + 1
+        await store.claimJobOccurrence(JOB, AT - 10, 'cli', 1000, AT + 5000, 'manual');
+        await claim('a', AT, AT + 99, 'other-job');
+        const first = await store.jobRuns(JOB, 2);
+        expect(first.items.map((r) => [r.scheduledAt, r.attempt])).to.deep.equal([
+          [AT + 2, 1],
+          [AT + 1, 2],
+        ]);
+        const second = await store.jobRuns(JOB, 2, first.nextCursor);
+        expect(second.items.map((r) => [r.scheduledAt, r.attempt])).to.deep.equal([
+          [AT + 1, 1],
+          [AT, 1],
+        ]);
+        const third = await store.jobRuns(JOB, 2, second.nextCursor);
+        expect(third.items.map((r) => [r.scheduledAt, r.attempt])).to.deep.equal([[AT - 10, 1]]);
+        expect(third.nextCursor).to.equal(undefined);
+        expect((await store.jobRuns(JOB, 5)).nextCursor).to.equal(undefined);
+        expect(await store.lastJobOccurrence(JOB)).to.equal(AT + 2);
+        expect(await store.lastJobOccurrence('other-job')).to.equal(AT + 99);
+        let rejected: unknown;
+        try {
+          await store.jobRuns(JOB, 2, 'not-a-cursor');
+        } catch (err) {
+          rejected = err;
+        }
+        expect((rejected as { code?: string } | undefined)?.code).to.equal('AMT_VALIDATION_FAILED');
+      });
+    });
+
+    describe('retention', () => {
+      const SHARED = 'a'.repeat(64);
+      const OWN = 'b'.repeat(64);
+      const attachment = (sha256: string) => ({
+        sha256,
+        size: 3,
+        filename: 'nachweis.pdf',
+        mediaType: 'application/pdf',
+      });
+
+      it('purges payloads and attachment references of final messages, keeping the audit record', async () => {
+        const old = await deliverOne({ attachments: [attachment(SHARED), attachment(OWN)] }, T0 + 10);
+        const oldDead = await killOne({ routeId: 'gewerbe' }, T0 + 20);
+        const recent = await deliverOne({ attachments: [attachment(SHARED)] }, T0 + 5000);
+        const pending = await acceptOne({ receivedAt: T0 });
+        const historyBefore = await store.history(old.id);
+
+        const result = await store.purgePayloads({ before: T0 + 1000, limit: 10 }, T0 + 9000);
+        expect(result).to.deep.equal({ purged: 2, unreferencedAttachments: [OWN] });
+
+        const purged = (await store.getMessage(old.id))!;
+        expect(purged.payload).to.equal(PURGED_PAYLOAD);
+        expect(purged.attachments).to.deep.equal([]);
+        expectFields(purged, {
+          status: 'delivered',
+          deliveryId: old.deliveryId,
+          remoteReference: old.remoteReference,
+          updatedAt: old.updatedAt,
+        });
+        const history = await store.history(old.id);
+        expect(history.slice(0, -1)).to.deep.equal(historyBefore);
+        expect(plain(history.at(-1))).to.deep.equal({
+          seq: historyBefore.length + 1,
+          at: T0 + 9000,
+          status: 'delivered',
+          event: 'purged',
+          detail: { attachments: 2 },
+        });
+        expect(await store.attempts(old.id)).to.have.length(1);
+        expectFields(await store.getMessage(oldDead.id), { status: 'dead', payload: PURGED_PAYLOAD });
+        expect((await store.history(oldDead.id)).at(-1)?.status).to.equal('dead');
+        expect((await store.getMessage(recent.id))?.payload).to.equal(recent.payload);
+        expect((await store.getMessage(pending.id))?.payload).to.equal(pending.payload);
+
+        expect(await store.isAttachmentReferenced(SHARED)).to.equal(true);
+        expect(await store.isAttachmentReferenced(OWN)).to.equal(false);
+        expect(await store.purgePayloads({ before: T0 + 1000, limit: 10 }, T0 + 9500)).to.deep.equal({
+          purged: 0,
+          unreferencedAttachments: [],
+        });
+        expect(await store.purgePayloads({ before: T0 + 6000, limit: 10 }, T0 + 9600)).to.deep.equal({
+          purged: 1,
+          unreferencedAttachments: [SHARED],
+        });
+        expect(await store.isAttachmentReferenced(SHARED)).to.equal(false);
+      });
+
+      it('purges oldest first, up to the limit, only of the routes named', async () => {
+        const a = await deliverOne({ routeId: 'parken' }, T0 + 30);
+        const b = await deliverOne({ routeId: 'gewerbe' }, T0 + 10);
+        const c = await deliverOne({ routeId: 'parken' }, T0 + 20);
+        expect(
+          (await store.purgePayloads({ before: T0 + 100, routeIds: [], limit: 10 }, T0 + 200)).purged,
+        ).to.equal(0);
+        expect(
+          (await store.purgePayloads({ before: T0 + 100, routeIds: ['parken'], limit: 1 }, T0 + 200)).purged,
+        ).to.equal(1);
+        const payloads = async () =>
+          Promise.all([a, b, c].map(async (m) => (await store.getMessage(m.id))?.payload === PURGED_PAYLOAD));
+        expect(await payloads()).to.deep.equal([false, false, true]);
+        expect(
+          (await store.purgePayloads({ before: T0 + 100, routeIds: ['parken'], limit: 5 }, T0 + 300)).purged,
+        ).to.equal(1);
+        expect(await payloads()).to.deep.equal([true, false, true]);
+        expect((await store.purgePayloads({ before: T0 + 100, limit: 5 }, T0 + 400)).purged).to.equal(1);
+        expect(await payloads()).to.deep.equal([true, true, true]);
+      });
+
+      it('counts dead letters per route, in total and since an instant', async () => {
+        expect(await store.deadLetterCounts(T0)).to.deep.equal([]);
+        await killOne({ routeId: 'parken' }, T0 + 10);
+        await killOne({ routeId: 'parken' }, T0 + 500);
+        await killOne({ routeId: 'gewerbe-anmeldung' }, T0 + 20);
+        await killOne({ routeId: 'gewerbe_abmeldung' }, T0 + 600);
+        await deliverOne({ routeId: 'wohnsitz' }, T0 + 700);
+        expect(await store.deadLetterCounts(T0 + 500)).to.deep.equal([
+          { routeId: 'gewerbe-anmeldung', dead: 1, deadSince: 0 },
+          { routeId: 'gewerbe_abmeldung', dead: 1, deadSince: 1 },
+          { routeId: 'parken', dead: 2, deadSince: 1 },
+        ]);
       });
     });
   });
