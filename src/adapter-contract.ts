@@ -57,8 +57,21 @@ export interface AdapterContext {
    * same (instance, reference) twice yields the same message id, so a re-fetch never duplicates.
    */
   readonly receive: (application: InboundApplication) => Promise<{ readonly messageId: string }>;
-  /** Records a status the receiver reported for a delivered message of this instance. */
+  /**
+   * Records a status the receiver reported for a delivered message of this instance and maps it
+   * to the citizen status. Reporting the latest status again changes nothing. Throws
+   * `AMT_STATUS_NOT_DELIVERED` (retryable) while the message is not delivered yet and
+   * `AMT_NOT_FOUND` for a message of another instance.
+   */
   readonly reportStatus: (update: RemoteStatusUpdate) => Promise<void>;
+  /**
+   * Finds a message this instance delivered (or is delivering) by its delivery id or by the
+   * remote reference its delivery returned; for receivers that answer with either. Throws
+   * `AMT_STATUS_AMBIGUOUS` when a remote reference names several messages.
+   */
+  readonly findMessage?: (
+    by: { readonly deliveryId: string } | { readonly remoteReference: string },
+  ) => Promise<{ readonly messageId: string } | undefined>;
   /** Delivered messages of this instance still waiting for a final remote status (for status polling). */
   readonly awaitingStatus: (
     finalStatuses: readonly string[],

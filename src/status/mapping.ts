@@ -69,7 +69,12 @@ interface Entry {
 }
 
 /** The mapping of a route without `statusMapping`: the FIT-Connect delivery states only. */
-export const DEFAULT_STATUS_MAPPING: StatusMapping = buildMapping(undefined, undefined, defaultEntries(), defaultTexts());
+export const DEFAULT_STATUS_MAPPING: StatusMapping = buildMapping(
+  undefined,
+  undefined,
+  defaultEntries(),
+  defaultTexts(),
+);
 
 /** Reads and compiles a status mapping file. */
 export function loadStatusMapping(file: string): StatusMapping {
@@ -77,10 +82,14 @@ export function loadStatusMapping(file: string): StatusMapping {
   try {
     text = readFileSync(file, 'utf8');
   } catch (cause) {
-    throw new AmtError('AMT_MAPPING_COMPILE_FAILED', `cannot read the status mapping ${file}: ${(cause as Error).message}`, {
-      cause,
-      problems: [{ path: file, message: 'cannot be read' }],
-    });
+    throw new AmtError(
+      'AMT_MAPPING_COMPILE_FAILED',
+      `cannot read the status mapping ${file}: ${(cause as Error).message}`,
+      {
+        cause,
+        problems: [{ path: file, message: 'cannot be read' }],
+      },
+    );
   }
   return compileStatusMapping(text, file);
 }
@@ -92,14 +101,21 @@ export function compileStatusMapping(text: string, file: string): StatusMapping 
   const problems: Problem[] = [];
   const root = source.value;
   if (!isObject(root)) {
-    throw new AmtError('AMT_MAPPING_COMPILE_FAILED', `${file}: a status mapping is a YAML mapping with \`statuses:\``, {
-      problems: [{ path: `${file}:1`, message: 'expected a mapping with the key statuses' }],
-    });
+    throw new AmtError(
+      'AMT_MAPPING_COMPILE_FAILED',
+      `${file}: a status mapping is a YAML mapping with \`statuses:\``,
+      {
+        problems: [{ path: `${file}:1`, message: 'expected a mapping with the key statuses' }],
+      },
+    );
   }
   const at = (node: unknown, key?: string): string => `${file}:${source.lineOf(node, key)}`;
   for (const key of Object.keys(root)) {
     if (!TOP_LEVEL_KEYS.includes(key)) {
-      problems.push({ path: at(root, key), message: `unknown key ${key}; known: ${TOP_LEVEL_KEYS.join(', ')}` });
+      problems.push({
+        path: at(root, key),
+        message: `unknown key ${key}; known: ${TOP_LEVEL_KEYS.join(', ')}`,
+      });
     }
   }
 
@@ -111,11 +127,15 @@ export function compileStatusMapping(text: string, file: string): StatusMapping 
 
   const texts = defaultTexts();
   if (root.texts !== undefined) {
-    if (!isObject(root.texts)) problems.push({ path: at(root, 'texts'), message: 'must map citizen statuses to texts' });
+    if (!isObject(root.texts))
+      problems.push({ path: at(root, 'texts'), message: 'must map citizen statuses to texts' });
     else {
       for (const [status, template] of Object.entries(root.texts)) {
         if (!isCitizenStatus(status)) {
-          problems.push({ path: at(root.texts, status), message: `${status} is not a citizen status (${CITIZEN_STATUSES.join(', ')})` });
+          problems.push({
+            path: at(root.texts, status),
+            message: `${status} is not a citizen status (${CITIZEN_STATUSES.join(', ')})`,
+          });
         } else if (typeof template !== 'string') {
           problems.push({ path: at(root.texts, status), message: 'must be a text' });
         } else {
@@ -127,7 +147,10 @@ export function compileStatusMapping(text: string, file: string): StatusMapping 
 
   const entries = defaultsText === 'false' ? new Map<string, Entry>() : defaultEntries();
   if (!isObject(root.statuses)) {
-    problems.push({ path: at(root, 'statuses'), message: 'is required: a mapping from raw status to citizen status' });
+    problems.push({
+      path: at(root, 'statuses'),
+      message: 'is required: a mapping from raw status to citizen status',
+    });
   } else {
     for (const [raw, target] of Object.entries(root.statuses)) {
       const where = at(root.statuses, raw);
@@ -142,7 +165,9 @@ export function compileStatusMapping(text: string, file: string): StatusMapping 
   }
 
   if (problems.length > 0) {
-    throw new AmtError('AMT_MAPPING_COMPILE_FAILED', `${file}: the status mapping is not valid`, { problems });
+    throw new AmtError('AMT_MAPPING_COMPILE_FAILED', `${file}: the status mapping is not valid`, {
+      problems,
+    });
   }
   return buildMapping(file, serviceName, entries, texts);
 }
@@ -150,7 +175,10 @@ export function compileStatusMapping(text: string, file: string): StatusMapping 
 function compileEntry(target: unknown, where: string, problems: Problem[]): Entry | undefined {
   if (typeof target === 'string') {
     if (isCitizenStatus(target)) return { status: target, text: undefined };
-    problems.push({ path: where, message: `${target} is not a citizen status (${CITIZEN_STATUSES.join(', ')})` });
+    problems.push({
+      path: where,
+      message: `${target} is not a citizen status (${CITIZEN_STATUSES.join(', ')})`,
+    });
     return undefined;
   }
   if (!isObject(target)) {
@@ -158,7 +186,8 @@ function compileEntry(target: unknown, where: string, problems: Problem[]): Entr
     return undefined;
   }
   const unknown = Object.keys(target).filter((k) => k !== 'status' && k !== 'text');
-  if (unknown.length > 0) problems.push({ path: where, message: `unknown key ${unknown.join(', ')}; known: status, text` });
+  if (unknown.length > 0)
+    problems.push({ path: where, message: `unknown key ${unknown.join(', ')}; known: status, text` });
   if (!isCitizenStatus(target.status)) {
     problems.push({ path: where, message: `status must be one of ${CITIZEN_STATUSES.join(', ')}` });
     return undefined;
@@ -194,12 +223,17 @@ function buildMapping(
 }
 
 function defaultEntries(): Map<string, Entry> {
-  return new Map(Object.entries(FIT_CONNECT_DEFAULTS).map(([remote, status]) => [remote, { status, text: undefined }]));
+  return new Map(
+    Object.entries(FIT_CONNECT_DEFAULTS).map(([remote, status]) => [remote, { status, text: undefined }]),
+  );
 }
 
 function defaultTexts(): Record<CitizenStatus, TextTemplate> {
   return Object.fromEntries(
-    CITIZEN_STATUSES.map((status) => [status, compileTemplate(DEFAULT_TEXTS[status], `built-in text ${status}`)]),
+    CITIZEN_STATUSES.map((status) => [
+      status,
+      compileTemplate(DEFAULT_TEXTS[status], `built-in text ${status}`),
+    ]),
   ) as Record<CitizenStatus, TextTemplate>;
 }
 
@@ -231,4 +265,3 @@ function optionalString(
 function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
-

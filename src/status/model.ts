@@ -6,7 +6,13 @@
  */
 import { AmtError, type Problem } from '../errors.js';
 
-export const CITIZEN_STATUSES = ['RECEIVED', 'PROCESSING', 'ACTION_REQUIRED', 'COMPLETED', 'REJECTED'] as const;
+export const CITIZEN_STATUSES = [
+  'RECEIVED',
+  'PROCESSING',
+  'ACTION_REQUIRED',
+  'COMPLETED',
+  'REJECTED',
+] as const;
 
 export type CitizenStatus = (typeof CITIZEN_STATUSES)[number];
 
@@ -28,18 +34,28 @@ export const STATUS_LABELS: Readonly<Record<CitizenStatus, string>> = {
  * value, so the texts read well without a service name or a case number.
  */
 export const DEFAULT_TEXTS: Readonly<Record<CitizenStatus, string>> = {
-  RECEIVED: 'Ihr Antrag[ „{service}“][ (Vorgangsnummer {reference})] ist bei der zuständigen Stelle eingegangen.',
+  RECEIVED:
+    'Ihr Antrag[ „{service}“][ (Vorgangsnummer {reference})] ist bei der zuständigen Stelle eingegangen.',
   PROCESSING:
     'Ihr Antrag[ „{service}“][ (Vorgangsnummer {reference})] wird bearbeitet.[ Aktenzeichen der Behörde: {remoteReference}.]',
   ACTION_REQUIRED:
     'Zu Ihrem Antrag[ „{service}“][ (Vorgangsnummer {reference})] benötigt die Behörde noch etwas von Ihnen.[ {text}] Bitte beachten Sie die Nachricht der Behörde.',
-  COMPLETED: 'Die Bearbeitung Ihres Antrags[ „{service}“][ (Vorgangsnummer {reference})] ist abgeschlossen.[ {text}]',
-  REJECTED: 'Ihr Antrag[ „{service}“][ (Vorgangsnummer {reference})] konnte nicht angenommen werden.[ {text}]',
+  COMPLETED:
+    'Die Bearbeitung Ihres Antrags[ „{service}“][ (Vorgangsnummer {reference})] ist abgeschlossen.[ {text}]',
+  REJECTED:
+    'Ihr Antrag[ „{service}“][ (Vorgangsnummer {reference})] konnte nicht angenommen werden.[ {text}]',
 };
 
 export const DEFAULT_SUBJECT = 'Ihr Antrag[ „{service}“]: {status}';
 
-export const TEMPLATE_PLACEHOLDERS = ['service', 'reference', 'remoteReference', 'tenant', 'text', 'status'] as const;
+export const TEMPLATE_PLACEHOLDERS = [
+  'service',
+  'reference',
+  'remoteReference',
+  'tenant',
+  'text',
+  'status',
+] as const;
 
 export type TemplatePlaceholder = (typeof TEMPLATE_PLACEHOLDERS)[number];
 
@@ -114,7 +130,9 @@ export function compileTemplate(source: string, where: string): TextTemplate {
   if (optional) problems.push({ path: where, message: 'a [ is not closed' });
   flush();
   if (problems.length > 0) {
-    throw new AmtError('AMT_MAPPING_COMPILE_FAILED', `${where}: the text template is not valid`, { problems });
+    throw new AmtError('AMT_MAPPING_COMPILE_FAILED', `${where}: the text template is not valid`, {
+      problems,
+    });
   }
   const segments = top;
   return {
@@ -128,7 +146,11 @@ export function compileTemplate(source: string, where: string): TextTemplate {
 }
 
 /** Undefined when a value inside is missing (the caller drops an optional part then). */
-function renderSegments(segments: readonly Segment[], values: TemplateValues, strict = false): string | undefined {
+function renderSegments(
+  segments: readonly Segment[],
+  values: TemplateValues,
+  strict = false,
+): string | undefined {
   let out = '';
   for (const segment of segments) {
     if (segment.kind === 'literal') out += segment.text;

@@ -1,0 +1,178 @@
+/**
+ * Delivery of one status notice to the postbox API: one JSON POST, idempotent by the delivery id.
+ * The core builds the notice (recipient, German subject and text) when a citizen status changes;
+ * this adapter only addresses and sends it.
+ */
+import {
+  parseRetryAfter,
+  rejectPermanently,
+  retryLater,
+  type AdapterContext,
+  type AdapterInstance,
+  type Delivery,
+  type DeliveryResult,
+} from '../../src/adapter-contract.js';
+import { parseDuration } from '../../src/config/units.js';
+import { AmtError } from '../../src/errors.js';
+import type { PostboxNotice } from '../../src/status/notify.js';
+import type { PostboxConfig } from './manifest.js';
+import { ClientCredentials } from './token.js';
+
+const USER_AGENT = 'amtsbote-postbox/1.0';
+const RESERVED_HEADERS = ['authorization', 'content-type', 'content-length', 'idempotency-key', 'host'];
+const CITIZEN_STATUSES = ['RECEIVED', 'PROCESSING', 'ACTION_REQUIRED', 'COMPLETED', 'REJECTED'];
+/** The federal postbox knows RECEIVED … COMPLETED; a rejection ends the procedure, so it is COMPLETED there. */
+const DEFAULT_STATUS_VALUES: Readonly<Record<string, string>> = { REJECTED: 'COMPLETED' };
+
+/** The JSON body the postbox API receives. */
+export interface PostboxRequestBody {
+  readonly recipient: PostboxNotice['recipient'];
+  readonly subject: string;
+  readonly text: string;
+  readonly status: string;
+  readonly service: string;
+  readonly reference: string | null;
+  readonly sender?: string;
+}
+
+export function createPostbox(
+  context: AdapterContext,
+  config: PostboxConfig,
+  options: { now?: () => number } = {},
+): AdapterInstance {
+  const now = options.now ?? Date.now;
+  const timeoutMs = parseDuration(config.timeout ?? '30s');
+  const headers = checkedHeaders(config.headers ?? {});
+  const statusValues = { ...DEFAULT_STATUS_VALUES, ...config.statusValues };
+  const auth = config.auth ?? { type: 'none' };
+  const tokens =
+    auth.type === 'oauth2'
+      ? new ClientCredentials({
+          tokenUrl: auth.tokenUrl,
+          clientId: auth.clientId,
+          clientSecret: auth.clientSecret,
+          scope: auth.scope,
+          timeoutMs,
+          now,
+        })
+      : undefined;
+  const target = new URL(config.url).origin + new URL(config.url).pathname;
+
+  const send = async (body: string, delivery: Delivery, signal: AbortSignal, token: string | undefined) => {
+    const authorization = auth.type === 'bearer' ? `Bearer ${auth.token}` : token && `Bearer ${token}`;
+    try {
+      return await fetch(config.url, {
+        method: 'POST',
+        body,
+        redirect: 'manual',
+        signal: AbortSignal.any([signal, AbortSignal.timeout(timeoutMs)]),
+        headers: {
+          ...headers,
+          'Content-Type': 'application/json',
+          'User-Agent': USER_AGENT,
+          'Idempotency-Key': delivery.deliveryId,
+          ...(authorization ? { Authorization: authorization } : {}),
+        },
+      });
+    } catch (cause) {
+      throw retryLater(`the postbox API ${target} cannot be reached`, { cause });
+    }
+  };
+
+  return {
+    async deliver(delivery: Delivery, signal: AbortSignal): Promise<DeliveryResult> {
+      const notice = readNotice(delivery);
+      if (config.requirePseudonym && !('pseudonym' in notice.recipient)) {
+        throw rejectPermanently(
+          'the application has no verified citizen identity (bPK2) to address the notice to',
+        );
+      }
+      const request: PostboxRequestBody = {
+        recipient: notice.recipient,
+        subject: notice.subject,
+        text: notice.text,
+        status: statusValues[notice.status] ?? notice.status,
+        service: notice.service,
+        reference: notice.reference,
+        ...(config.sender === undefined ? {} : { sender: config.sender }),
+      };
+      const body = JSON.stringify(request);
+      const token = tokens ? await tokens.token() : undefined;
+      let response = await send(body, delivery, signal, token);
+      if (response.status === 401 && tokens && token) {
+        // A token revoked before its time: one fresh token, one more try.
+        await response.arrayBuffer().catch(() => undefined);
+        tokens.invalidate(token);
+        response = await send(body, delivery, signal, await tokens.token());
+      }
+      const answer = await response.text().catch(() => '');
+      const status = response.status;
+      if (status >= 200 && status < 300) {
+        context.logger.debug('status notice delivered to the postbox', {
+          deliveryId: delivery.deliveryId,
+          status,
+        });
+        return {
+          remoteReference: remoteReference(answer, response.headers.get('location')),
+          detail: { status },
+        };
+      }
+      const what = `the postbox API ${target} answered ${status}`;
+      if (status === 408 || status === 425 || status === 429 || status >= 500) {
+        const retryAfterSeconds = parseRetryAfter(response.headers.get('retry-after'), now());
+        throw retryLater(what, {
+          details: { status },
+          ...(retryAfterSeconds === undefined ? {} : { retryAfterSeconds }),
+        });
+      }
+      throw rejectPermanently(`${what}; redirects are not followed, client errors not retried`);
+    },
+  };
+}
+
+/** The notice the core stored; anything else is not this gateway's notice and is never sent. */
+function readNotice(delivery: Delivery): PostboxNotice {
+  let notice: Partial<PostboxNotice> | null;
+  try {
+    notice = JSON.parse(delivery.body.content.toString()) as Partial<PostboxNotice> | null;
+  } catch {
+    throw rejectPermanently('the message is not a status notice (not JSON); route only status notices here');
+  }
+  const recipient = notice?.recipient as Record<string, unknown> | undefined;
+  const addressed = typeof recipient?.pseudonym === 'string' || typeof recipient?.reference === 'string';
+  if (
+    !notice ||
+    !addressed ||
+    typeof notice.subject !== 'string' ||
+    typeof notice.text !== 'string' ||
+    typeof notice.status !== 'string' ||
+    !CITIZEN_STATUSES.includes(notice.status) ||
+    typeof notice.service !== 'string'
+  ) {
+    throw rejectPermanently(
+      'the message is not a status notice; route only status notices to a postbox adapter',
+    );
+  }
+  return notice as PostboxNotice;
+}
+
+function remoteReference(answer: string, location: string | null): string | undefined {
+  try {
+    const parsed = JSON.parse(answer) as { id?: unknown } | null;
+    if (typeof parsed?.id === 'string' && parsed.id !== '') return parsed.id.slice(0, 200);
+  } catch {
+    // Not JSON: the Location header may still name the notice.
+  }
+  return location ?? undefined;
+}
+
+function checkedHeaders(headers: Readonly<Record<string, string>>): Readonly<Record<string, string>> {
+  for (const name of Object.keys(headers)) {
+    if (RESERVED_HEADERS.includes(name.toLowerCase())) {
+      throw new AmtError('AMT_CONFIG_INVALID', `postbox adapter: the header ${name} is set by the adapter`, {
+        problems: [{ path: `/headers/${name}`, message: 'is set by the adapter' }],
+      });
+    }
+  }
+  return headers;
+}
