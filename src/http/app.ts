@@ -12,6 +12,7 @@ import type { IdentityVerifier } from '../identity/intake.js';
 import type { Logger } from '../observability/log.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { Router } from '../routing.js';
+import { createStatusService, type StatusService } from '../status/context.js';
 import type { Store } from '../store/types.js';
 import { adminHandlers } from './admin.js';
 import { applicationStatusHandler } from './application-status.js';
@@ -21,6 +22,7 @@ import { intakeHandler } from './intake.js';
 import { loadOpenApiDocument, requestValidators } from './openapi.js';
 import { live, metricsEndpoint, ready } from './operations.js';
 import { problemHandler, routeOf, sendProblem } from './problem.js';
+import { statusReportHandler } from './status-report.js';
 
 export interface HttpDeps {
   config: GatewayConfig;
@@ -39,6 +41,8 @@ export interface HttpDeps {
   adapters?: ReadonlyMap<string, AdapterInstance>;
   /** Verifies citizen identities (SAML) forwarded with applications; see `createIdentityVerifier`. */
   identity?: IdentityVerifier | undefined;
+  /** Records statuses Fachverfahren report; created here from the other deps when not given. */
+  status?: StatusService | undefined;
   now?: () => number;
 }
 
@@ -107,6 +111,19 @@ export function createApp(deps: HttpDeps): express.Express {
     ],
   });
   resource('/api/v1/applications/:id', { get: [client, applicationStatusHandler(deps.store)] });
+  const status =
+    deps.status ??
+    createStatusService({
+      config: deps.config,
+      store: deps.store,
+      router: deps.router,
+      logger: deps.logger,
+      onEnqueued: () => deps.onAccepted(),
+      now,
+    });
+  resource('/api/v1/status', {
+    post: [client, statusReportHandler({ config: deps.config, status, validators })],
+  });
   resource('/api/v1/admin/messages', { get: [client, requireAdmin, admin.listMessages] });
   resource('/api/v1/admin/messages/:id', { get: [client, requireAdmin, admin.getMessage] });
   resource('/api/v1/admin/dead-letters', { get: [client, requireAdmin, admin.listDeadLetters] });

@@ -16,6 +16,7 @@ export function applicationStatusHandler(store: Store): RequestHandler {
     if (!message || !(client.admin || mayActFor(client, message.tenantId))) {
       throw new AmtError('AMT_NOT_FOUND', 'no application with this id is visible to this client');
     }
-    res.json(applicationStatusView(message, await store.history(id)));
+    const [history, citizen] = await Promise.all([store.history(id), store.citizenStatus(id)]);
+    res.json(applicationStatusView(message, history, citizen));
   };
 }

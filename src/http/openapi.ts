@@ -91,6 +91,7 @@ export interface RequestValidators {
   readonly applicationForm: ValidateFunction;
   readonly attachmentMetadata: ValidateFunction;
   readonly replayRequest: ValidateFunction;
+  readonly statusReport: ValidateFunction;
 }
 
 const validatorCache = new WeakMap<OpenApiDocument, RequestValidators>();
@@ -105,6 +106,7 @@ export function requestValidators(document: OpenApiDocument): RequestValidators 
       applicationForm: componentSchema(ajv, 'ApplicationForm'),
       attachmentMetadata: componentSchema(ajv, 'AttachmentMetadata'),
       replayRequest: componentSchema(ajv, 'ReplayRequest'),
+      statusReport: componentSchema(ajv, 'StatusReport'),
     };
     validatorCache.set(document, validators);
   }

@@ -6,6 +6,7 @@ import { TRUST_LEVELS, type TrustLevel } from '../identity/identity.js';
 import type {
   AttachmentRef,
   AttemptRecord,
+  CitizenStatusRecord,
   DeadLetter,
   ErrorInfo,
   HistoryEvent,
@@ -31,6 +32,7 @@ export function historyView(event: HistoryEvent): Record<string, unknown> {
 export function applicationStatusView(
   message: MessageRecord,
   history: readonly HistoryEvent[],
+  citizen?: CitizenStatusRecord | undefined,
 ): Record<string, unknown> {
   const trustLevel = verifiedTrustLevel(message.payload);
   return {
@@ -43,6 +45,8 @@ export function applicationStatusView(
     remoteReference: message.remoteReference ?? null,
     identityVerified: trustLevel !== undefined,
     trustLevel: trustLevel ?? null,
+    citizenStatus: citizen?.status ?? null,
+    citizenText: citizen?.text ?? null,
     receivedAt: iso(message.createdAt),
     updatedAt: iso(message.updatedAt),
     history: history.map(historyView),
