@@ -54,7 +54,7 @@ export interface IdentityVerifierOptions {
   readonly logger?: Pick<Logger, 'warn'>;
 }
 
-/** Where a refreshed metadata file is noticed without a restart, at the latest. */
+/** How long a replaced metadata file may go unnoticed, at most (no restart needed). */
 const METADATA_RECHECK_MS = 60_000;
 
 export const SAML_RESPONSE_PATH = '/identity/samlResponse';
