@@ -11,6 +11,7 @@ import { AttachmentStore } from './attachments.js';
 import type { GatewayConfig } from './config/types.js';
 import { AmtError } from './errors.js';
 import { createApp } from './http/app.js';
+import { createIdentityVerifier } from './identity/intake.js';
 import { adapterLogger, createLogger, type Logger } from './observability/log.js';
 import { createMetrics, type Metrics } from './observability/metrics.js';
 import { inboundReceiver } from './pipeline/inbound.js';
@@ -104,8 +105,10 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
   if (options.workers !== false) pipeline.start();
   const stopListening = onWork ? await onWork(wake) : undefined;
 
+  const identity = await createIdentityVerifier(config, store, { logger });
   let shuttingDown = false;
   const app = createApp({
+    identity,
     config,
     store,
     router,

@@ -29,6 +29,8 @@ export const REDACTED_KEYS: readonly string[] = [
   // personal data of applicants and citizens
   'applicant',
   'identity',
+  'verifiedidentity',
+  'subjectnameid',
   'data',
   'payload',
   'givenname',
