@@ -1,5 +1,5 @@
 /**
- * Delivery into a drop directory. Attachments and sidecar are put in place first and the main
+ * Delivery into a drop directory (and, with `inbox`, status files read back: see inbox.ts). Attachments and sidecar are put in place first and the main
  * file last, so an importer that sees the main file sees everything that belongs to it. The main
  * file is written once per delivery and never overwritten.
  */
@@ -14,6 +14,7 @@ import {
   type Delivery,
   type DeliveryResult,
 } from '../../src/adapter-contract.js';
+import { parseDuration } from '../../src/config/units.js';
 import { AmtError, isAmtError } from '../../src/errors.js';
 import {
   publishWithoutReplacing,
@@ -30,6 +31,7 @@ import {
   unknownPlaceholders,
   workFileNames,
 } from './file-names.js';
+import { StatusInbox } from './inbox.js';
 import type { FileDropConfig } from './manifest.js';
 
 /** One attachment as listed in the sidecar. */
@@ -90,7 +92,20 @@ class FileDrop implements AdapterInstance {
     this.directoryMode = this.fileMode | ((this.fileMode & 0o444) >> 2);
     this.sidecar = config.sidecar ?? true;
     this.copyAttachments = (config.attachments ?? 'copy') === 'copy';
+    if (config.inbox) {
+      const inbox = new StatusInbox(
+        context,
+        config.inbox,
+        parseDuration(config.inbox.minAge ?? '2s'),
+        this.fileMode,
+        this.directoryMode,
+      );
+      this.poll = (signal) => inbox.poll(signal);
+    }
   }
+
+  /** Reads the inbox once (only with `inbox` configured). */
+  readonly poll?: (signal: AbortSignal) => Promise<{ items: number }>;
 
   async deliver(delivery: Delivery, signal: AbortSignal): Promise<DeliveryResult> {
     const name = mainFileName(this.pattern, delivery);

@@ -16,10 +16,10 @@ describe('file-drop adapter: manifest', () => {
   const readme = readFileSync(path.join(import.meta.dirname, 'README.md'), 'utf8');
   const schema = fileDropAdapter.configSchema as Schema;
 
-  it('declares an outbound adapter of type file-drop without secrets', () => {
+  it('declares an outbound adapter of type file-drop that polls its inbox, without secrets', () => {
     expect(fileDropAdapter.type).to.equal('file-drop');
     expect(fileDropAdapter.version).to.match(/^\d+\.\d+\.\d+$/);
-    expect(fileDropAdapter.capabilities).to.deep.equal({ outbound: true, inbound: false, poll: false });
+    expect(fileDropAdapter.capabilities).to.deep.equal({ outbound: true, inbound: false, poll: true });
     expect(fileDropAdapter.secrets).to.deep.equal([]);
   });
 

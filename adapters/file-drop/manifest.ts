@@ -4,6 +4,7 @@
  */
 import { defineAdapter } from '../../src/adapter-contract.js';
 import { createFileDrop } from './file-drop.js';
+import type { InboxConfig } from './inbox.js';
 
 export interface FileDropConfig {
   readonly directory: string;
@@ -11,7 +12,13 @@ export interface FileDropConfig {
   readonly sidecar?: boolean;
   readonly attachments?: 'copy' | 'omit';
   readonly fileMode?: string;
+  readonly inbox?: InboxConfig;
 }
+
+const xmlPath = {
+  type: 'string',
+  pattern: '^(/([A-Za-z_][A-Za-z0-9_.-]*:)?[A-Za-z_][A-Za-z0-9_.-]*)+$',
+} as const;
 
 export const fileDropConfigSchema = {
   $schema: 'https://json-schema.org/draft/2020-12/schema',
@@ -52,6 +59,51 @@ export const fileDropConfigSchema = {
       description:
         'Permissions of the written files as an octal string; directories the adapter creates get the matching execute bits (`0640` → `0750`).',
     },
+    inbox: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['directory'],
+      description:
+        'The receiving side: response and status files the Fachverfahren drops here are reported as statuses of the deliveries they name, then moved to `processed/` or `failed/` below it.',
+      properties: {
+        directory: {
+          type: 'string',
+          minLength: 1,
+          description:
+            'Directory the Fachverfahren writes response files to; `processing/`, `processed/` and `failed/` are created inside it.',
+        },
+        minAge: {
+          default: '2s',
+          description:
+            'A file is picked up only once it is this old (milliseconds or `500ms`, `2s` …), for writers that do not rename finished files into place.',
+          oneOf: [
+            { type: 'integer', minimum: 0, description: 'Milliseconds.' },
+            { type: 'string', pattern: '^[0-9]+(ms|s|m|h)$', description: 'Duration with unit.' },
+          ],
+        },
+        xml: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['deliveryId', 'status'],
+          description:
+            'Where XML response files hold the delivery id, the status and an optional text: paths from the root element, matched by namespace URI.',
+          properties: {
+            namespaces: {
+              type: 'object',
+              description: 'Prefix → namespace URI for the prefixes the paths use.',
+              propertyNames: { pattern: '^[A-Za-z_][A-Za-z0-9_.-]*$' },
+              additionalProperties: { type: 'string', minLength: 1, description: 'Namespace URI.' },
+            },
+            deliveryId: {
+              ...xmlPath,
+              description: 'Path of the delivery id, e.g. `/r:Rueckmeldung/r:DeliveryId`.',
+            },
+            status: { ...xmlPath, description: 'Path of the status value.' },
+            text: { ...xmlPath, description: 'Path of an optional text for the citizen.' },
+          },
+        },
+      },
+    },
   },
 } as const;
 
@@ -61,14 +113,24 @@ export const fileDropExample: FileDropConfig = {
   sidecar: true,
   attachments: 'copy',
   fileMode: '0640',
+  inbox: {
+    directory: '/mnt/fachverfahren/meldewesen/rueckmeldungen',
+    minAge: '2s',
+    xml: {
+      namespaces: { r: 'urn:example:meldewesen:rueckmeldung' },
+      deliveryId: '/r:Rueckmeldung/r:DeliveryId',
+      status: '/r:Rueckmeldung/r:Status',
+      text: '/r:Rueckmeldung/r:Hinweis',
+    },
+  },
 };
 
 export const fileDropAdapter = defineAdapter<FileDropConfig>({
   type: 'file-drop',
   version: '1.0.0',
   description:
-    'Writes messages atomically, exactly once per delivery, as files (with sidecar and attachments) into a directory an importer reads.',
-  capabilities: { outbound: true, inbound: false, poll: false },
+    'Writes messages atomically, exactly once per delivery, as files (with sidecar and attachments) into a directory an importer reads; reads response files with statuses back from an inbox.',
+  capabilities: { outbound: true, inbound: false, poll: true },
   configSchema: fileDropConfigSchema,
   secrets: [],
   example: fileDropExample,
