@@ -102,6 +102,11 @@ export class ManualClock implements Clock {
     await settle();
   }
 
+  /** Moves time forward without firing anything, as a stalled event loop would; timers fire late on the next advance. */
+  stall(ms: number): void {
+    this.current += ms;
+  }
+
   advance(ms: number): Promise<void> {
     return this.advanceTo(this.current + ms);
   }
