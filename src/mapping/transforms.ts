@@ -82,7 +82,7 @@ export function isoDateToGerman(value: unknown): unknown {
   let iso = ISO_DATE.exec(input);
   if (iso === null && ISO_DATE_PREFIX.test(input)) {
     const parsed = Date.parse(input);
-    if (!Number.isNaN(parsed)) iso = ISO_DATE.exec(BERLIN_DATE.format(parsed));
+    if (!Number.isNaN(parsed)) iso = ISO_DATE.exec(berlinDay(parsed));
   }
   if (iso === null || !isRealDate(Number(iso[1]), Number(iso[2]), Number(iso[3]))) {
     throw new MappingValueError(`expected an ISO date JJJJ-MM-TT, got ${JSON.stringify(input)}`);
@@ -110,7 +110,20 @@ export function toXsDateTime(value: unknown): unknown {
 /** Epoch milliseconds or an ISO timestamp → the calendar date in Berlin, `JJJJ-MM-TT`. */
 export function toBerlinDate(value: unknown): unknown {
   if (isMissing(value)) return value;
-  return BERLIN_DATE.format(instant(value, 'date'));
+  return berlinDay(instant(value, 'date'));
+}
+
+// Berlin's offset is whole hours, so the day can only change on an hour: remember the last hour.
+let lastHour = NaN;
+let lastDay = '';
+
+function berlinDay(ms: number): string {
+  const hour = Math.floor(ms / 3_600_000);
+  if (hour !== lastHour) {
+    lastDay = BERLIN_DATE.format(ms);
+    lastHour = hour;
+  }
+  return lastDay;
 }
 
 type SplitPart = 'first' | 'last' | 'rest' | 'allButLast' | number;

@@ -7,28 +7,38 @@
 import { clarkName } from './tree.js';
 import type { XmlElement } from './tree.js';
 
-export function canonicalForm(root: XmlElement): string {
+/**
+ * `prefixes` (namespace URI → prefix) only changes how names are shown — two documents are
+ * compared by forms made with the same map, so the sender's own prefixes still do not matter.
+ */
+export function canonicalForm(root: XmlElement, prefixes: Readonly<Record<string, string>> = {}): string {
   const lines: string[] = [];
-  write(root, 0, lines);
+  const name = (ns: string, local: string): string => {
+    const prefix = prefixes[ns];
+    return prefix === undefined ? clarkName(ns, local) : `${prefix}:${local}`;
+  };
+  write(root, 0, lines, name);
   return lines.join('\n');
 }
 
-function write(element: XmlElement, depth: number, lines: string[]): void {
+type Namer = (ns: string, local: string) => string;
+
+function write(element: XmlElement, depth: number, lines: string[], name: Namer): void {
   const indent = '  '.repeat(depth);
   const attributes = element.attributes
-    .map((a) => `${clarkName(a.ns, a.local)}=${JSON.stringify(a.value)}`)
+    .map((a) => `${name(a.ns, a.local)}=${JSON.stringify(a.value)}`)
     .sort()
     .join(' ');
   const hasElements = element.children.some((c) => c.kind === 'element');
   const text = element.children.map((c) => (c.kind === 'text' ? c.value : '')).join('');
-  const head = `${indent}${clarkName(element.ns, element.local)}${attributes === '' ? '' : ` [${attributes}]`}`;
+  const head = `${indent}${name(element.ns, element.local)}${attributes === '' ? '' : ` [${attributes}]`}`;
   if (!hasElements) {
     lines.push(text === '' ? head : `${head} = ${JSON.stringify(text)}`);
     return;
   }
   lines.push(head);
   for (const child of element.children) {
-    if (child.kind === 'element') write(child, depth + 1, lines);
+    if (child.kind === 'element') write(child, depth + 1, lines, name);
     else if (child.value.trim() !== '') lines.push(`${indent}  #text ${JSON.stringify(child.value)}`);
   }
 }

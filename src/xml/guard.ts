@@ -23,8 +23,13 @@ const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });
  * Checks the document and returns it as a string (BOM removed). Throws AmtError
  * `AMT_XML_TOO_LARGE`, `AMT_XML_ENCODING_INVALID` or `AMT_XML_DOCTYPE_FORBIDDEN`.
  */
-export function decodeXml(input: string | Uint8Array, limits: XmlLimits = DEFAULT_XML_LIMITS): string {
-  const size = typeof input === 'string' ? Buffer.byteLength(input, 'utf8') : input.byteLength;
+export function decodeXml(
+  input: string | Uint8Array,
+  limits: XmlLimits = DEFAULT_XML_LIMITS,
+  /** The UTF-8 size of a string input when the caller already knows it (saves a pass). */
+  knownSize?: number,
+): string {
+  const size = typeof input === 'string' ? (knownSize ?? Buffer.byteLength(input, 'utf8')) : input.byteLength;
   if (size > limits.maxBytes) {
     throw new AmtError(
       'AMT_XML_TOO_LARGE',
@@ -90,11 +95,14 @@ function findDeclaration(text: string): { index: number; keyword: string } | und
       break;
     }
   }
-  const re = /<!DOCTYPE|<!ENTITY/gi;
-  for (let hit = re.exec(text); hit !== null; hit = re.exec(text)) {
-    if (!isQuoted(text, hit.index, '<!--', '-->') && !isQuoted(text, hit.index, '<![CDATA[', ']]>')) {
-      return { index: hit.index, keyword: hit[0] };
-    }
+  // `<!` is rare in messages (comments, CDATA): one indexOf pass finds every candidate.
+  for (let at = text.indexOf('<!'); at !== -1; at = text.indexOf('<!', at + 2)) {
+    const keyword = text.slice(at, at + 9).toUpperCase();
+    const hit =
+      keyword === '<!DOCTYPE' ? '<!DOCTYPE' : keyword.startsWith('<!ENTITY') ? '<!ENTITY' : undefined;
+    if (hit === undefined) continue;
+    if (!isQuoted(text, at, '<!--', '-->') && !isQuoted(text, at, '<![CDATA[', ']]>'))
+      return { index: at, keyword: hit };
   }
   return undefined;
 }

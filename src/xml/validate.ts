@@ -75,8 +75,16 @@ export function validateXml(
   options: ValidateXmlOptions = {},
 ): XsdValidationResult {
   const limits: XmlLimits = { ...DEFAULT_XML_LIMITS, ...options.limits };
-  const text = decodeXml(xml, limits);
-  const bytes = typeof xml === 'string' || hasBom(xml) ? Buffer.from(text, 'utf8') : xml;
+  let bytes: Uint8Array;
+  if (typeof xml === 'string') {
+    // Refuse an oversized string before encoding it; otherwise encode once and reuse the size.
+    if (xml.length > limits.maxBytes) decodeXml(xml, limits);
+    bytes = Buffer.from(xml, 'utf8');
+    decodeXml(xml, limits, bytes.byteLength);
+  } else {
+    const text = decodeXml(xml, limits);
+    bytes = hasBom(xml) ? Buffer.from(text, 'utf8') : xml;
+  }
   const source = options.source ?? 'document.xml';
   const doc = parseDocument(bytes, source);
   try {
