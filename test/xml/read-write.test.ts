@@ -6,7 +6,7 @@ import { canonicalForm } from '../../src/xml/canonical.js';
 import { readXml } from '../../src/xml/read.js';
 import { attributeOf, findChild, findChildren, textOf } from '../../src/xml/tree.js';
 import type { XmlElement } from '../../src/xml/tree.js';
-import { writeXml } from '../../src/xml/write.js';
+import { writeXml, writeXmlWithBuilder } from '../../src/xml/write.js';
 
 const FIXTURES = path.resolve('test/fixtures/xdomea');
 const XDOMEA = 'urn:xoev-de:xdomea:schema:3.0.0';
@@ -106,6 +106,30 @@ describe('xml reading and writing', () => {
       expect(objects).to.have.length(1);
     });
   }
+
+  it('writes the same XML directly as through fast-xml-parser’s XMLBuilder', () => {
+    for (const file of readdirSync(FIXTURES)) {
+      const tree = readXml(readFileSync(path.join(FIXTURES, file)));
+      expect(canonicalForm(readXml(writeXml(tree)))).to.equal(canonicalForm(readXml(writeXmlWithBuilder(tree))));
+    }
+  });
+
+  it('keeps tabs, newlines and carriage returns in attributes and text', () => {
+    const tree = readXml('<r a="x&#9;y&#10;z&#13;"><t>eins\r\nzwei</t></r>');
+    expect(attributeOf(tree, '', 'a')).to.equal('x\ty\nz\r');
+    const again = readXml(writeXml(tree));
+    expect(attributeOf(again, '', 'a')).to.equal('x\ty\nz\r');
+    expect(textOf(findChild(again, '', 't')!)).to.equal(textOf(findChild(tree, '', 't')!));
+  });
+
+  it('indents only between elements, never inside text or mixed content', () => {
+    const tree = readXml('<r><a><b>1</b></a><p>Text <i>kursiv</i> mehr</p></r>');
+    const indented = writeXml(tree, { indent: true });
+    expect(indented).to.equal(
+      '<?xml version="1.0" encoding="UTF-8"?>\n<r>\n  <a>\n    <b>1</b>\n  </a>\n  <p>Text <i>kursiv</i> mehr</p>\n</r>',
+    );
+    expect(canonicalForm(readXml(indented))).to.equal(canonicalForm(tree));
+  });
 
   it('canonical form ignores prefixes, attribute order and indentation but not values', () => {
     const a = readXml('<a:r xmlns:a="urn:x" k="1" j="2">\n  <a:v>1</a:v>\n</a:r>');
