@@ -149,7 +149,7 @@ export function compileStatusMapping(text: string, file: string): StatusMapping 
   if (!isObject(root.statuses)) {
     problems.push({
       path: at(root, 'statuses'),
-      message: 'is required: a mapping from raw status to citizen status',
+      message: 'statuses is required: a mapping from raw status to citizen status',
     });
   } else {
     for (const [raw, target] of Object.entries(root.statuses)) {

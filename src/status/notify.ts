@@ -30,13 +30,14 @@ export function webhookTarget(clientId: string): string {
 
 /**
  * The routes notification messages travel on: no mapping (the notice is sent as it was stored)
- * and the global retry policy. No application can match them: their service key is empty.
+ * and the global retry policy. No application can be routed to them: their ARS `-` is a prefix of
+ * no ARS, and their service is no Leistungsschlüssel.
  */
 export function statusNoticeRoutes(config: Pick<GatewayConfig, 'retry'>): RouteConfig[] {
   const route = (id: string, retry: RetryPolicy): RouteConfig => ({
     id,
-    ars: '',
-    service: '',
+    ars: '-',
+    service: 'amtsbote:status-notice',
     channel: undefined,
     adapter: '',
     mapping: undefined,
