@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { expect } from 'chai';
 import type { Delivery } from '../../src/adapter-contract.js';
 import { validateConfig } from '../../src/config/load.js';
-import { AmtError } from '../../src/errors.js';
+import type { AmtError } from '../../src/errors.js';
 import { DEFAULT_STATUS_MAPPING } from '../../src/status/mapping.js';
 import {
   POSTBOX_ROUTE,
