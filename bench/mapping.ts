@@ -40,7 +40,9 @@ const NOW = new Date('2024-05-02T08:15:03Z');
 
 // The same mapping in JSONata, producing fast-xml-parser's JSON form of the XML.
 const JSONATA_MAPPING = `(
-  $msg := message; $app := application; $a := $app.applicant; $d := $app.data;
+  $msg := message; $app := application; $a := $app.applicant; $d := $app.data; $v := $app.verifiedIdentity;
+  $family := $v.familyName ? $v.familyName : $trim($a.familyName);
+  $given := $v.givenName ? $v.givenName : $trim($a.givenName);
   $code := function($uri, $version, $c) { {"@_listURI": $uri, "@_listVersionID": $version, "code": $c} };
   $isoDate := function($de) { ( $p := $split($de, "."); $p[2] & "-" & $pad($p[1], -2, "0") & "-" & $pad($p[0], -2, "0") ) };
   $feld := function($name, $value) { $value ? {"xdomea:Name": $name, "xdomea:Wert": $value} };
@@ -71,7 +73,7 @@ const JSONATA_MAPPING = `(
         "xdomea:Schriftgutobjekt": {"xdomea:Vorgang": {
           "xdomea:Identifikation": {"xdomea:ID": $uuid("vorgang:" & $msg.deliveryId)},
           "xdomea:AllgemeineMetadaten": {
-            "xdomea:Betreff": "Bewohnerparkausweis " & $plate & " – " & $a.familyName & ", " & $a.givenName,
+            "xdomea:Betreff": "Bewohnerparkausweis " & $plate & " – " & $family & ", " & $given,
             "xdomea:Kennzeichen": $app.reference,
             "xdomea:Vertraulichkeitsstufe": $code("urn:xoev-de:xdomea:codeliste:vertraulichkeitsstufe", "1.0", "003"),
             "xdomea:Medium": $code("urn:xoev-de:xdomea:codeliste:medium", "1.0", "001")
@@ -101,8 +103,8 @@ const JSONATA_MAPPING = `(
               "xdomea:Name": {
                 "xdomea:Anrede": $a.salutation,
                 "xdomea:Titel": $a.title,
-                "xdomea:Familienname": {"xdomea:Name": $trim($a.familyName)},
-                "xdomea:Vorname": {"xdomea:Name": $trim($a.givenName)}
+                "xdomea:Familienname": {"xdomea:Name": $family},
+                "xdomea:Vorname": {"xdomea:Name": $given}
               },
               "xdomea:Anschrift": {
                 "xdomea:Staat": {"xdomea:Staat": {
@@ -118,7 +120,7 @@ const JSONATA_MAPPING = `(
                 $a.email ? {"xdomea:Kanal": $code("urn:de:xoev:codeliste:erreichbarkeit", "3", "01"), "xdomea:Kennung": $lowercase($trim($a.email))},
                 $a.phone ? {"xdomea:Kanal": $code("urn:de:xoev:codeliste:erreichbarkeit", "3", "02"), "xdomea:Kennung": $a.phone}
               ],
-              "xdomea:Geburt": {"xdomea:Datum": $isoDate($a.birthDate)}
+              "xdomea:Geburt": {"xdomea:Datum": $contains($v.birthDate, /^\\d{4}-\\d{2}-\\d{2}$/) ? $v.birthDate : $isoDate($a.birthDate)}
             },
             "xdomea:AnwendungsspezifischeErweiterung": {
               "xdomea:Kennung": "urn:amtsbote:bewohnerparken:1",
