@@ -11,6 +11,7 @@ import type { AdapterManifest } from '../adapter-contract.js';
 import { AmtError, isAmtError, type Problem } from '../errors.js';
 import { compileTemplate } from '../status/model.js';
 import { toIdentityConfig, type RawIdentityConfig } from './identity.js';
+import { jobProblems, toJobConfig, type RawJob } from './jobs.js';
 import { composeSchema } from './schema.js';
 import type { GatewayConfig, RetryPolicy, RouteConfig } from './types.js';
 import { parseByteSize, parseDuration } from './units.js';
@@ -130,7 +131,7 @@ export function validateConfig(raw: unknown, options: ValidateOptions): GatewayC
     });
   }
   const config = toTyped(data as unknown as RawConfig, options);
-  const problems = crossReferenceProblems(config);
+  const problems = [...crossReferenceProblems(config), ...jobProblems(config, options.manifests)];
   if (problems.length > 0) {
     throw new AmtError('AMT_CONFIG_INVALID', 'the configuration is inconsistent', { problems });
   }
@@ -215,6 +216,7 @@ interface RawConfig {
   };
   logging?: { level: 'error' | 'warn' | 'info' | 'debug' };
   identity?: RawIdentityConfig;
+  jobs?: RawJob[];
 }
 
 const RETRY_DEFAULTS: RawRetry = {
@@ -332,6 +334,7 @@ function toTyped(raw: RawConfig, options: ValidateOptions): GatewayConfig {
     },
     logging: raw.logging ?? { level: 'info' },
     ...(raw.identity === undefined ? {} : { identity: toIdentityConfig(raw.identity, options.baseDir) }),
+    jobs: (raw.jobs ?? []).map(toJobConfig),
   };
 }
 

@@ -5,6 +5,7 @@
  */
 import type { AdapterManifest, JsonSchema } from '../adapter-contract.js';
 import { ARS_PATTERN, ARS_PREFIX_PATTERN, LEISTUNGSSCHLUESSEL_PATTERN } from '../domain.js';
+import { BUILTIN_JOB_NAMES, BUILTIN_JOB_OPTIONS } from '../scheduler/builtin/options.js';
 import { CITIZEN_STATUSES } from '../status/model.js';
 
 const id = { type: 'string', pattern: '^[a-z0-9][a-z0-9_-]{0,62}$' } as const;
@@ -85,6 +86,70 @@ const identitySchema = {
       ],
     },
   },
+} as const;
+
+/** Scheduled jobs (docs/jobs.md): a cron schedule, what to run and the policies around it. */
+const jobSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['name', 'schedule', 'run'],
+  properties: {
+    name: id,
+    schedule: {
+      type: 'string',
+      minLength: 1,
+      description: 'Cron expression (5 fields, or 6 with seconds first), read in `timezone`.',
+    },
+    timezone: { type: 'string', default: 'Europe/Berlin', description: 'IANA time zone of the schedule.' },
+    run: {
+      oneOf: [
+        {
+          type: 'object',
+          additionalProperties: false,
+          required: ['builtin'],
+          properties: { builtin: { enum: BUILTIN_JOB_NAMES, description: 'A built-in job.' } },
+        },
+        {
+          type: 'object',
+          additionalProperties: false,
+          required: ['adapter', 'task'],
+          properties: {
+            adapter: { ...id, description: 'Adapter instance id; its adapter must be able to poll.' },
+            task: { const: 'poll' },
+          },
+        },
+      ],
+    },
+    overlap: {
+      enum: ['skip', 'queue'],
+      default: 'skip',
+      description: 'An occurrence while the previous run still runs: record it skipped, or run it after.',
+    },
+    missed: {
+      enum: ['skip', 'run-once'],
+      default: 'skip',
+      description:
+        'Occurrences missed while no instance ran: record the latest skipped, or run it once at start.',
+    },
+    timeout: { ...duration, default: '5m' },
+    options: { type: 'object', description: 'Options of the built-in job.' },
+  },
+  allOf: [
+    ...Object.entries(BUILTIN_JOB_OPTIONS).map(([name, options]) => ({
+      if: {
+        required: ['run'],
+        properties: { run: { required: ['builtin'], properties: { builtin: { const: name } } } },
+      },
+      then: {
+        ...('required' in options ? { required: ['options'] } : {}),
+        properties: { options },
+      },
+    })),
+    {
+      if: { required: ['run'], properties: { run: { required: ['adapter'] } } },
+      then: { not: { required: ['options'] } },
+    },
+  ],
 } as const;
 
 export const coreSchema = {
@@ -260,6 +325,7 @@ export const coreSchema = {
     },
     retry: retrySchema,
     identity: identitySchema,
+    jobs: { type: 'array', items: jobSchema },
     pipeline: {
       type: 'object',
       additionalProperties: false,

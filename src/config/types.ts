@@ -1,5 +1,6 @@
 /** The configuration after validation, defaults and unit parsing; deeply frozen. */
 import type { TrustLevel } from '../identity/identity.js';
+import type { BuiltinJobName } from '../scheduler/builtin/options.js';
 
 export interface RetryPolicy {
   readonly maxAttempts: number;
@@ -103,4 +104,23 @@ export interface GatewayConfig {
   readonly logging: { readonly level: 'error' | 'warn' | 'info' | 'debug' };
   /** Absent when the gateway verifies no citizen identities. */
   readonly identity?: IdentityConfig | undefined;
+  /** Scheduled jobs; empty when none are configured. */
+  readonly jobs: readonly JobConfig[];
+}
+
+/** What a job runs: a built-in job, or one poll of an adapter instance (inbox, status). */
+export type JobRunConfig =
+  { readonly builtin: BuiltinJobName } | { readonly adapter: string; readonly task: 'poll' };
+
+export interface JobConfig {
+  readonly name: string;
+  /** Cron expression as written (validated with node-cron). */
+  readonly schedule: string;
+  readonly timezone: string;
+  readonly run: JobRunConfig;
+  readonly overlap: 'skip' | 'queue';
+  readonly missed: 'skip' | 'run-once';
+  readonly timeoutMs: number;
+  /** Options of a built-in job, checked against its schema; undefined for adapter jobs. */
+  readonly options: Readonly<Record<string, unknown>> | undefined;
 }

@@ -187,3 +187,122 @@ routes:
     });
   });
 });
+
+describe('config loader: scheduled jobs', () => {
+  const pollAdapter = defineAdapter<Record<string, never>>({
+    type: 'test-inbox',
+    version: '1.0.0',
+    description: 'test adapter that polls',
+    capabilities: { outbound: false, inbound: true, poll: true },
+    configSchema: { type: 'object', additionalProperties: false },
+    secrets: [],
+    example: {},
+    create: () => ({}),
+  });
+  const withPoll = [testAdapter, pollAdapter];
+  const withInbox = valid.replace('adapters:\n', 'adapters:\n  inbox:\n    type: test-inbox\n');
+
+  function load(jobs: string) {
+    return parseConfig(`${withInbox}jobs:\n${jobs}`, { manifests: withPoll, env: { FV_TOKEN: 'x' } });
+  }
+
+  it('has no jobs when the section is absent', () => {
+    expect(parseConfig(valid, { manifests, env: { FV_TOKEN: 'x' } }).jobs).to.deep.equal([]);
+  });
+
+  it('reads built-in and adapter jobs with their defaults', () => {
+    const config = load(`
+  - name: purge
+    schedule: '30 2 * * *'
+    run: { builtin: retention-purge }
+    options: { days: 30, routes: [r1] }
+  - name: inbox-poll
+    schedule: '*/10 * * * * *'
+    timezone: UTC
+    run: { adapter: inbox, task: poll }
+    overlap: queue
+    missed: run-once
+    timeout: 30s
+  - name: digest
+    schedule: '0 8 * * 1-5'
+    run: { builtin: dead-letter-digest }
+`);
+    expect(config.jobs).to.deep.equal([
+      {
+        name: 'purge',
+        schedule: '30 2 * * *',
+        timezone: 'Europe/Berlin',
+        run: { builtin: 'retention-purge' },
+        overlap: 'skip',
+        missed: 'skip',
+        timeoutMs: 300_000,
+        options: { days: 30, routes: ['r1'] },
+      },
+      {
+        name: 'inbox-poll',
+        schedule: '*/10 * * * * *',
+        timezone: 'UTC',
+        run: { adapter: 'inbox', task: 'poll' },
+        overlap: 'queue',
+        missed: 'run-once',
+        timeoutMs: 30_000,
+        options: undefined,
+      },
+      {
+        name: 'digest',
+        schedule: '0 8 * * 1-5',
+        timezone: 'Europe/Berlin',
+        run: { builtin: 'dead-letter-digest' },
+        overlap: 'skip',
+        missed: 'skip',
+        timeoutMs: 300_000,
+        options: {},
+      },
+    ]);
+    expect(Object.isFrozen(config.jobs[0]?.options)).to.equal(true);
+  });
+
+  it('checks schedules with node-cron, time zones, names and adapters that can poll', () => {
+    const { code, problems } = problemsOf(() =>
+      load(`
+  - { name: a, schedule: '61 * * * *', run: { builtin: dead-letter-digest } }
+  - { name: a, schedule: '* * * * *', timezone: Europe/Bonn, run: { builtin: dead-letter-digest } }
+  - { name: b, schedule: '* * * * *', run: { adapter: fv, task: poll } }
+  - { name: c, schedule: '* * * * *', run: { adapter: nowhere, task: poll } }
+  - { name: d, schedule: '* * * * *', run: { builtin: retention-purge }, options: { days: 7, routes: [r1, r9] } }
+`),
+    );
+    expect(code).to.equal('AMT_CONFIG_INVALID');
+    expect(problems).to.deep.equal([
+      { path: '/jobs/0/schedule', message: 'not a cron expression: 61 * * * *' },
+      { path: '/jobs/1/name', message: 'duplicate job name a' },
+      { path: '/jobs/1/timezone', message: 'unknown time zone Europe/Bonn' },
+      { path: '/jobs/2/run/adapter', message: 'adapter instance fv (type test-http) cannot poll' },
+      { path: '/jobs/3/run/adapter', message: 'no adapter instance has the id nowhere' },
+      { path: '/jobs/4/options/routes/1', message: 'no route has the id r9' },
+    ]);
+  });
+
+  it('checks a built-in job’s options against its schema', () => {
+    const paths = (jobs: string) => problemsOf(() => load(jobs)).problems.map((p) => p.path);
+    expect(paths(`  - { name: p, schedule: '@daily', run: { builtin: retention-purge } }`)).to.deep.equal([
+      '/jobs/0/options',
+    ]);
+    expect(
+      paths(
+        `  - { name: p, schedule: '@daily', run: { builtin: retention-purge }, options: { days: 0, keep: true } }`,
+      ),
+    ).to.have.members(['/jobs/0/options/days', '/jobs/0/options/keep']);
+    expect(
+      paths(`  - { name: p, schedule: '@daily', run: { adapter: inbox, task: poll }, options: { days: 3 } }`),
+    ).to.include('/jobs/0');
+    expect(paths(`  - { name: p, schedule: '@daily', run: { builtin: coffee } }`)).to.include(
+      '/jobs/0/run/builtin',
+    );
+    expect(
+      paths(
+        `  - { name: p, schedule: '@daily', run: { builtin: dead-letter-digest }, options: { webhook: { url: 'ftp://x' } } }`,
+      ),
+    ).to.deep.equal(['/jobs/0/options/webhook/url']);
+  });
+});

@@ -1,0 +1,75 @@
+/**
+ * The `jobs:` section: typed from the validated YAML, then checked against what the schema
+ * cannot see — cron syntax (node-cron), time zones, adapter instances that can poll, routes
+ * named in a job's options.
+ */
+import type { AdapterManifest } from '../adapter-contract.js';
+import type { Problem } from '../errors.js';
+import type { BuiltinJobName } from '../scheduler/builtin/options.js';
+import { isValidCronExpression, isValidTimezone } from '../scheduler/cron.js';
+import type { GatewayConfig, JobConfig } from './types.js';
+import { parseDuration } from './units.js';
+
+export interface RawJob {
+  name: string;
+  schedule: string;
+  timezone?: string;
+  run: { builtin: BuiltinJobName } | { adapter: string; task: 'poll' };
+  overlap?: 'skip' | 'queue';
+  missed?: 'skip' | 'run-once';
+  timeout?: number | string;
+  options?: Record<string, unknown>;
+}
+
+export function toJobConfig(raw: RawJob): JobConfig {
+  return {
+    name: raw.name,
+    schedule: raw.schedule,
+    timezone: raw.timezone ?? 'Europe/Berlin',
+    run:
+      'builtin' in raw.run ? { builtin: raw.run.builtin } : { adapter: raw.run.adapter, task: raw.run.task },
+    overlap: raw.overlap ?? 'skip',
+    missed: raw.missed ?? 'skip',
+    timeoutMs: parseDuration(raw.timeout ?? '5m'),
+    options: 'builtin' in raw.run ? (raw.options ?? {}) : undefined,
+  };
+}
+
+export function jobProblems(config: GatewayConfig, manifests: readonly AdapterManifest[]): Problem[] {
+  const problems: Problem[] = [];
+  const byType = new Map(manifests.map((m) => [m.type, m]));
+  const routeIds = new Set(config.routes.map((r) => r.id));
+  const names = new Set<string>();
+  config.jobs.forEach((job, i) => {
+    const at = `/jobs/${i}`;
+    if (names.has(job.name)) problems.push({ path: `${at}/name`, message: `duplicate job name ${job.name}` });
+    names.add(job.name);
+    if (!isValidCronExpression(job.schedule)) {
+      problems.push({ path: `${at}/schedule`, message: `not a cron expression: ${job.schedule}` });
+    }
+    if (!isValidTimezone(job.timezone)) {
+      problems.push({ path: `${at}/timezone`, message: `unknown time zone ${job.timezone}` });
+    }
+    if ('adapter' in job.run) {
+      const instance = config.adapters[job.run.adapter];
+      if (!instance) {
+        problems.push({
+          path: `${at}/run/adapter`,
+          message: `no adapter instance has the id ${job.run.adapter}`,
+        });
+      } else if (byType.get(instance.type)?.capabilities.poll !== true) {
+        problems.push({
+          path: `${at}/run/adapter`,
+          message: `adapter instance ${job.run.adapter} (type ${instance.type}) cannot poll`,
+        });
+      }
+    } else if (job.run.builtin === 'retention-purge') {
+      const routes = (job.options?.routes ?? []) as readonly string[];
+      routes.forEach((route, j) => {
+        if (!routeIds.has(route))
+          problems.push({ path: `${at}/options/routes/${j}`, message: `no route has the id ${route}` });
+      });
+    }
+  });
+  return problems;
+}
