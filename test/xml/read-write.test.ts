@@ -110,7 +110,9 @@ describe('xml reading and writing', () => {
   it('writes the same XML directly as through fast-xml-parser’s XMLBuilder', () => {
     for (const file of readdirSync(FIXTURES)) {
       const tree = readXml(readFileSync(path.join(FIXTURES, file)));
-      expect(canonicalForm(readXml(writeXml(tree)))).to.equal(canonicalForm(readXml(writeXmlWithBuilder(tree))));
+      expect(canonicalForm(readXml(writeXml(tree)))).to.equal(
+        canonicalForm(readXml(writeXmlWithBuilder(tree))),
+      );
     }
   });
 
