@@ -581,11 +581,29 @@ describe('store copy: SQLite → PostgreSQL', function () {
         expect(summary.tables.find((t) => t.table === 'job_runs')?.targetRows ?? 0).to.equal(0);
         return;
       }
+      expect(fixture.jobs).to.deep.equal(['retention-purge']);
+      expect(summary.tables.find((t) => t.table === 'job_runs')).to.include({
+        sourceRows: 2,
+        targetRows: 2,
+        matches: true,
+      });
       for (const job of fixture.jobs) {
-        expect(await to.jobRuns(job, 100)).to.deep.equal(await from.jobRuns(job, 100));
+        const runs = await to.jobRuns(job, 100);
+        expect(runs.items.map((r) => r.status)).to.have.members(['running', 'succeeded']);
+        expect(runs).to.deep.equal(await from.jobRuns(job, 100));
         expect(await to.runningJobRuns(job)).to.deep.equal(await from.runningJobRuns(job));
         expect(await to.lastJobOccurrence(job)).to.equal(await from.lastJobOccurrence(job));
       }
+      // The run that was running on the stopped gateway is taken over once its lease expired.
+      const [stale] = await to.runningJobRuns('retention-purge');
+      const takeover = await to.claimJobOccurrence(
+        'retention-purge',
+        stale!.scheduledAt,
+        'gw-postgres',
+        60_000,
+        stale!.leaseExpiresAt! + 1,
+      );
+      expect(takeover?.run).to.include({ takeoverOf: stale!.id, attempt: 2, owner: 'gw-postgres' });
     });
 
     it('remembers the live remember-once keys (and lets expired ones go)', async () => {
