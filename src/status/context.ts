@@ -52,7 +52,6 @@ export type MessageLocator =
 
 export interface StatusLogger {
   info(message: string, meta?: Record<string, unknown>): void;
-  warn(message: string, meta?: Record<string, unknown>): void;
 }
 
 export interface StatusServiceDeps {
@@ -174,17 +173,12 @@ export function createStatusService(deps: StatusServiceDeps): StatusService {
     deps.logger.info(repeated ? 'status report repeated' : 'status recorded', {
       messageId: message.id,
       remoteStatus,
-      citizenStatus: citizen?.status,
+      // Unmapped statuses are normal for transports (XTA, FIT-Connect `submitted`); the mapping file says which count.
+      citizenStatus: citizen?.status ?? 'unmapped',
+      mapping: mapping.file ?? 'built-in',
       notifications: result.followUpsCreated,
       reporter: reporter.kind === 'adapter' ? `adapter:${reporter.instanceId}` : reporter.id,
     });
-    if (citizen === undefined && !repeated) {
-      deps.logger.warn('status is not in the status mapping; the citizen status stays as it is', {
-        messageId: message.id,
-        remoteStatus,
-        mapping: mapping.file ?? 'built-in',
-      });
-    }
     return {
       messageId: message.id,
       remoteStatus,
