@@ -21,6 +21,8 @@ import { startReceiver, type Receiver } from './support/receiver.js';
 const INSTANCES = 3;
 const KILL_ROUNDS = 6;
 const CLIENTS = 9;
+/** Three processes compiling TypeScript at once on a busy two-core machine take a while. */
+const STARTUP_TIMEOUT_MS = 60_000;
 
 interface Instance {
   readonly port: number;
@@ -33,7 +35,7 @@ const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
 const pick = <T>(items: readonly T[]): T => items[Math.floor(Math.random() * items.length)]!;
 
 describe('several gateway instances on one PostgreSQL (kill -9 under load)', function () {
-  this.timeout(300_000);
+  this.timeout(480_000);
   let db: TestDatabase;
   let receiver: Receiver;
   const dirs: string[] = [];
@@ -68,7 +70,8 @@ describe('several gateway instances on one PostgreSQL (kill -9 under load)', fun
     // Started together: their migrations run concurrently against the empty database.
     await Promise.all(
       instances.map(
-        async (instance) => (instance.process = await spawnGateway(instance.config, instance.port)),
+        async (instance) =>
+          (instance.process = await spawnGateway(instance.config, instance.port, STARTUP_TIMEOUT_MS)),
       ),
     );
 
@@ -110,7 +113,7 @@ describe('several gateway instances on one PostgreSQL (kill -9 under load)', fun
       await Promise.all(
         victims.map(async (index) => {
           const instance = instances[index]!;
-          instance.process = await spawnGateway(instance.config, instance.port);
+          instance.process = await spawnGateway(instance.config, instance.port, STARTUP_TIMEOUT_MS);
         }),
       );
     }
