@@ -156,6 +156,17 @@ async function waitDelivered(receiver: Receiver, count: number, timeoutMs: numbe
   return performance.now();
 }
 
+/** A gateway that stops answering must fail the bench, not hang it. */
+const LOAD_DEADLINE_MS = 300_000;
+
+function withDeadline<T>(work: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer from the gateways within ${ms / 1000} s`)), ms);
+  });
+  return Promise.race([work, deadline]).finally(() => clearTimeout(timer));
+}
+
 /** Sends `total` requests spread evenly over the instances, `concurrency` in flight in all. */
 async function spreadLoad(
   gateways: readonly GatewayProcess[],
@@ -202,14 +213,17 @@ async function measure(
     }
     // Warm-up: JIT, connection pools, prepared statements.
     receiver.byDeliveryId.clear();
-    const warm = await spreadLoad(gateways, 300, 16, `warm-${run}`);
+    const warm = await withDeadline(spreadLoad(gateways, 300, 16, `warm-${run}`), LOAD_DEADLINE_MS);
     await waitDelivered(receiver, warm.ok, 60_000);
     receiver.byDeliveryId.clear();
     receiver.deliveryIdsByMessage.clear();
 
     const cpu = cpuSnapshot(gateways);
     const started = performance.now();
-    const load = await spreadLoad(gateways, REQUESTS, CONCURRENCY, `run-${run}`);
+    const load = await withDeadline(
+      spreadLoad(gateways, REQUESTS, CONCURRENCY, `run-${run}`),
+      LOAD_DEADLINE_MS,
+    );
     const intakeEnded = performance.now();
     const done = await waitDelivered(receiver, load.ok, 180_000);
     const share = cpu();
