@@ -470,7 +470,7 @@ export class Scheduler {
   }
 
   private armSweep(): void {
-    if (this.stopping) return;
+    if (this.stopping || this.jobs.size === 0) return;
     this.cancelSweep = this.clock.setTimer(this.clock.now() + this.heartbeatMs, () =>
       this.track(this.sweep()),
     );
