@@ -8,9 +8,6 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { AmtError } from '../errors.js';
 import type { Problem } from '../errors.js';
-import { XsdModel, childSlots } from '../xml/xsd-model.js';
-import type { ComplexContent } from '../xml/xsd-model.js';
-import { schemaSet } from '../xml/schema-catalog.js';
 import { compileCodeList, CodeListSpecError } from './codelists.js';
 import type { CodeList } from './codelists.js';
 import { compileCondition } from './conditions.js';
@@ -18,31 +15,20 @@ import type { Condition } from './conditions.js';
 import type { RuleInfo, Setter, TargetNode, ValueFn } from './model.js';
 import { compileSourcePath, parseTargetPath, PathSpecError, withBase } from './paths.js';
 import type { SourceContext, TargetStep } from './paths.js';
-import { compileTransform, editDistance, TransformSpecError } from './transforms.js';
+import { checkAgainstSchema } from './schema-check.js';
+import { didYouMean, isRecord, sourceSpec, targetRootStep, targetSpec } from './spec.js';
+import type { SourceSpec, TargetSpec } from './spec.js';
+import { compileTransform, isMissing, MappingValueError, TransformSpecError } from './transforms.js';
 import type { Transform, TransformEnvironment } from './transforms.js';
 import { compileValueSource, VALUE_SOURCES } from './values.js';
 import type { ValueSourceKey } from './values.js';
 import { expandMacro, MACRO_KEYS } from './xoev.js';
 import { parseYamlSource } from './yaml-source.js';
 import type { YamlSource } from './yaml-source.js';
-import { isMissing, MappingValueError } from './transforms.js';
 
-export interface SourceSpec {
-  readonly format: 'json' | 'xml';
-  /** XML: expected root element (`prefix:local`). */
-  readonly root: { readonly ns: string; readonly local: string; readonly name: string } | undefined;
-  readonly namespaces: Readonly<Record<string, string>>;
-  /** XML: validate the input against this schema set before mapping. */
-  readonly schemaSet: string | undefined;
-}
-
-export interface TargetSpec {
-  readonly format: 'json' | 'xml';
-  readonly namespaces: Readonly<Record<string, string>>;
-  /** XML: validate the output against this schema set. */
-  readonly schemaSet: string | undefined;
-  readonly indent: boolean;
-}
+export type { SourceSpec, TargetSpec } from './spec.js';
+export { didYouMean } from './spec.js';
+export { xsdModel } from './schema-check.js';
 
 export interface MappingDefinition {
   readonly name: string;
@@ -164,125 +150,6 @@ export function compileMappingText(text: string, file: string): MappingDefinitio
     root,
     async: ctx.async,
   };
-}
-
-// ---- source and target ----------------------------------------------------------------------
-
-function sourceSpec(raw: unknown, yaml: YamlSource, problems: Problem[], file: string): SourceSpec {
-  const at = (key?: string): string => `${file}:${yaml.lineOf(raw, key)}`;
-  if (!isRecord(raw)) {
-    problems.push({
-      path: `${file}:1`,
-      message: 'source is required: { format: json } or { format: xml, namespaces, root }',
-    });
-    return { format: 'json', root: undefined, namespaces: {}, schemaSet: undefined };
-  }
-  checkKeys(raw, ['format', 'root', 'namespaces', 'schemaSet'], 'source', yaml, problems, file);
-  const format = raw['format'] === 'xml' ? 'xml' : 'json';
-  if (raw['format'] !== 'xml' && raw['format'] !== 'json')
-    problems.push({ path: at('format'), message: 'source.format is json or xml' });
-  const namespaces = namespaceMap(raw['namespaces'], 'source', yaml, problems, file);
-  let root: SourceSpec['root'];
-  if (typeof raw['root'] === 'string') {
-    try {
-      const [step] = parseTargetPath(raw['root'], 'xml', namespaces);
-      if (step !== undefined) root = { ns: step.ns, local: step.local, name: step.name };
-    } catch (err) {
-      problems.push({ path: at('root'), message: `source.root: ${(err as Error).message}` });
-    }
-  }
-  const set = typeof raw['schemaSet'] === 'string' ? raw['schemaSet'] : undefined;
-  if (set !== undefined) knownSchemaSet(set, at('schemaSet'), problems);
-  return { format, root, namespaces, schemaSet: set };
-}
-
-function targetSpec(raw: unknown, yaml: YamlSource, problems: Problem[], file: string): TargetSpec {
-  const at = (key?: string): string => `${file}:${yaml.lineOf(raw, key)}`;
-  if (!isRecord(raw)) {
-    problems.push({
-      path: `${file}:1`,
-      message: 'target is required: { format: json } or { format: xml, root, namespaces }',
-    });
-    return { format: 'json', namespaces: {}, schemaSet: undefined, indent: false };
-  }
-  checkKeys(raw, ['format', 'root', 'namespaces', 'schemaSet', 'indent'], 'target', yaml, problems, file);
-  const format = raw['format'] === 'xml' ? 'xml' : 'json';
-  if (raw['format'] !== 'xml' && raw['format'] !== 'json')
-    problems.push({ path: at('format'), message: 'target.format is json or xml' });
-  const namespaces = namespaceMap(raw['namespaces'], 'target', yaml, problems, file);
-  const set = typeof raw['schemaSet'] === 'string' ? raw['schemaSet'] : undefined;
-  if (set !== undefined) knownSchemaSet(set, at('schemaSet'), problems);
-  if (format === 'json' && set !== undefined)
-    problems.push({ path: at('schemaSet'), message: 'schemaSet needs an XML target' });
-  return { format, namespaces, schemaSet: set, indent: raw['indent'] === 'true' || raw['indent'] === true };
-}
-
-function targetRootStep(
-  raw: unknown,
-  target: TargetSpec,
-  yaml: YamlSource,
-  problems: Problem[],
-  file: string,
-): TargetStep {
-  if (target.format === 'json') return { name: '', ns: '', local: '', attribute: false, instance: undefined };
-  const rootName = isRecord(raw) ? raw['root'] : undefined;
-  if (typeof rootName !== 'string') {
-    problems.push({
-      path: `${file}:${yaml.lineOf(raw)}`,
-      message: 'target.root (the root element, prefix:name) is required for XML',
-    });
-    return { name: 'root', ns: '', local: 'root', attribute: false, instance: undefined };
-  }
-  try {
-    const steps = parseTargetPath(rootName, 'xml', target.namespaces);
-    if (steps.length !== 1 || steps[0]!.attribute) throw new PathSpecError('target.root is one element name');
-    return steps[0]!;
-  } catch (err) {
-    problems.push({ path: `${file}:${yaml.lineOf(raw, 'root')}`, message: (err as Error).message });
-    return { name: 'root', ns: '', local: 'root', attribute: false, instance: undefined };
-  }
-}
-
-function namespaceMap(
-  raw: unknown,
-  where: string,
-  yaml: YamlSource,
-  problems: Problem[],
-  file: string,
-): Record<string, string> {
-  if (raw === undefined) return {};
-  if (!isRecord(raw)) {
-    problems.push({
-      path: `${file}:${yaml.lineOf(raw)}`,
-      message: `${where}.namespaces maps prefixes to namespace URIs`,
-    });
-    return {};
-  }
-  const out: Record<string, string> = {};
-  for (const [prefix, uri] of Object.entries(raw)) {
-    if (
-      !/^[A-Za-z_][\w.-]*$/.test(prefix) ||
-      prefix.toLowerCase().startsWith('xml') ||
-      typeof uri !== 'string' ||
-      uri === ''
-    ) {
-      problems.push({
-        path: `${file}:${yaml.lineOf(raw, prefix)}`,
-        message: `${where}.namespaces: bad prefix or URI "${prefix}"`,
-      });
-      continue;
-    }
-    out[prefix] = uri;
-  }
-  return out;
-}
-
-function knownSchemaSet(name: string, where: string, problems: Problem[]): void {
-  try {
-    schemaSet(name);
-  } catch (err) {
-    problems.push({ path: where, message: (err as Error).message });
-  }
 }
 
 function loadLookups(raw: unknown, ctx: Ctx): void {
@@ -593,111 +460,6 @@ function pathText(base: TargetNode, steps: readonly TargetStep[], ctx: Ctx): str
 
 function toLabel(rule: Record<string, unknown>): string {
   return typeof rule['to'] === 'string' ? ` (to: ${rule['to']})` : '';
-}
-
-// ---- checks against the target XSD ----------------------------------------------------------
-
-const models = new Map<string, XsdModel>();
-
-export function xsdModel(set: string): XsdModel {
-  let model = models.get(set);
-  if (model === undefined) {
-    model = XsdModel.forSchemaSet(schemaSet(set));
-    models.set(set, model);
-  }
-  return model;
-}
-
-/** Every target element must exist in the schema where the mapping puts it, in sequence order. */
-function checkAgainstSchema(root: TargetNode, set: string, ctx: Ctx): void {
-  const model = xsdModel(set);
-  const decl = model.element({ ns: root.step.ns, local: root.step.local });
-  if (decl === undefined) {
-    ctx.problems.push({
-      path: `${ctx.file}:1`,
-      message: `target.root ${root.step.name} is not a global element of ${set}`,
-    });
-    return;
-  }
-  checkNode(root, decl.type(), ctx);
-}
-
-function checkNode(node: TargetNode, content: ComplexContent | undefined, ctx: Ctx): void {
-  if (content === undefined) {
-    for (const child of node.children) {
-      ctx.problems.push({
-        path: `${ctx.file}:${child.line}`,
-        message: `${child.path}: ${node.step.name} has simple content, no child elements`,
-      });
-    }
-    return;
-  }
-  const { slots, wildcard } = childSlots(content);
-  let lastPosition = -1;
-  let lastName = '';
-  for (const child of node.children) {
-    const slot = slots.get(`{${child.step.ns}}${child.step.local}`);
-    if (slot === undefined) {
-      if (wildcard) continue;
-      const expected = [...slots.values()].map((s) => s.decl.name.local);
-      ctx.problems.push({
-        path: `${ctx.file}:${child.line}`,
-        message: `${child.path}: ${node.step.name || 'the root'} has no child ${child.step.name}${didYouMean(child.step.local, expected)} (allowed: ${expected.join(', ') || 'none'})`,
-      });
-      continue;
-    }
-    if (!slot.anyOrder && slot.position < lastPosition) {
-      ctx.problems.push({
-        path: `${ctx.file}:${child.line}`,
-        message: `${child.path}: ${child.step.name} must come before ${lastName} (XSD sequence of ${node.step.name}); reorder the rules`,
-      });
-    }
-    if (!slot.anyOrder) {
-      lastPosition = Math.max(lastPosition, slot.position);
-      lastName = child.step.name;
-    }
-    checkNode(child, slot.decl.type(), ctx);
-  }
-  for (const attribute of node.attributes) {
-    const declared = content.attributes.some(
-      (a) => a.name.local === attribute.step.local && a.name.ns === attribute.step.ns,
-    );
-    if (!declared) {
-      ctx.problems.push({
-        path: `${ctx.file}:${attribute.line}`,
-        message: `${attribute.path}: ${node.step.name} has no attribute ${attribute.step.name}`,
-      });
-    }
-  }
-}
-
-// ---- helpers --------------------------------------------------------------------------------
-
-function checkKeys(
-  raw: Record<string, unknown>,
-  allowed: readonly string[],
-  where: string,
-  yaml: YamlSource,
-  problems: Problem[],
-  file: string,
-): void {
-  for (const key of Object.keys(raw)) {
-    if (!allowed.includes(key)) {
-      problems.push({
-        path: `${file}:${yaml.lineOf(raw, key)}`,
-        message: `${where}: unknown key "${key}"${didYouMean(key, allowed)}`,
-      });
-    }
-  }
-}
-
-export function didYouMean(name: string, known: readonly string[]): string {
-  const close = known.filter((k) => editDistance(k.toLowerCase(), name.toLowerCase()) <= 2);
-  return close.length > 0 ? ` (did you mean ${close.join(' or ')}?)` : '';
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 export { MappingValueError };
