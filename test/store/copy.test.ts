@@ -412,9 +412,10 @@ describe('store copy: SQLite → PostgreSQL', function () {
     let source: SqliteStore;
     let target: PostgresStore;
     let schema: string;
+    let fixtureDir: string | undefined;
 
     before(async () => {
-      const fixtureDir = fs.mkdtempSync(path.join(os.tmpdir(), 'amt-copy-src-'));
+      fixtureDir = fs.mkdtempSync(path.join(os.tmpdir(), 'amt-copy-src-'));
       fixture = await fillSqlite(fixtureDir);
       const created = await db.createSchema();
       schema = created.schema;
@@ -425,7 +426,7 @@ describe('store copy: SQLite → PostgreSQL', function () {
     after(async () => {
       await source?.close();
       await target?.close();
-      if (fixture) fs.rmSync(path.dirname(path.dirname(fixture.file)), { recursive: true, force: true });
+      if (fixtureDir) fs.rmSync(fixtureDir, { recursive: true, force: true });
     });
 
     it('reports every table copied with equal counts and checksums', async () => {
