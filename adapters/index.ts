@@ -6,6 +6,7 @@ import type { AdapterManifest } from '../src/adapter-contract.js';
 import { fileDropAdapter } from './file-drop/manifest.js';
 import { fitConnectAdapter } from './fit-connect/manifest.js';
 import { httpAdapter } from './http/manifest.js';
+import { postboxAdapter } from './postbox/manifest.js';
 import { soapAdapter } from './soap/manifest.js';
 import { xta2Adapter } from './xta2/manifest.js';
 
@@ -15,4 +16,5 @@ export const manifests: readonly AdapterManifest[] = [
   soapAdapter,
   xta2Adapter,
   fitConnectAdapter,
+  postboxAdapter,
 ];

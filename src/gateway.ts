@@ -17,7 +17,9 @@ import { createMetrics, type Metrics } from './observability/metrics.js';
 import { inboundReceiver } from './pipeline/inbound.js';
 import type { MappingStep } from './pipeline/mapping-step.js';
 import { Pipeline } from './pipeline/pipeline.js';
-import { createRouter } from './routing.js';
+import { createRouter, type Router } from './routing.js';
+import { startScheduler } from './scheduler/start.js';
+import { createStatusService, statusNoticeRoutes, type StatusService } from './status/context.js';
 import { openStore } from './store/open.js';
 import type { Store } from './store/types.js';
 
@@ -38,6 +40,7 @@ export interface Gateway {
   readonly adapters: ReadonlyMap<string, AdapterInstance>;
   readonly metrics: Metrics;
   readonly logger: Logger;
+  readonly status: StatusService;
   /** Graceful stop; safe to call twice. */
   stop(): Promise<void>;
 }
@@ -47,7 +50,8 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
   const metrics = createMetrics();
   mkdirSync(config.dataDir, { recursive: true });
   const { store, onWork } = await openStore(config.store);
-  const router = createRouter(config);
+  // Status notices to citizens' postboxes travel as messages of their own, on routes derived here.
+  const router = createRouter({ ...config, routes: [...config.routes, ...statusNoticeRoutes(config)] });
   const attachments = new AttachmentStore(path.join(config.dataDir, 'attachments'));
   const adapters = new Map<string, AdapterInstance>();
   const pipeline = new Pipeline({
@@ -62,48 +66,28 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
   });
   const wake = (): void => pipeline.wake();
 
-  const configBase = config.source ? path.dirname(config.source) : process.cwd();
-  const manifests = new Map(options.manifests.map((m) => [m.type, m]));
-  for (const [instanceId, instance] of Object.entries(config.adapters)) {
-    const manifest = manifests.get(instance.type);
-    if (!manifest)
-      throw new AmtError('AMT_ADAPTER_UNKNOWN', `adapter type ${instance.type} is not installed`);
-    const dataDir = path.join(config.dataDir, 'adapters', instanceId);
-    mkdirSync(dataDir, { recursive: true });
-    adapters.set(
-      instanceId,
-      manifest.create(
-        {
-          instanceId,
-          dataDir,
-          resolvePath: (configured) => path.resolve(configBase, configured),
-          logger: adapterLogger(logger, instanceId),
-          receive: inboundReceiver(instanceId, { store, router, attachments, onAccepted: wake }),
-          reportStatus: async (update) => {
-            await store.recordRemoteStatus(
-              update.messageId,
-              update.status,
-              update.detail ? { ...update.detail } : undefined,
-              Date.now(),
-            );
-          },
-          awaitingStatus: async (finalStatuses, limit) =>
-            (await store.awaitingRemoteStatus(instanceId, finalStatuses, limit)).map((m) => ({
-              messageId: m.id,
-              deliveryId: m.deliveryId,
-              remoteReference: m.remoteReference,
-              remoteStatus: m.remoteStatus,
-            })),
-          rememberOnce: (key, expiresAt) =>
-            store.rememberOnce(`adapter:${instanceId}`, key, expiresAt, Date.now()),
-        },
-        instance.config,
-      ),
-    );
-  }
+  const status = createStatusService({ config, store, router, logger, onEnqueued: wake });
+  for (const [id, notifier] of status.notifiers()) adapters.set(id, notifier);
+  const created = createAdapterInstances(config, options.manifests, {
+    store,
+    router,
+    attachments,
+    logger,
+    status,
+    onAccepted: wake,
+  });
+  for (const [id, instance] of created) adapters.set(id, instance);
 
   if (options.workers !== false) pipeline.start();
   const stopListening = onWork ? await onWork(wake) : undefined;
+  const jobs = await startScheduler({
+    config,
+    store,
+    adapters,
+    attachments,
+    logger,
+    registry: metrics.registry,
+  });
 
   const identity = await createIdentityVerifier(config, store, { logger });
   let shuttingDown = false;
@@ -118,6 +102,8 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
     shuttingDown: () => shuttingDown,
     onAccepted: wake,
     adapters,
+    status,
+    scheduler: jobs.scheduler,
     readiness: async () => {
       try {
         await store.ping();
@@ -152,6 +138,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
       shuttingDown = true;
       logger.info('gateway stopping: intake closed, draining deliveries');
       await pipeline.stop();
+      await jobs.stop();
       await stopListening?.();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
@@ -164,5 +151,58 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
     })();
     return stopping;
   };
-  return { url, store, pipeline, adapters, metrics, logger, stop };
+  return { url, store, pipeline, adapters, metrics, logger, status, stop };
+}
+
+export interface AdapterInstanceDeps {
+  readonly store: Store;
+  readonly router: Router;
+  readonly attachments: AttachmentStore;
+  readonly logger: Logger;
+  readonly status: StatusService;
+  /** Called after an adapter handed over inbound applications. */
+  readonly onAccepted: () => void;
+}
+
+/** Creates the configured adapter instances, each with its own context (data directory, logger, status). */
+export function createAdapterInstances(
+  config: GatewayConfig,
+  installed: readonly AdapterManifest[],
+  deps: AdapterInstanceDeps,
+): Map<string, AdapterInstance> {
+  const { store, router, attachments, logger, status } = deps;
+  const configBase = config.source ? path.dirname(config.source) : process.cwd();
+  const manifests = new Map(installed.map((m) => [m.type, m]));
+  const adapters = new Map<string, AdapterInstance>();
+  for (const [instanceId, instance] of Object.entries(config.adapters)) {
+    const manifest = manifests.get(instance.type);
+    if (!manifest)
+      throw new AmtError('AMT_ADAPTER_UNKNOWN', `adapter type ${instance.type} is not installed`);
+    const dataDir = path.join(config.dataDir, 'adapters', instanceId);
+    mkdirSync(dataDir, { recursive: true });
+    adapters.set(
+      instanceId,
+      manifest.create(
+        {
+          instanceId,
+          dataDir,
+          resolvePath: (configured) => path.resolve(configBase, configured),
+          logger: adapterLogger(logger, instanceId),
+          receive: inboundReceiver(instanceId, { store, router, attachments, onAccepted: deps.onAccepted }),
+          ...status.adapterContext(instanceId),
+          awaitingStatus: async (finalStatuses, limit) =>
+            (await store.awaitingRemoteStatus(instanceId, finalStatuses, limit)).map((m) => ({
+              messageId: m.id,
+              deliveryId: m.deliveryId,
+              remoteReference: m.remoteReference,
+              remoteStatus: m.remoteStatus,
+            })),
+          rememberOnce: (key, expiresAt) =>
+            store.rememberOnce(`adapter:${instanceId}`, key, expiresAt, Date.now()),
+        },
+        instance.config,
+      ),
+    );
+  }
+  return adapters;
 }

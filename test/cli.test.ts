@@ -128,6 +128,46 @@ surprise: 1
     expect(generated.stdout).to.match(/^key: +\S{43}\nkeyHash: sha256:[0-9a-f]{64}\n$/);
   });
 
+  it('migrate, jobs list, jobs run and jobs history work on a configuration of their own', async () => {
+    const file = path.join(dir, 'jobs.yaml');
+    writeFileSync(
+      file,
+      stringify({
+        dataDir: path.join(dir, 'jobs-data'),
+        tenants: [{ id: 'dortmund', name: 'Stadt Dortmund', ars: '059130000000' }],
+        clients: [],
+        adapters: { outbox: { type: 'file-drop', config: { directory: path.join(dir, 'jobs-out') } } },
+        routes: [{ id: 'parken', ars: '05913', service: '99058013001000', adapter: 'outbox' }],
+        jobs: [
+          {
+            name: 'retention',
+            schedule: '30 2 * * *',
+            run: { builtin: 'retention-purge' },
+            options: { days: 90 },
+          },
+          { name: 'outbox-poll', schedule: '*/5 * * * *', run: { adapter: 'outbox', task: 'poll' } },
+        ],
+      }),
+    );
+    const migrated = await amtsbote('migrate', '-c', file);
+    expect(migrated.code, migrated.stderr).to.equal(0);
+    expect(migrated.stdout).to.match(/schema version \d+ \(migrated from version 0\)/);
+    const list = await amtsbote('jobs', 'list', '-c', file, '--json');
+    expect(list.code, list.stderr).to.equal(0);
+    expect(JSON.parse(list.stdout).map((j: { name: string }) => j.name)).to.deep.equal([
+      'retention',
+      'outbox-poll',
+    ]);
+    const ran = await amtsbote('jobs', 'run', 'retention', '-c', file);
+    expect(ran.code, ran.stderr).to.equal(0);
+    const history = await amtsbote('jobs', 'history', 'retention', '-c', file, '--json');
+    expect(JSON.parse(history.stdout)[0]).to.include({
+      job: 'retention',
+      trigger: 'manual',
+      status: 'succeeded',
+    });
+  });
+
   it('an unknown command is a usage error', async () => {
     const result = await amtsbote('frobnicate');
     expect(result.code).to.equal(2);

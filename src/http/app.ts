@@ -12,6 +12,8 @@ import type { IdentityVerifier } from '../identity/intake.js';
 import type { Logger } from '../observability/log.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { Router } from '../routing.js';
+import { jobsRouter } from '../scheduler/http.js';
+import type { Scheduler } from '../scheduler/scheduler.js';
 import { createStatusService, type StatusService } from '../status/context.js';
 import type { Store } from '../store/types.js';
 import { adminHandlers } from './admin.js';
@@ -43,6 +45,8 @@ export interface HttpDeps {
   identity?: IdentityVerifier | undefined;
   /** Records statuses Fachverfahren report; created here from the other deps when not given. */
   status?: StatusService | undefined;
+  /** The scheduler of this process; its jobs appear under `/api/v1/admin/jobs`. */
+  scheduler?: Scheduler | undefined;
   now?: () => number;
 }
 
@@ -137,6 +141,13 @@ export function createApp(deps: HttpDeps): express.Express {
   resource('/health/live', { get: [live] });
   resource('/health/ready', { get: [ready(() => deps.readiness(), deps.logger)] });
   resource('/metrics', { get: [metricsEndpoint(deps.store, deps.metrics, deps.logger)] });
+
+  if (deps.scheduler) {
+    app.use(
+      '/api/v1/admin',
+      jobsRouter({ scheduler: deps.scheduler, store: deps.store, guards: [client, requireAdmin] }),
+    );
+  }
 
   app.use((req, res) => sendProblem(req, res, new AmtError('AMT_NOT_FOUND', 'no such resource')));
   app.use(problemHandler(deps.logger));

@@ -97,8 +97,11 @@ export class Pipeline {
         }
         for (const message of claimed) this.track(this.process(message));
       }
-      if (claimed.length === 0 || this.inFlight.size >= concurrency) {
-        if (!this.wakeRequested) await this.idle(free > 0 ? pollIntervalMs : undefined);
+      const full = this.inFlight.size >= concurrency;
+      // When every slot is busy a pending wake-up must wait for a free slot: looping on it
+      // without awaiting would starve the event loop the deliveries in flight need.
+      if (full || (claimed.length === 0 && !this.wakeRequested)) {
+        await this.idle(full ? undefined : pollIntervalMs);
       }
     }
   }

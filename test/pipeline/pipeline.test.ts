@@ -216,6 +216,30 @@ describe('pipeline', function () {
     expect(attempts.map((a) => a.outcome)).to.deep.equal(['delivered']);
   });
 
+  it('with every slot busy, wake-ups wait for a free slot instead of spinning the event loop', async () => {
+    const cfg = baseConfig(dir);
+    const narrow = { ...cfg, pipeline: { ...cfg.pipeline, concurrency: 1 } } as GatewayConfig;
+    const releases: Array<() => void> = [];
+    behaviour.primary = () =>
+      new Promise((resolve) => releases.push(() => resolve({ remoteReference: 'ok' })));
+    startPipeline(narrow);
+    const first = await accept(SERVICE, narrow);
+    await until(async () => (releases.length === 1 ? true : undefined), 'first delivery to start');
+    // A second application arrives while the only slot is busy: its wake-up must not turn the
+    // claim loop into a busy loop, or this timer would never fire.
+    const second = await accept(SERVICE, narrow);
+    const ticked = await Promise.race([
+      new Promise<boolean>((r) => setTimeout(() => r(true), 20)),
+      new Promise<boolean>((r) => setTimeout(() => r(false), 2000).unref()),
+    ]);
+    expect(ticked).to.equal(true);
+    releases[0]!();
+    await until(statusOf(first.id, 'delivered'), 'first delivery');
+    await until(async () => (releases.length === 2 ? true : undefined), 'second delivery to start');
+    releases[1]!();
+    await until(statusOf(second.id, 'delivered'), 'second delivery');
+  });
+
   it('retries retryable failures with the same delivery id, then delivers', async () => {
     let failures = 2;
     behaviour.primary = async () => {

@@ -13,6 +13,7 @@ import { jobsRouter } from '../../src/scheduler/http.js';
 import { Scheduler } from '../../src/scheduler/scheduler.js';
 import type { ScheduledJob } from '../../src/scheduler/types.js';
 import { SqliteStore } from '../../src/store/sqlite.js';
+import { assertMatchesOpenApi } from '../http/openapi-check.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- answers of varying shape, checked field by field
 type Json = Record<string, any>;
@@ -81,6 +82,13 @@ describe('jobs admin API', () => {
       headers: { authorization: `Bearer ${key}` },
     });
     const text = await response.text();
+    assertMatchesOpenApi({
+      method,
+      path: new URL(`${base}${pathAndQuery}`).pathname,
+      status: response.status,
+      headers: response.headers,
+      text,
+    });
     return {
       status: response.status,
       headers: response.headers,

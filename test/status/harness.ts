@@ -1,26 +1,15 @@
 /**
- * A gateway assembled in-process the way `startGateway` assembles it, with the status
- * back-channel wired (notice routes, status service in adapter contexts and HTTP, webhook
- * notifiers): a real SQLite store, the real pipeline, real adapters and the real HTTP app on
- * loopback. Responses are checked against the OpenAPI document. Peers are loopback servers that
+ * The real gateway (`startGateway`) in-process with the status back-channel configured: a real
+ * SQLite store, the real pipeline, real adapters and the real HTTP app on loopback. Responses are checked against the OpenAPI document. Peers are loopback servers that
  * record what they get.
  */
-import { mkdirSync } from 'node:fs';
-import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import { createServer, type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import path from 'node:path';
 import type { AdapterInstance, AdapterManifest } from '../../src/adapter-contract.js';
-import { AttachmentStore } from '../../src/attachments.js';
 import type { GatewayConfig } from '../../src/config/types.js';
-import { createApp } from '../../src/http/app.js';
-import { adapterLogger, createLogger } from '../../src/observability/log.js';
-import { createMetrics } from '../../src/observability/metrics.js';
-import { inboundReceiver } from '../../src/pipeline/inbound.js';
-import { Pipeline } from '../../src/pipeline/pipeline.js';
-import { createRouter } from '../../src/routing.js';
-import { createStatusService, statusNoticeRoutes, type StatusService } from '../../src/status/context.js';
-import { withGroupCommit } from '../../src/store/group-commit.js';
-import { SqliteStore } from '../../src/store/sqlite.js';
+import { startGateway } from '../../src/gateway.js';
+import { createLogger } from '../../src/observability/log.js';
+import type { StatusService } from '../../src/status/context.js';
 import type { MessageRecord, Store } from '../../src/store/types.js';
 import { assertMatchesOpenApi } from '../http/openapi-check.js';
 
@@ -50,71 +39,21 @@ export async function startStatusGateway(
   config: GatewayConfig,
   manifests: readonly AdapterManifest[],
 ): Promise<StatusGateway> {
-  const logger = createLogger({ silent: true });
-  const metrics = createMetrics({ defaultMetrics: false });
-  mkdirSync(config.dataDir, { recursive: true });
   if (config.store.type !== 'sqlite') throw new Error('the status harness runs on SQLite');
-  const raw = SqliteStore.open(config.store.path);
-  await raw.migrate();
-  const store = withGroupCommit(raw);
-  // The wiring under test: notice routes, one status service, webhook notifiers.
-  const router = createRouter({ ...config, routes: [...config.routes, ...statusNoticeRoutes(config)] });
-  const attachments = new AttachmentStore(path.join(config.dataDir, 'attachments'));
-  const adapters = new Map<string, AdapterInstance>();
-  const pipeline = new Pipeline({
-    config,
-    store,
-    router,
-    adapters,
-    attachments,
-    loadMapping: async () => {
-      throw new Error('no route of this test maps');
+  // The gateway as `amtsbote start` assembles it: notice routes, one status service in adapter
+  // contexts and HTTP, webhook notifiers, the pipeline and the scheduler.
+  const gateway = await startGateway(
+    { ...config, server: { ...config.server, host: '127.0.0.1' } },
+    {
+      manifests,
+      loadMapping: async () => {
+        throw new Error('no route of this test maps');
+      },
+      logger: createLogger({ silent: true }),
+      port: 0,
     },
-    logger,
-    metrics,
-  });
-  const wake = (): void => pipeline.wake();
-  const status = createStatusService({ config, store, router, logger, onEnqueued: wake });
-  const byType = new Map(manifests.map((m) => [m.type, m]));
-  for (const [instanceId, instance] of Object.entries(config.adapters)) {
-    const dataDir = path.join(config.dataDir, 'adapters', instanceId);
-    mkdirSync(dataDir, { recursive: true });
-    adapters.set(
-      instanceId,
-      byType.get(instance.type)!.create(
-        {
-          instanceId,
-          dataDir,
-          resolvePath: (configured) => path.resolve(config.dataDir, configured),
-          logger: adapterLogger(logger, instanceId),
-          receive: inboundReceiver(instanceId, { store, router, attachments, onAccepted: wake }),
-          ...status.adapterContext(instanceId),
-          awaitingStatus: async () => [],
-          rememberOnce: (key, expiresAt) =>
-            store.rememberOnce(`adapter:${instanceId}`, key, expiresAt, Date.now()),
-        },
-        instance.config,
-      ),
-    );
-  }
-  for (const [id, notifier] of status.notifiers()) adapters.set(id, notifier);
-  pipeline.start();
-
-  const app = createApp({
-    config,
-    store,
-    router,
-    attachments,
-    logger,
-    metrics,
-    status,
-    shuttingDown: () => false,
-    onAccepted: wake,
-    readiness: async () => ({ ready: true, checks: { store: 'ok', config: 'ok' } }),
-  });
-  const server: Server = createServer(app);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  );
+  const { url, store, adapters, status } = gateway;
 
   const until = async <T>(
     probe: () => Promise<T | undefined>,
@@ -165,15 +104,7 @@ export async function startStatusGateway(
         body: (response.headers.get('content-type') ?? '').includes('json') && text ? JSON.parse(text) : text,
       };
     },
-    async stop() {
-      await pipeline.stop();
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      });
-      for (const adapter of adapters.values()) await adapter.close?.();
-      await store.close();
-    },
+    stop: () => gateway.stop(),
   };
 }
 

@@ -1,0 +1,106 @@
+/**
+ * The gateway as `amtsbote start` assembles it: the scheduler's jobs in the admin API and in
+ * the metrics, and a manual run recorded in the store.
+ */
+import { expect } from 'chai';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { manifests } from '../adapters/index.js';
+import { validateConfig } from '../src/config/load.js';
+import { startGateway, type Gateway } from '../src/gateway.js';
+import { hashApiKey } from '../src/http/auth.js';
+import { loadMappingStep } from '../src/mapping/index.js';
+import { createLogger } from '../src/observability/log.js';
+import { assertMatchesOpenApi } from './http/openapi-check.js';
+
+const ADMIN_KEY = 'gateway-test-admin-key';
+const PORTAL_KEY = 'gateway-test-portal-key';
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- bodies are checked against the OpenAPI document first
+type Json = any;
+
+describe('gateway assembly', function () {
+  this.timeout(30_000);
+  let dir: string;
+  let gateway: Gateway;
+
+  before(async () => {
+    dir = mkdtempSync(path.join(os.tmpdir(), 'amt-gateway-'));
+    const config = validateConfig(
+      {
+        dataDir: dir,
+        server: { host: '127.0.0.1', port: 0 },
+        tenants: [{ id: 'dortmund', name: 'Stadt Dortmund', ars: '059130000000' }],
+        clients: [
+          { id: 'portal', keyHash: hashApiKey(PORTAL_KEY), tenants: ['dortmund'] },
+          { id: 'ops', keyHash: hashApiKey(ADMIN_KEY), admin: true },
+        ],
+        adapters: { outbox: { type: 'file-drop', config: { directory: path.join(dir, 'outbox') } } },
+        routes: [{ id: 'parken', ars: '05913', service: '99058013001000', adapter: 'outbox' }],
+        jobs: [
+          { name: 'dead-letters', schedule: '0 7 * * 1-5', run: { builtin: 'dead-letter-digest' } },
+          {
+            name: 'retention',
+            schedule: '30 2 * * *',
+            run: { builtin: 'retention-purge' },
+            options: { days: 90 },
+          },
+        ],
+      },
+      { manifests, baseDir: dir, source: undefined },
+    );
+    gateway = await startGateway(config, {
+      manifests,
+      loadMapping: loadMappingStep,
+      logger: createLogger({ silent: true }),
+      port: 0,
+    });
+  });
+
+  after(async () => {
+    await gateway?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  async function call(
+    method: string,
+    target: string,
+    key = ADMIN_KEY,
+  ): Promise<{ status: number; body: Json }> {
+    const response = await fetch(gateway.url + target, {
+      method,
+      headers: { authorization: `Bearer ${key}` },
+    });
+    const text = await response.text();
+    assertMatchesOpenApi({ method, path: target, status: response.status, headers: response.headers, text });
+    return { status: response.status, body: JSON.parse(text) };
+  }
+
+  it('lists the configured jobs under the admin API, for admin clients only', async () => {
+    expect((await call('GET', '/api/v1/admin/jobs', PORTAL_KEY)).status).to.equal(403);
+    const { status, body } = await call('GET', '/api/v1/admin/jobs');
+    expect(status).to.equal(200);
+    expect(body.items.map((j: Json) => [j.name, j.schedule, j.timezone])).to.deep.equal([
+      ['dead-letters', '0 7 * * 1-5', 'Europe/Berlin'],
+      ['retention', '30 2 * * *', 'Europe/Berlin'],
+    ]);
+  });
+
+  it('runs a job now, records the run in the store and counts it in the metrics', async () => {
+    const started = await call('POST', '/api/v1/admin/jobs/retention/run');
+    expect(started.status).to.equal(202);
+    expect(started.body.run).to.include({ job: 'retention', trigger: 'manual' });
+    let runs: Json;
+    for (let i = 0; i < 100; i++) {
+      runs = (await call('GET', '/api/v1/admin/jobs/retention/runs')).body;
+      if (runs.items[0]?.status !== 'running') break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(runs.items[0]).to.include({ id: started.body.run.id, status: 'succeeded', itemsProcessed: 0 });
+    expect((await gateway.store.jobRuns('retention', 5)).items[0]?.id).to.equal(started.body.run.id);
+    const metrics = await (await fetch(`${gateway.url}/metrics`)).text();
+    expect(metrics).to.match(/amtsbote_job_runs_total\{job="retention",status="succeeded"\} 1/);
+    expect((await call('GET', '/api/v1/admin/jobs/nope/runs')).body.code).to.equal('AMT_JOB_UNKNOWN');
+  });
+});
