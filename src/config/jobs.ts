@@ -3,9 +3,11 @@
  * cannot see — cron syntax (node-cron), time zones, adapter instances that can poll, routes
  * named in a job's options.
  */
+import { accessSync, constants } from 'node:fs';
+import path from 'node:path';
 import type { AdapterManifest } from '../adapter-contract.js';
 import type { Problem } from '../errors.js';
-import type { BuiltinJobName } from '../scheduler/builtin/options.js';
+import type { BuiltinJobName, IdpMetadataRefreshOptions } from '../scheduler/builtin/options.js';
 import { isValidCronExpression, isValidTimezone } from '../scheduler/cron.js';
 import type { GatewayConfig, JobConfig } from './types.js';
 import { parseDuration } from './units.js';
@@ -21,7 +23,17 @@ export interface RawJob {
   options?: Record<string, unknown>;
 }
 
-export function toJobConfig(raw: RawJob): JobConfig {
+export function toJobConfig(raw: RawJob, baseDir: string): JobConfig {
+  let options = 'builtin' in raw.run ? (raw.options ?? {}) : undefined;
+  if (options && 'builtin' in raw.run && raw.run.builtin === 'idp-metadata-refresh') {
+    // File paths are relative to the configuration file, like every other path in it.
+    const { signedBy, metadata } = options as { signedBy?: unknown; metadata?: unknown };
+    options = {
+      ...options,
+      ...(Array.isArray(signedBy) ? { signedBy: signedBy.map((f) => path.resolve(baseDir, String(f))) } : {}),
+      ...(typeof metadata === 'string' ? { metadata: path.resolve(baseDir, metadata) } : {}),
+    };
+  }
   return {
     name: raw.name,
     schedule: raw.schedule,
@@ -31,7 +43,7 @@ export function toJobConfig(raw: RawJob): JobConfig {
     overlap: raw.overlap ?? 'skip',
     missed: raw.missed ?? 'skip',
     timeoutMs: parseDuration(raw.timeout ?? '5m'),
-    options: 'builtin' in raw.run ? (raw.options ?? {}) : undefined,
+    options,
   };
 }
 
@@ -62,6 +74,32 @@ export function jobProblems(config: GatewayConfig, manifests: readonly AdapterMa
           path: `${at}/run/adapter`,
           message: `adapter instance ${job.run.adapter} (type ${instance.type}) cannot poll`,
         });
+      }
+    } else if (job.run.builtin === 'idp-metadata-refresh') {
+      const { metadata, signedBy, timeout } = job.options as unknown as IdpMetadataRefreshOptions;
+      const idpFiles = (config.identity?.idps ?? []).map((idp) => idp.metadata);
+      if (!idpFiles.includes(metadata)) {
+        problems.push({
+          path: `${at}/options/metadata`,
+          message:
+            idpFiles.length === 0
+              ? 'there is no identity section whose IdP metadata this job could refresh'
+              : `${metadata} is not the metadata file of a configured IdP (identity.idps[].metadata)`,
+        });
+      }
+      signedBy.forEach((file, j) => {
+        try {
+          accessSync(file, constants.R_OK);
+        } catch {
+          problems.push({ path: `${at}/options/signedBy/${j}`, message: `file ${file} cannot be read` });
+        }
+      });
+      if (timeout !== undefined) {
+        try {
+          parseDuration(timeout);
+        } catch {
+          problems.push({ path: `${at}/options/timeout`, message: `not a duration: ${String(timeout)}` });
+        }
       }
     } else if (job.run.builtin === 'retention-purge') {
       const routes = (job.options?.routes ?? []) as readonly string[];

@@ -334,7 +334,7 @@ function toTyped(raw: RawConfig, options: ValidateOptions): GatewayConfig {
     },
     logging: raw.logging ?? { level: 'info' },
     ...(raw.identity === undefined ? {} : { identity: toIdentityConfig(raw.identity, options.baseDir) }),
-    jobs: (raw.jobs ?? []).map(toJobConfig),
+    jobs: (raw.jobs ?? []).map((job) => toJobConfig(job, options.baseDir)),
   };
 }
 

@@ -38,6 +38,7 @@ import type {
   PurgeFilter,
   PurgeResult,
 } from './types.js';
+import { PURGED_PAYLOAD } from './types.js';
 
 /** LISTEN/NOTIFY channel on which intake, release and replay announce work that is due now. */
 export const WORK_CHANNEL = 'amtsbote_work';
@@ -452,7 +453,7 @@ export class PostgresStore implements Store {
       `WITH replayed AS (
          UPDATE messages SET status = 'received', attempts = 0, run_at = $2, last_error = NULL, lease_owner = NULL,
            lease_expires_at = NULL, updated_at = $2, history_seq = history_seq + 1
-         WHERE id = ANY($1::text[]) AND status = 'dead'
+         WHERE id = ANY($1::text[]) AND status = 'dead' AND payload <> '${PURGED_PAYLOAD}'
          RETURNING id, history_seq
        ), marked AS (
          UPDATE dead_letters d SET replayed_at = $2, replayed_by = $3

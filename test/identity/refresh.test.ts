@@ -17,6 +17,9 @@ import { loadIdpMetadataFile } from '../../src/identity/index.js';
 import { createIdentityVerifier } from '../../src/identity/intake.js';
 import type { IdentityVerifier } from '../../src/identity/intake.js';
 import { refreshIdpMetadata } from '../../src/identity/refresh.js';
+import { AttachmentStore } from '../../src/attachments.js';
+import { startScheduler } from '../../src/scheduler/start.js';
+import { SqliteStore } from '../../src/store/sqlite.js';
 import type { RefreshIdpMetadataOptions } from '../../src/identity/refresh.js';
 import type { Store } from '../../src/store/types.js';
 import {
@@ -330,6 +333,103 @@ describe('identity: IdP metadata refresh', () => {
       expect(identity.issuer).to.equal(BUNDID_ENTITY_ID);
       expect(logs).to.have.length(1);
       expect(JSON.stringify(logs[0])).to.include('AMT_SAML_METADATA_INVALID');
+    });
+  });
+  describe('as a scheduled job (built-in idp-metadata-refresh)', () => {
+    const testManifest = defineAdapter({
+      type: 'test',
+      version: '1.0.0',
+      description: 'no-op',
+      capabilities: { outbound: true, inbound: false, poll: false },
+      configSchema: { type: 'object' },
+      secrets: [],
+      example: {},
+      create: () => ({}),
+    });
+
+    const configWith = (jobOptions: Record<string, unknown>) =>
+      validateConfig(
+        {
+          dataDir: dir,
+          tenants: [{ id: 'muenster', name: 'Stadt Münster', ars: '055150000000' }],
+          clients: [],
+          adapters: { dms: { type: 'test' } },
+          routes: [],
+          identity: { idps: [{ metadata: 'bundid-metadata.xml' }], audience: SP_ENTITY_ID },
+          jobs: [
+            {
+              name: 'idp-metadata',
+              schedule: '0 */6 * * *',
+              run: { builtin: 'idp-metadata-refresh' },
+              options: jobOptions,
+            },
+          ],
+        },
+        { manifests: [testManifest], baseDir: dir, source: undefined },
+      );
+
+    async function runJob(jobOptions: Record<string, unknown>) {
+      const config = configWith(jobOptions);
+      const store = SqliteStore.open(join(dir, 'amtsbote.db'));
+      await store.migrate();
+      const running = await startScheduler({
+        config,
+        store,
+        adapters: new Map(),
+        attachments: new AttachmentStore(join(dir, 'attachments')),
+        logger: { debug() {}, info() {}, warn() {}, error() {} },
+      });
+      try {
+        const { finished } = await running.scheduler.trigger('idp-metadata');
+        await finished;
+        return (await store.jobRuns('idp-metadata', 1)).items[0]!;
+      } finally {
+        await running.stop();
+        await store.close();
+      }
+    }
+
+    beforeEach(() => writeFileSync(join(dir, 'federation.pem'), pki.metadataSigner.certPem));
+
+    it('installs signed metadata with paths relative to the configuration, and records the run', async () => {
+      const run = await runJob({
+        url: `${base}/rollover.xml`,
+        signedBy: ['federation.pem'],
+        metadata: 'bundid-metadata.xml',
+      });
+      expect(run).to.include({ status: 'succeeded', itemsProcessed: 1 });
+      expect(readFileSync(target, 'utf8')).to.equal(documents.get('rollover.xml'));
+    });
+
+    it('fails the run on tampered metadata and keeps the file', async () => {
+      const before = readFileSync(target, 'utf8');
+      const run = await runJob({
+        url: `${base}/tampered.xml`,
+        signedBy: ['federation.pem'],
+        metadata: 'bundid-metadata.xml',
+      });
+      expect(run.status).to.equal('failed');
+      expect(run.error?.code).to.equal('AMT_SAML_METADATA_SIGNATURE_INVALID');
+      expect(readFileSync(target, 'utf8')).to.equal(before);
+    });
+
+    it('is refused by the configuration check for a file that is no IdP’s metadata or an unreadable certificate', async () => {
+      const err = await refusal(
+        Promise.resolve().then(() =>
+          configWith({
+            url: `${base}/rollover.xml`,
+            signedBy: ['missing.pem'],
+            metadata: 'other.xml',
+            timeout: 'soon',
+          }),
+        ),
+        'AMT_CONFIG_INVALID',
+      );
+      expect(err.problems.map((p) => p.path)).to.deep.equal([
+        '/jobs/0/options/metadata',
+        '/jobs/0/options/signedBy/0',
+        '/jobs/0/options/timeout',
+      ]);
     });
   });
 });

@@ -1450,6 +1450,11 @@ export function describeStoreContract(
         });
         expect(await store.attempts(old.id)).to.have.length(1);
         expectFields(await store.getMessage(oldDead.id), { status: 'dead', payload: PURGED_PAYLOAD });
+        // A purged dead letter has nothing left to deliver: replay refuses it.
+        expect(await store.replay([oldDead.id], T0 + 9100, 'ops')).to.deep.equal({
+          replayed: [],
+          notReplayable: [oldDead.id],
+        });
         expect((await store.history(oldDead.id)).at(-1)?.status).to.equal('dead');
         expect((await store.getMessage(recent.id))?.payload).to.equal(recent.payload);
         expect((await store.getMessage(pending.id))?.payload).to.equal(pending.payload);

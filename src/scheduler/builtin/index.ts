@@ -8,7 +8,8 @@ import type { JobMetrics } from '../metrics.js';
 import type { JobTask, ScheduledJob, SchedulerLogger } from '../types.js';
 import { adapterPollTask } from './adapter-poll.js';
 import { deadLetterDigestTask } from './dead-letter-digest.js';
-import type { DeadLetterDigestOptions, RetentionPurgeOptions } from './options.js';
+import { idpMetadataRefreshTask } from './idp-metadata-refresh.js';
+import type { DeadLetterDigestOptions, IdpMetadataRefreshOptions, RetentionPurgeOptions } from './options.js';
 import { retentionPurgeTask } from './retention-purge.js';
 
 export interface JobTaskDeps {
@@ -28,6 +29,8 @@ export function jobTask(job: JobConfig, deps: JobTaskDeps): JobTask {
       return retentionPurgeTask(job.options as unknown as RetentionPurgeOptions, deps);
     case 'dead-letter-digest':
       return deadLetterDigestTask((job.options ?? {}) as DeadLetterDigestOptions, deps);
+    case 'idp-metadata-refresh':
+      return idpMetadataRefreshTask(job.options as unknown as IdpMetadataRefreshOptions, deps);
   }
 }
 

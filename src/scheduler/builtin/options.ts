@@ -52,6 +52,35 @@ export const BUILTIN_JOB_OPTIONS = {
       },
     },
   },
+  'idp-metadata-refresh': {
+    type: 'object',
+    additionalProperties: false,
+    required: ['url', 'signedBy', 'metadata'],
+    properties: {
+      url: {
+        type: 'string',
+        pattern: '^https?://',
+        description: 'Where the IdP (or its federation) publishes its signed SAML metadata.',
+      },
+      signedBy: {
+        type: 'array',
+        items: { type: 'string', minLength: 1 },
+        minItems: 1,
+        description:
+          'PEM certificate files the metadata must be signed with; relative paths are below the configuration file.',
+      },
+      metadata: {
+        type: 'string',
+        minLength: 1,
+        description:
+          'The metadata file to replace: one of identity.idps[].metadata (relative to the configuration file).',
+      },
+      timeout: {
+        type: ['string', 'integer'],
+        description: 'For the whole download (e.g. 30s); default 30s.',
+      },
+    },
+  },
 } as const satisfies Record<string, JsonSchema>;
 
 export type BuiltinJobName = keyof typeof BUILTIN_JOB_OPTIONS;
@@ -65,4 +94,13 @@ export interface RetentionPurgeOptions {
 
 export interface DeadLetterDigestOptions {
   readonly webhook?: { readonly url: string; readonly headers?: Readonly<Record<string, string>> };
+}
+
+export interface IdpMetadataRefreshOptions {
+  readonly url: string;
+  /** Absolute paths once the configuration is loaded. */
+  readonly signedBy: readonly string[];
+  /** Absolute path once the configuration is loaded. */
+  readonly metadata: string;
+  readonly timeout?: string | number;
 }
