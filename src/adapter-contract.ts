@@ -4,6 +4,7 @@
  */
 import type { Readable } from 'node:stream';
 import { AmtError } from './errors.js';
+import type { VerifiedIdentity } from './identity/identity.js';
 import type { AttachmentRef } from './store/types.js';
 
 /** A JSON Schema object (draft 2020-12) as plain data. */
@@ -116,6 +117,12 @@ export interface Delivery {
   /** The mapped message as it goes to the receiver. */
   readonly body: { readonly contentType: string; readonly content: string | Buffer };
   readonly attachments: readonly DeliveryAttachment[];
+  /**
+   * The citizen's identity as their IdP confirmed it in a verified SAML assertion (issuer, trust
+   * level, pseudonym, names …), exactly as stored at intake. Absent when no one logged in; never
+   * what the applicant typed into the form.
+   */
+  readonly identity?: VerifiedIdentity;
 }
 
 export interface DeliveryResult {

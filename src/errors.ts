@@ -72,6 +72,11 @@ export const ERROR_CATALOG = {
   AMT_ADAPTER_UNKNOWN: { status: 500, title: 'No adapter of this type is installed', retryable: false },
   AMT_ROUTE_GONE: { status: 500, title: 'The route of this message no longer exists', retryable: false },
   AMT_MAPPING_FAILED: { status: 422, title: 'The mapping could not transform the message', retryable: false },
+  AMT_MAPPING_SOURCE_MISMATCH: {
+    status: 422,
+    title: 'The message is not of the kind the mapping reads (JSON or XML)',
+    retryable: false,
+  },
   // mapping and XML (src/mapping, src/xml)
   AMT_XML_MALFORMED: { status: 422, title: 'The XML document is not well-formed', retryable: false },
   AMT_XML_DOCTYPE_FORBIDDEN: {

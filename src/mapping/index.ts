@@ -30,13 +30,25 @@ export function loadMapping(file: string): Promise<CompiledMapping> {
   return compiled;
 }
 
+const steps = new WeakMap<CompiledMapping, MappingStep>();
+
 /**
- * The pipeline's mapping step for a mapping file, compiled once per path. The step throws
+ * The pipeline's mapping step for a mapping file, compiled once per path; it declares the
+ * mapping's source format so the pipeline hands it JSON or the XML document. The step throws
  * `AMT_MAPPING_FAILED` (problems: rule, target path, file:line) or `AMT_XML_INVALID`
  * (problems: XPath, line) — both permanent.
  */
 export async function loadMappingStep(file: string): Promise<MappingStep> {
-  return (await loadMapping(file)).step;
+  const mapping = await loadMapping(file);
+  let step = steps.get(mapping);
+  if (step === undefined) {
+    const run = mapping.step;
+    step = Object.assign((input: Parameters<MappingStep>[0]) => run(input), {
+      source: mapping.definition.source.format,
+    });
+    steps.set(mapping, step);
+  }
+  return step;
 }
 
 /** Forgets compiled mappings (all, or one file), e.g. before replaying with a fixed mapping. */

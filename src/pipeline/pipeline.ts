@@ -8,12 +8,14 @@ import type { AdapterInstance, Delivery, DeliveryResult } from '../adapter-contr
 import type { AttachmentStore } from '../attachments.js';
 import type { GatewayConfig, RetryPolicy } from '../config/types.js';
 import { AmtError, isAmtError, type ErrorCode } from '../errors.js';
+import type { VerifiedIdentity } from '../identity/identity.js';
 import type { Logger } from '../observability/log.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { Router } from '../routing.js';
 import type { ErrorInfo, MessageRecord, Outcome, Store } from '../store/types.js';
 import { backoffDelay } from './backoff.js';
-import { passThrough, type MappedBody, type MappingStep } from './mapping-step.js';
+import { applicationFor, passThrough, type MappedBody, type MappingStep } from './mapping-step.js';
+import { readStoredMessage } from './stored-message.js';
 
 export interface PipelineDeps {
   readonly config: GatewayConfig;
@@ -181,10 +183,13 @@ export class Pipeline {
     }
 
     let body: MappedBody;
+    let identity: VerifiedIdentity | undefined;
     try {
+      const stored = readStoredMessage(message);
+      identity = stored.identity;
       const step = route.mapping ? await this.deps.loadMapping(route.mapping) : passThrough;
       body = await step({
-        application: JSON.parse(message.payload) as unknown,
+        application: applicationFor(step, stored, route.mapping ?? 'pass-through'),
         message: {
           id: message.id,
           deliveryId: message.deliveryId,
@@ -197,6 +202,7 @@ export class Pipeline {
       });
     } catch (err) {
       // Mapping and validation errors are permanent: the raw payload is never passed on unmapped.
+      // So is a message of the wrong kind for the mapping, or a stored payload that does not read.
       const info = toErrorInfo(err, 'AMT_MAPPING_FAILED');
       return this.dead(message, undefined, info);
     }
@@ -209,6 +215,7 @@ export class Pipeline {
       reference: message.reference,
       attempt: message.attempts,
       body,
+      ...(identity ? { identity } : {}),
       attachments: message.attachments.map((ref) => ({
         ref,
         path: this.deps.attachments.pathOf(ref.sha256),

@@ -4,9 +4,11 @@
  */
 import { expect } from 'chai';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { FachdatenValidator } from '../../adapters/fit-connect/fachdaten-schema.js';
 import {
   defineAdapter,
   rejectPermanently,
@@ -15,9 +17,12 @@ import {
   type Delivery,
 } from '../../src/adapter-contract.js';
 import { AttachmentStore } from '../../src/attachments.js';
+import { canonicalJson } from '../../src/canonical-json.js';
 import { validateConfig } from '../../src/config/load.js';
 import type { GatewayConfig } from '../../src/config/types.js';
 import { AmtError } from '../../src/errors.js';
+import { IDENTITY_ATTRIBUTES, identityFromAssertion } from '../../src/identity/identity.js';
+import { loadMappingStep } from '../../src/mapping/index.js';
 import { createLogger } from '../../src/observability/log.js';
 import { createMetrics } from '../../src/observability/metrics.js';
 import { inboundReceiver } from '../../src/pipeline/inbound.js';
@@ -31,6 +36,16 @@ import type { MessageRecord, Store } from '../../src/store/types.js';
 const ARS = '055150000000';
 const SERVICE = '99058012104000';
 const MAPPED_SERVICE = '99058012104001';
+/** Routed to the XBeteiligung 0401 → portal JSON mapping (XML source). */
+const XML_MAPPED_SERVICE = '99107001001000';
+/** Routed to the Bewohnerparken → xdomea mapping (JSON source). */
+const JSON_MAPPED_SERVICE = '99058012104002';
+
+const MAPPINGS = fileURLToPath(new URL('../../mappings/', import.meta.url));
+const XBETEILIGUNG = path.join(MAPPINGS, 'xbeteiligung-inbound');
+const xbeteiligung0401 = readFileSync(path.join(XBETEILIGUNG, 'sample-kommunal-initiieren-0401.xml'));
+/** `message.receivedAt` of the mapping's own test, so its expected output applies unchanged. */
+const RECEIVED_AT = 1714980670000;
 
 const recorder = defineAdapter<Record<string, never>>({
   type: 'recorder',
@@ -58,6 +73,20 @@ function baseConfig(dataDir: string, routeAdapter = 'primary'): GatewayConfig {
           service: MAPPED_SERVICE,
           adapter: routeAdapter,
           mapping: 'xdomea.mapping.yaml',
+        },
+        {
+          id: 'beteiligung',
+          ars: '05515',
+          service: XML_MAPPED_SERVICE,
+          adapter: routeAdapter,
+          mapping: path.join(XBETEILIGUNG, 'xbeteiligung-inbound.mapping.yaml'),
+        },
+        {
+          id: 'parken-xdomea',
+          ars: '05515',
+          service: JSON_MAPPED_SERVICE,
+          adapter: routeAdapter,
+          mapping: path.join(MAPPINGS, 'bewohnerparken', 'bewohnerparken.mapping.yaml'),
         },
       ],
       retry: { maxAttempts: 3, initialDelay: 10, maxDelay: 50, jitter: 0 },
@@ -135,7 +164,11 @@ describe('pipeline', function () {
     return pipeline;
   }
 
-  async function accept(service = SERVICE, cfg = config): Promise<MessageRecord> {
+  async function accept(
+    service = SERVICE,
+    cfg = config,
+    payload: string = JSON.stringify({ applicant: { familyName: 'Mustermann' }, data: { zone: 'A' } }),
+  ): Promise<MessageRecord> {
     const route = createRouter(cfg).resolve(ARS, service)!;
     const [result] = await store.accept([
       {
@@ -149,7 +182,7 @@ describe('pipeline', function () {
         clientId: 'portal',
         routeId: route.id,
         target: route.adapter,
-        payload: JSON.stringify({ applicant: { familyName: 'Mustermann' }, data: { zone: 'A' } }),
+        payload,
         attachments: [],
         idempotency: undefined,
         receivedAt: Date.now(),
@@ -428,5 +461,174 @@ describe('pipeline', function () {
     let error: unknown;
     await receive({ ...application, ars: '091620000000', reference: 'x' }).catch((e: unknown) => (error = e));
     expect((error as AmtError).code).to.equal('AMT_UNKNOWN_TENANT');
+  });
+
+  describe('what the mapping step and the adapter are handed', () => {
+    const receiver = () =>
+      inboundReceiver('inbox', {
+        store,
+        router: createRouter(config),
+        attachments,
+        onAccepted: () => pipelines.forEach((p) => p.wake()),
+        now: () => RECEIVED_AT,
+      });
+
+    /** The shapes in which inbound adapters record an XML document as the application's data. */
+    const recordedXml: Record<string, (xml: Buffer) => unknown> = {
+      // Built by the FIT-Connect adapter's own parser for XML Fachdaten.
+      'FIT-Connect { mimeType, content }': (xml) =>
+        new FachdatenValidator(new Map()).parse(xml, {
+          schemaUri: 'urn:xoev-de:xleitstelle:standard:xbeteiligung',
+          mimeType: 'application/xml',
+        }),
+      'XTA 2 { xml, metadata }': (xml) => ({
+        xml: xml.toString('utf8'),
+        metadata: { service: 'urn:xoev-de:xleitstelle:standard:xbeteiligung', messageType: { code: '0401' } },
+      }),
+    };
+
+    for (const [shape, record] of Object.entries(recordedXml)) {
+      it(`maps an inbound XBeteiligung message recorded as ${shape} with the XML-source mapping`, async () => {
+        startPipeline(config, undefined, loadMappingStep);
+        const { messageId } = await receiver()({
+          ars: ARS,
+          service: XML_MAPPED_SERVICE,
+          reference: `xta-${randomUUID()}`,
+          data: record(xbeteiligung0401),
+        });
+        const done = await until(statusOf(messageId, 'delivered'), 'delivery of the mapped message', 15_000);
+        expect(done.direction).to.equal('inbound');
+        expect(deliveries).to.have.length(1);
+        const [delivery] = deliveries;
+        expect(delivery!.body.contentType).to.equal('application/json');
+        const expected: unknown = JSON.parse(
+          readFileSync(path.join(XBETEILIGUNG, 'expected-portal.json'), 'utf8'),
+        );
+        expect(JSON.parse(String(delivery!.body.content))).to.deep.equal(expected);
+        expect(delivery).to.not.have.property('identity');
+      });
+    }
+
+    it('dead-letters a message of the wrong kind for its mapping with AMT_MAPPING_SOURCE_MISMATCH, keeping it whole', async () => {
+      startPipeline(config, undefined, loadMappingStep);
+      const receive = receiver();
+      const xmlData = recordedXml['XTA 2 { xml, metadata }']!(xbeteiligung0401);
+      const cases = [
+        {
+          what: 'inbound XML to a JSON mapping',
+          id: (await receive({ ars: ARS, service: JSON_MAPPED_SERVICE, reference: 'xta-1', data: xmlData }))
+            .messageId,
+          says: 'reads JSON, but the message holds a application/xml document',
+        },
+        {
+          what: 'a portal JSON application to an XML mapping',
+          id: (await accept(XML_MAPPED_SERVICE)).id,
+          says: 'reads XML, but the message holds a JSON application',
+        },
+        {
+          what: 'inbound JSON data to an XML mapping',
+          id: (
+            await receive({
+              ars: ARS,
+              service: XML_MAPPED_SERVICE,
+              reference: 'fit-2',
+              data: { verfahren: 'BPL-0815-2024' },
+            })
+          ).messageId,
+          says: 'reads XML, but the message holds a JSON application',
+        },
+      ];
+      for (const c of cases) {
+        const before = (await store.getMessage(c.id))!;
+        const dead = await until(statusOf(c.id, 'dead'), c.what, 15_000);
+        expect(dead.lastError?.code, c.what).to.equal('AMT_MAPPING_SOURCE_MISMATCH');
+        expect(dead.lastError?.message, c.what).to.include(c.says);
+        const last = (await store.history(c.id)).at(-1);
+        expect(last?.event, c.what).to.equal('dead-lettered');
+        expect(last?.detail, c.what).to.include({ code: 'AMT_MAPPING_SOURCE_MISMATCH' });
+        // Nothing lost: the dead letter keeps the payload as received, for a replay after a fix.
+        expect(dead.payload, c.what).to.equal(before.payload);
+      }
+      const letters = await store.deadLetters({ limit: 10 });
+      expect(letters.items.map((l) => l.message.id).sort()).to.deep.equal(cases.map((c) => c.id).sort());
+      expect(deliveries).to.have.length(0);
+    });
+
+    it('reads inbound XML only through the guarded reader: a DOCTYPE is refused before parsing', async () => {
+      startPipeline(config, undefined, loadMappingStep);
+      const hostile = Buffer.from(
+        '<?xml version="1.0"?>\n<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]>\n' +
+          '<x:kommunal.Initiieren.0401 xmlns:x="https://www.xleitstelle.de/xbeteiligung/12">&e;</x:kommunal.Initiieren.0401>',
+      );
+      const { messageId } = await receiver()({
+        ars: ARS,
+        service: XML_MAPPED_SERVICE,
+        reference: 'fit-doctype',
+        data: recordedXml['FIT-Connect { mimeType, content }']!(hostile),
+      });
+      const dead = await until(statusOf(messageId, 'dead'), 'refusal of the DOCTYPE', 15_000);
+      expect(dead.lastError?.code).to.equal('AMT_XML_DOCTYPE_FORBIDDEN');
+      expect(deliveries).to.have.length(0);
+    });
+
+    it('hands the verified identity stored at intake to the adapter, and none where there is none', async () => {
+      const identity = identityFromAssertion({
+        issuer: 'https://id.bund.de/idp',
+        assertionId: '_8f3e2c1a-5b7d-4e9f-a0c2-6d4b8e1f3a57',
+        subjectNameId: 'AAdzZWNyZXQxKzY3xRzYW5kYm94',
+        subjectNameIdFormat: 'urn:oasis:names:tc:SAML:2.0:nameid-format:persistent',
+        authnContextClassRef: 'STORK-QAA-Level-3',
+        authenticatedAt: Date.parse('2026-03-02T09:14:00Z'),
+        expiresAt: Date.parse('2026-03-02T09:19:00Z'),
+        attributes: new Map([
+          [IDENTITY_ATTRIBUTES.givenName, ['Erika']],
+          [IDENTITY_ATTRIBUTES.familyName, ['Mustermann']],
+          [IDENTITY_ATTRIBUTES.birthDate, ['12.08.1964']],
+          [IDENTITY_ATTRIBUTES.postalCode, ['48143']],
+          [IDENTITY_ATTRIBUTES.locality, ['Münster']],
+          [IDENTITY_ATTRIBUTES.pseudonym, ['bPK2:0b9a7f4e2d']],
+        ]),
+      });
+      startPipeline();
+      // Payloads as intake stores them (src/http/intake.ts): what the applicant typed, and beside
+      // it the identity the IdP confirmed — when the citizen logged in.
+      const loggedIn = await accept(
+        SERVICE,
+        config,
+        canonicalJson({
+          reference: 'PORTAL-2026-0101',
+          applicant: { givenName: 'Eri', familyName: 'Muster' },
+          data: { zone: 'A' },
+          verifiedIdentity: identity,
+        }),
+      );
+      const typedOnly = await accept(
+        SERVICE,
+        config,
+        canonicalJson({
+          reference: 'PORTAL-2026-0102',
+          applicant: { givenName: 'Max', familyName: 'Mustermann' },
+          data: { zone: 'B' },
+        }),
+      );
+      // An inbound sender cannot smuggle one in: its data is never read as an identity.
+      const { messageId: inbound } = await receiver()({
+        ars: ARS,
+        service: SERVICE,
+        reference: 'fit-3',
+        data: { verifiedIdentity: identity },
+      });
+      for (const id of [loggedIn.id, typedOnly.id, inbound]) await until(statusOf(id, 'delivered'), id);
+      const byMessage = new Map(deliveries.map((d) => [d.messageId, d]));
+      expect(byMessage.get(loggedIn.id)?.identity).to.deep.equal(identity);
+      expect(byMessage.get(loggedIn.id)?.identity).to.include({
+        issuer: 'https://id.bund.de/idp',
+        trustLevel: 'substantiell',
+        pseudonym: 'bPK2:0b9a7f4e2d',
+        familyName: 'Mustermann',
+      });
+      expect(byMessage.get(typedOnly.id)).to.not.have.property('identity');
+      expect(byMessage.get(inbound)).to.not.have.property('identity');
+    });
   });
 });

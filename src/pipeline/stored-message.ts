@@ -1,0 +1,126 @@
+/**
+ * Reading a stored message for the mapping step and the adapter: the application as parsed JSON,
+ * the document an inbound adapter recorded (XML text and its media type), and the identity the
+ * citizen's IdP confirmed at intake. The payload is canonical JSON written by the gateway itself
+ * (intake or inbound hand-over); nothing here guesses a kind from the content.
+ */
+import { AmtError } from '../errors.js';
+import { TRUST_LEVELS, type TrustLevel, type VerifiedIdentity } from '../identity/identity.js';
+import type { MessageRecord } from '../store/types.js';
+
+/** A document an inbound adapter received as is (e.g. an XÖV message), with its media type. */
+export interface StoredDocument {
+  readonly mediaType: string;
+  readonly text: string;
+}
+
+export interface StoredMessage {
+  /** The stored application, parsed: what JSON mappings and pass-through get. */
+  readonly application: unknown;
+  /** Inbound messages whose adapter recorded a document rather than JSON data. */
+  readonly document: StoredDocument | undefined;
+  /** The verified identity stored at intake (outbound messages from the portal only). */
+  readonly identity: VerifiedIdentity | undefined;
+}
+
+export function readStoredMessage(
+  message: Pick<MessageRecord, 'id' | 'direction' | 'payload'>,
+): StoredMessage {
+  let application: unknown;
+  try {
+    application = JSON.parse(message.payload);
+  } catch (cause) {
+    throw new AmtError('AMT_INTERNAL', `the stored payload of message ${message.id} is not JSON`, { cause });
+  }
+  const record = isRecord(application) ? application : {};
+  return {
+    application,
+    document: message.direction === 'inbound' ? recordedDocument(record.data) : undefined,
+    // Only intake writes `verifiedIdentity`, after checking the assertion; an inbound message's
+    // payload is `{reference, channel, data}` and the sender's data sits below `data`.
+    identity:
+      message.direction === 'outbound' && record.verifiedIdentity !== undefined
+        ? storedIdentity(record.verifiedIdentity, message.id)
+        : undefined,
+  };
+}
+
+/**
+ * The document an inbound adapter recorded in `data`, by the shape it documents: FIT-Connect
+ * stores non-JSON Fachdaten as `{ mimeType, content }` (the media type from the submission's
+ * metadata), XTA 2 stores the message as `{ xml, metadata }`.
+ */
+function recordedDocument(data: unknown): StoredDocument | undefined {
+  if (!isRecord(data)) return undefined;
+  if (typeof data.mimeType === 'string' && typeof data.content === 'string') {
+    return { mediaType: data.mimeType, text: data.content };
+  }
+  if (typeof data.xml === 'string') return { mediaType: 'application/xml', text: data.xml };
+  return undefined;
+}
+
+/** True for `application/xml`, `text/xml` and `application/…+xml` (parameters ignored). */
+export function isXmlMediaType(mediaType: string): boolean {
+  const base = mediaType.split(';')[0]!.trim().toLowerCase();
+  return base === 'application/xml' || base === 'text/xml' || base.endsWith('+xml');
+}
+
+/**
+ * Rebuilds the identity field by field, so that exactly what intake stored — and nothing a
+ * payload might carry besides — reaches the adapter. A stored identity that does not read back
+ * is a defect of the store, not of the citizen's data: the message is held, not sent without it.
+ */
+function storedIdentity(value: unknown, messageId: string): VerifiedIdentity {
+  const unreadable = (field: string): AmtError =>
+    new AmtError(
+      'AMT_INTERNAL',
+      `the verified identity stored with message ${messageId} is unreadable (${field})`,
+    );
+  if (!isRecord(value)) throw unreadable('not an object');
+  const required = (field: string): string => {
+    const v = value[field];
+    if (typeof v !== 'string' || v === '') throw unreadable(field);
+    return v;
+  };
+  const optional = (source: Record<string, unknown>, field: string): string | undefined => {
+    const v = source[field];
+    if (v === undefined || v === null) return undefined;
+    if (typeof v !== 'string') throw unreadable(field);
+    return v;
+  };
+  const time = (field: string): number => {
+    const v = value[field];
+    if (typeof v !== 'number' || !Number.isFinite(v)) throw unreadable(field);
+    return v;
+  };
+  const trustLevel = value.trustLevel;
+  if (!TRUST_LEVELS.includes(trustLevel as TrustLevel)) throw unreadable('trustLevel');
+  const address = value.address;
+  if (address !== undefined && !isRecord(address)) throw unreadable('address');
+  return Object.freeze({
+    issuer: required('issuer'),
+    subjectNameId: required('subjectNameId'),
+    subjectNameIdFormat: optional(value, 'subjectNameIdFormat'),
+    pseudonym: optional(value, 'pseudonym'),
+    trustLevel: trustLevel as TrustLevel,
+    givenName: optional(value, 'givenName'),
+    familyName: optional(value, 'familyName'),
+    birthDate: optional(value, 'birthDate'),
+    email: optional(value, 'email'),
+    address:
+      address === undefined
+        ? undefined
+        : Object.freeze({
+            street: optional(address, 'street'),
+            postalCode: optional(address, 'postalCode'),
+            locality: optional(address, 'locality'),
+          }),
+    assertionId: required('assertionId'),
+    authenticatedAt: time('authenticatedAt'),
+    expiresAt: time('expiresAt'),
+  });
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
