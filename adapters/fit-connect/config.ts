@@ -7,6 +7,7 @@ import { X509Certificate } from 'node:crypto';
 import type { JWK } from 'jose';
 import { AmtError } from '../../src/errors.js';
 import { parseByteSize, parseDuration } from '../../src/config/units.js';
+import type { IdentificationReportConfig } from './identification-report.js';
 
 export interface FitConnectServiceConfig {
   /** `serviceType.name` announced to the Zustelldienst. */
@@ -44,6 +45,15 @@ export interface FitConnectConfig {
     readonly trustAnchorFile?: string;
     readonly maxAttachmentSize?: number | string;
     readonly replyChannel?: Readonly<Record<string, unknown>>;
+    /** Signs an identification report for `authenticationInformation` when a delivery carries a verified identity. */
+    readonly identificationReport?: {
+      /** JWK file with the private RSA signing key (`kid`; `alg` PS512, PS256, RS512 or RS256). */
+      readonly signingKeyFile: string;
+      /** JWT `iss` of the report: who vouches for it. */
+      readonly issuer: string;
+      /** What `subjectRef` names: the verified given and family name (default), or nothing. */
+      readonly subject?: 'names' | 'none';
+    };
   };
   readonly status?: {
     readonly enabled?: boolean;
@@ -84,6 +94,8 @@ export interface ResolvedConfig {
     readonly trustAnchors: readonly X509Certificate[];
     readonly maxAttachmentBytes: number;
     readonly replyChannel: Readonly<Record<string, unknown>> | undefined;
+    /** Undefined: deliveries with a verified identity go out without authenticationInformation. */
+    readonly identificationReport: IdentificationReportConfig | undefined;
   };
   readonly status: { readonly enabled: boolean; readonly batchSize: number };
   readonly receiving: {
@@ -137,6 +149,14 @@ export function resolveConfig(
         sending.trustAnchorFile === undefined ? [] : readCertificates(file(sending.trustAnchorFile)),
       maxAttachmentBytes: parseByteSize(sending.maxAttachmentSize ?? DEFAULTS.sendingMaxAttachmentSize),
       replyChannel: sending.replyChannel,
+      identificationReport:
+        sending.identificationReport === undefined
+          ? undefined
+          : {
+              signingKey: readPrivateJwk(file(sending.identificationReport.signingKeyFile), 'report signing'),
+              issuer: sending.identificationReport.issuer,
+              subject: sending.identificationReport.subject ?? 'names',
+            },
     },
     status: {
       enabled: config.status?.enabled ?? false,
@@ -186,7 +206,10 @@ function readJsonFile(file: string, what: string): Record<string, unknown> {
   }
 }
 
-function readPrivateJwk(file: string, what: 'decryption' | 'signing'): JWK & { kid: string } {
+function readPrivateJwk(
+  file: string,
+  what: 'decryption' | 'signing' | 'report signing',
+): JWK & { kid: string } {
   const jwk = readJsonFile(file, `${what} key`) as JWK;
   const problem =
     jwk.kty !== 'RSA'

@@ -11,6 +11,7 @@ import { resolveConfig, type FitConnectConfig, type ResolvedConfig } from './con
 import { DestinationDirectory } from './destinations.js';
 import { SET_ALG, type SetKeyResolver } from './events.js';
 import { FachdatenValidator } from './fachdaten-schema.js';
+import { IdentificationReports } from './identification-report.js';
 import { Inbox } from './receive.js';
 import { RoutingDirectory } from './routing.js';
 import { fitConnectConfigSchema } from './schema.js';
@@ -97,9 +98,11 @@ export function createFitConnectInstance(
         )
       : Promise.resolve(0);
 
+  const reports = new IdentificationReports(resolved.sending.identificationReport, context.logger);
+
   return {
     deliver: (delivery, signal) =>
-      deliverSubmission({ client, destinations, routing, config: resolved }, delivery, signal),
+      deliverSubmission({ client, destinations, routing, config: resolved, reports }, delivery, signal),
     async poll(signal) {
       const combined = AbortSignal.any([signal, lifetime.signal]);
       // Both halves run even when one fails; the failure is still reported to the scheduler.

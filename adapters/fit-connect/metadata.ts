@@ -35,7 +35,11 @@ export interface FitConnectMetadata {
   readonly replyChannel?: Readonly<Record<string, unknown>>;
 }
 
-/** Proof of the applicant's identity, e.g. an eID or account assertion (metadata 1.x). */
+/**
+ * Proof of the applicant's identity (metadata 1.x): `type` the kind of proof
+ * (`identificationReport`), `version` its semver version, `content` the proof as a signed JWT.
+ * Built in identification-report.ts.
+ */
 export interface AuthenticationInformation {
   readonly type: string;
   readonly version: string;
@@ -50,10 +54,7 @@ export interface BuildMetadataInput {
   readonly version: string;
   readonly data: { readonly hash: string; readonly schemaUri: string; readonly mimeType: string };
   readonly attachments: readonly MetadataAttachment[];
-  /**
-   * The applicant's verified identity, when the portal proved one. The delivery carries no
-   * identity yet; the parameter is the seam for it.
-   */
+  /** Proofs of the applicant's verified identity; left out of the metadata when empty. */
   readonly authenticationInformation?: readonly AuthenticationInformation[];
   readonly replyChannel?: Readonly<Record<string, unknown>>;
 }
@@ -131,7 +132,15 @@ const structureSchema = {
     },
     authenticationInformation: {
       type: 'array',
-      items: { type: 'object', required: ['type', 'version', 'content'] },
+      items: {
+        type: 'object',
+        required: ['type', 'version', 'content'],
+        properties: {
+          type: { type: 'string', minLength: 1 },
+          version: { type: 'string', minLength: 1 },
+          content: { type: 'string', minLength: 1 },
+        },
+      },
     },
   },
 } as const;

@@ -107,6 +107,31 @@ export const fitConnectConfigSchema = {
           type: 'object',
           description: 'Metadata `replyChannel` offered to every receiver, e.g. `{ eMail: { address: … } }`.',
         },
+        identificationReport: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['signingKeyFile', 'issuer'],
+          description:
+            'Signs an identification report (JWT) for metadata `authenticationInformation` when a delivery carries ' +
+            "the citizen's verified identity; without it none is sent.",
+          properties: {
+            signingKeyFile: {
+              type: 'string',
+              description:
+                'JWK file with the private RSA signing key (kid; alg PS512 (default), PS256, RS512 or RS256).',
+            },
+            issuer: {
+              type: 'string',
+              minLength: 1,
+              description: 'JWT `iss` of the report: who vouches for it, e.g. the gateway’s URL.',
+            },
+            subject: {
+              enum: ['names', 'none'],
+              default: 'names',
+              description: '`subjectRef` of the report: the verified given and family name, or nothing.',
+            },
+          },
+        },
       },
     },
     status: {

@@ -15,6 +15,7 @@ import type { SubmissionApiClient } from './client.js';
 import type { ResolvedConfig } from './config.js';
 import type { Destination, DestinationDirectory } from './destinations.js';
 import { encryptJwe, nameBasedUuid, sha512Hex } from './jwe.js';
+import type { IdentificationReports } from './identification-report.js';
 import { buildMetadata, type MetadataAttachment } from './metadata.js';
 import type { RoutingDirectory } from './routing.js';
 
@@ -26,6 +27,8 @@ export interface SenderDeps {
   readonly destinations: DestinationDirectory;
   readonly routing: RoutingDirectory | undefined;
   readonly config: ResolvedConfig;
+  /** Builds `authenticationInformation` from the delivery's verified identity; none without it. */
+  readonly reports?: IdentificationReports;
 }
 
 /** The remote reference stored with a delivered message: `<submissionId>:<caseId>`. */
@@ -105,10 +108,12 @@ export async function deliverSubmission(
     typeof delivery.body.content === 'string'
       ? Buffer.from(delivery.body.content, 'utf8')
       : delivery.body.content;
+  const authenticationInformation = (await deps.reports?.for(delivery)) ?? [];
   const metadata = buildMetadata({
     version: config.sending.metadataVersion,
     data: { hash: sha512Hex(data), schemaUri, mimeType: dataMimeType },
     attachments: described,
+    authenticationInformation,
     ...(config.sending.replyChannel ? { replyChannel: config.sending.replyChannel } : {}),
   });
   const encryptedMetadata = await encryptJwe(

@@ -98,6 +98,7 @@ export function makeDelivery(input: {
   attachments?: readonly TestAttachment[];
   deliveryId?: string;
   attempt?: number;
+  identity?: Delivery['identity'];
 }): Delivery {
   return {
     messageId: randomUUID(),
@@ -118,6 +119,7 @@ export function makeDelivery(input: {
       path: `/nonexistent/${a.filename}`,
       open: () => Readable.from([a.content]),
     })),
+    ...(input.identity ? { identity: input.identity } : {}),
   };
 }
 
