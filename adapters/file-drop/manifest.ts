@@ -31,14 +31,14 @@ export const fileDropConfigSchema = {
       type: 'string',
       minLength: 1,
       description:
-        'Directory the files are written to; created (with parents) if missing. Use an absolute path; a relative one is taken from the working directory.',
+        'Directory the files are written to; created (with parents) if missing, with the mode from `fileMode` plus execute bits. Use an absolute path; a relative one is taken from the working directory.',
     },
     fileName: {
       type: 'string',
       default: '{deliveryId}{ext}',
       pattern: '^(?!\\.)([A-Za-z0-9._-]|\\{(deliveryId|messageId|service|ars|reference|ext)\\})+$',
       description:
-        'Name of the main file. Placeholders: `{deliveryId}`, `{messageId}`, `{service}`, `{ars}`, `{reference}` (reduced to `A-Za-z0-9._-`) and `{ext}` (`.xml`, `.json`, `.txt` or `.bin` from the content type). Literal characters: `A-Za-z0-9._-`, no leading dot.',
+        'Name of the main file. Placeholders: `{deliveryId}`, `{messageId}`, `{service}`, `{ars}`, `{reference}` (reduced to `A-Za-z0-9._-`) and `{ext}` (`.xml` for XML types, `.json` for JSON types, `.txt` for `text/plain`, otherwise `.bin`). Literal characters: `A-Za-z0-9._-`, no leading dot.',
     },
     sidecar: {
       type: 'boolean',
@@ -57,20 +57,20 @@ export const fileDropConfigSchema = {
       pattern: '^0?[0-7]{3}$',
       default: '0640',
       description:
-        'Permissions of the written files as an octal string; directories the adapter creates get the matching execute bits (`0640` → `0750`).',
+        'Permissions of the written files as an octal string, applied exactly (not reduced by the umask); directories the adapter creates get the matching execute bits (`0640` → `0750`).',
     },
     inbox: {
       type: 'object',
       additionalProperties: false,
       required: ['directory'],
       description:
-        'The receiving side: response and status files the Fachverfahren drops here are reported as statuses of the deliveries they name, then moved to `processed/` or `failed/` below it.',
+        'The receiving side: response and status files the Fachverfahren drops here are reported as statuses of the deliveries they name, then moved to `processed/` or `failed/` below it. Without it the adapter only writes.',
       properties: {
         directory: {
           type: 'string',
           minLength: 1,
           description:
-            'Directory the Fachverfahren writes response files to; `processing/`, `processed/` and `failed/` are created inside it.',
+            'Directory the Fachverfahren writes response files to; `processing/`, `processed/` and `failed/` are created inside it (the same file system, so every move is an atomic rename).',
         },
         minAge: {
           default: '2s',

@@ -44,9 +44,12 @@ describe('http adapter: manifest', () => {
   });
 
   it('documents exactly the manifest example in the README', () => {
-    const block = /## Example\s+```yaml\n([\s\S]*?)```/.exec(readme);
+    const block = /### Example\s[\s\S]*?```yaml\n([\s\S]*?)```/.exec(readme);
     expect(block, 'README has an example block').not.to.equal(null);
-    expect(parse(block![1]!)).to.deep.equal(httpAdapter.example);
+    const documented = parse(block![1]!) as { adapters: Record<string, { type: string; config: unknown }> };
+    const instances = Object.values(documented.adapters);
+    expect(instances.map((instance) => instance.type)).to.deep.equal(['http']);
+    expect(instances[0]!.config).to.deep.equal(httpAdapter.example);
   });
 
   // As the configuration loader does; defaults inside `auth` branches are applied by the adapter itself.

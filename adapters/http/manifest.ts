@@ -104,20 +104,20 @@ export const httpConfigSchema = {
     url: {
       ...httpUrl,
       description:
-        'Target URL. May contain `{deliveryId}`, `{messageId}`, `{service}` and `{ars}`; the values are URL-encoded.',
+        'Target URL, `http://` or `https://`. May contain `{deliveryId}`, `{messageId}`, `{service}` (Leistungsschlüssel) and `{ars}` (tenant ARS); the values are URL-encoded.',
     },
     method: { enum: ['POST', 'PUT'], default: 'POST', description: 'HTTP method.' },
     headers: {
       type: 'object',
       description:
-        'Extra request headers. The adapter sets Idempotency-Key, X-Amtsbote-*, Content-Type and Authorization itself; they cannot be set here.',
+        'Extra request headers. The adapter sets `Idempotency-Key`, `X-Amtsbote-*`, `Content-Type`, `Content-Length`, `Transfer-Encoding`, `Host` and `Authorization` itself; they cannot be set here.',
       default: {},
       propertyNames: { pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$" },
       additionalProperties: { type: 'string', description: 'Header value.' },
     },
     timeout: {
       description:
-        'Time for the whole exchange (connect, send, answer): milliseconds as a number, or a string like `500ms`, `30s`, `2m`.',
+        'Time for the whole exchange (connect, send, answer): milliseconds as a number (`15000`), or a string with its unit: `500ms`, `30s`, `2m`, `1h`.',
       default: '30s',
       oneOf: [
         { type: 'integer', minimum: 1, description: 'Milliseconds.' },
@@ -144,12 +144,14 @@ export const httpConfigSchema = {
         rejectUnauthorized: {
           type: 'boolean',
           default: true,
-          description: 'Verify the receiver certificate. Turn off only for tests; a warning is logged.',
+          description:
+            'Verify the receiver certificate. Turn off only for tests; a warning is logged at startup.',
         },
       },
     },
     remoteReference: {
-      description: "Where the receiver's id for the delivered message is read from.",
+      description:
+        "Where the receiver's id for the delivered message is read from. When the answer has none there, the message still counts as delivered, without a reference, and a warning is logged.",
       default: { header: 'Location' },
       oneOf: [
         {
@@ -168,7 +170,7 @@ export const httpConfigSchema = {
             jsonPointer: {
               type: 'string',
               pattern: '^(/.*)?$',
-              description: 'RFC 6901 pointer, e.g. `/id`.',
+              description: 'RFC 6901 pointer into the JSON answer, e.g. `/id`.',
             },
           },
         },

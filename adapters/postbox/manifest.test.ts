@@ -24,9 +24,12 @@ describe('postbox adapter: manifest', () => {
   });
 
   it('documents exactly the manifest example in the README', () => {
-    const block = /## Example\s+```yaml\n([\s\S]*?)```/.exec(readme);
+    const block = /### Example\s[\s\S]*?```yaml\n([\s\S]*?)```/.exec(readme);
     expect(block, 'README has an example block').not.to.equal(null);
-    expect(parse(block![1]!)).to.deep.equal(postboxAdapter.example);
+    const documented = parse(block![1]!) as { adapters: Record<string, { type: string; config: unknown }> };
+    const instances = Object.values(documented.adapters);
+    expect(instances.map((instance) => instance.type)).to.deep.equal(['postbox']);
+    expect(instances[0]!.config).to.deep.equal(postboxAdapter.example);
   });
 
   it('fills the documented defaults', () => {

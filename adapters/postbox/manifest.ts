@@ -39,7 +39,7 @@ export const postboxConfigSchema = {
   additionalProperties: false,
   required: ['url'],
   properties: {
-    url: { ...httpUrl, description: 'Endpoint the notices are POSTed to.' },
+    url: { ...httpUrl, description: 'Endpoint the notices are POSTed to, `http://` or `https://`.' },
     auth: {
       description: 'How the gateway authenticates to the postbox API.',
       default: { type: 'none' },
@@ -81,13 +81,14 @@ export const postboxConfigSchema = {
       type: 'object',
       default: {},
       description:
-        'Extra request headers. Authorization, Content-Type and Idempotency-Key are set by the adapter and cannot be set here.',
+        'Extra request headers. `Authorization`, `Content-Type`, `Content-Length`, `Idempotency-Key` and `Host` are set by the adapter and cannot be set here.',
       propertyNames: { pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$" },
       additionalProperties: { type: 'string', description: 'Header value.' },
     },
     timeout: {
       default: '30s',
-      description: 'Time for one request: milliseconds as a number, or a string like `500ms`, `30s`, `2m`.',
+      description:
+        'Time for one request (and for a token request): milliseconds as a number, or a string like `500ms`, `30s`, `2m`.',
       oneOf: [
         { type: 'integer', minimum: 1, description: 'Milliseconds.' },
         { type: 'string', pattern: '^[0-9]+(ms|s|m|h)$', description: 'Duration with unit.' },
