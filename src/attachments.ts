@@ -72,8 +72,34 @@ export class AttachmentStore {
     }
   }
 
+  /** Stores content already in memory (inline attachments): hashed once, written only when new. */
   async saveBuffer(content: Buffer): Promise<StoredFile> {
-    const { Readable } = await import('node:stream');
-    return this.save(Readable.from([content]), Number.MAX_SAFE_INTEGER);
+    const sha256 = createHash('sha256').update(content).digest('hex');
+    const final = this.pathOf(sha256);
+    const stored = { sha256, size: content.length };
+    // Content-addressed: a file under this name was fsynced before it was renamed there.
+    if (
+      await fsp.stat(final).then(
+        (s) => s.size === content.length,
+        () => false,
+      )
+    )
+      return stored;
+    const tmp = path.join(this.tmpDir, randomUUID());
+    try {
+      const handle = await fsp.open(tmp, 'wx');
+      try {
+        await handle.writeFile(content);
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      await fsp.mkdir(path.dirname(final), { recursive: true });
+      await fsp.rename(tmp, final);
+      return stored;
+    } catch (err) {
+      await fsp.rm(tmp, { force: true });
+      throw err;
+    }
   }
 }

@@ -382,7 +382,7 @@ export class SqliteStore implements Store {
 
   async claimDue(owner: string, limit: number, leaseMs: number, now: number): Promise<MessageRecord[]> {
     if (limit <= 0) return [];
-    return this.write(() => {
+    return this.writeUnsynced(() => {
       const sql = this.sql;
       const candidates = sql.claimCandidates.all({ now, limit }) as Pick<
         MessageRow,
@@ -632,6 +632,24 @@ export class SqliteStore implements Store {
   /** Runs `work` in one writing transaction (BEGIN IMMEDIATE): all of it or none of it. */
   private write<T>(work: () => T): T {
     return guard(() => this.db.transaction(work).immediate());
+  }
+
+  /**
+   * Like `write`, but the commit is not fsynced (synchronous=NORMAL for this one transaction).
+   * Only for changes whose loss on power failure is harmless — a claim: the lease then never
+   * existed and the message is claimed again. A process crash loses nothing (the WAL is in the
+   * OS's cache), and the next fsynced commit (an intake, an outcome) syncs the whole WAL, this
+   * transaction included, so no later durable state can depend on a lost claim.
+   */
+  private writeUnsynced<T>(work: () => T): T {
+    return guard(() => {
+      this.db.pragma('synchronous = NORMAL');
+      try {
+        return this.db.transaction(work).immediate();
+      } finally {
+        this.db.pragma('synchronous = FULL');
+      }
+    });
   }
 
   private addHistory(

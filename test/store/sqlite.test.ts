@@ -132,6 +132,25 @@ describe('SqliteStore', () => {
     }
   });
 
+  it('a claim commits without fsync and leaves the connection at synchronous=FULL for everything else', async () => {
+    const store = SqliteStore.open(file);
+    await store.migrate();
+    const db = (store as unknown as { db: InstanceType<typeof Database> }).db;
+    const level = (): unknown => db.pragma('synchronous', { simple: true });
+    expect(level()).to.equal(2); // FULL
+    const seen: unknown[] = [];
+    const original = db.transaction.bind(db);
+    db.transaction = ((fn: (...args: unknown[]) => unknown) =>
+      original((...args: unknown[]) => {
+        seen.push(level());
+        return fn(...args);
+      })) as typeof db.transaction;
+    await store.claimDue('w1', 10, 1000, Date.now());
+    expect(seen).to.deep.equal([1]); // NORMAL inside the claim
+    expect(level()).to.equal(2); // and FULL again right after it
+    await store.close();
+  });
+
   it('keeps messages, leases and history across close and reopen', async () => {
     const store = SqliteStore.open(file);
     await store.migrate();
