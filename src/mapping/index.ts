@@ -2,31 +2,61 @@
  * The mapping engine's public face. `loadMappingStep(file)` compiles a mapping file once per
  * path and returns the pipeline step; everything else is for tooling (CLI, tests, benchmarks).
  */
+import { statSync } from 'node:fs';
 import path from 'node:path';
 import type { MappingStep } from '../pipeline/mapping-step.js';
 import { compileMappingFile } from './compile.js';
 import { preloadSchemas, toCompiledMapping } from './run.js';
 import type { CompiledMapping } from './run.js';
 
-const cache = new Map<string, Promise<CompiledMapping>>();
+interface CacheEntry {
+  readonly compiled: Promise<CompiledMapping>;
+  /** inode, size and mtime of the file when it was read. */
+  readonly signature: string;
+  checkedAt: number;
+}
+
+const cache = new Map<string, CacheEntry>();
+
+/** How long a compiled mapping is used before its file is looked at again. */
+const RECHECK_MS = 1000;
+
+function signatureOf(file: string): string {
+  try {
+    const info = statSync(file);
+    return `${info.ino}:${info.size}:${info.mtimeMs}`;
+  } catch {
+    return 'missing';
+  }
+}
 
 /**
- * Compiles (once per absolute path) and returns a mapping. Throws AmtError
- * `AMT_MAPPING_COMPILE_FAILED` whose problems name `file:line` and the rule.
+ * Compiles (once per absolute path) and returns a mapping. A file changed on disk is compiled
+ * again (looked at no more than once a second), so a fixed mapping is used by the next delivery
+ * and by replays without a restart. Throws AmtError `AMT_MAPPING_COMPILE_FAILED` whose problems
+ * name `file:line` and the rule.
  */
 export function loadMapping(file: string): Promise<CompiledMapping> {
   const key = path.resolve(file);
-  let compiled = cache.get(key);
-  if (compiled === undefined) {
-    compiled = Promise.resolve().then(() => {
-      const mapping = toCompiledMapping(compileMappingFile(key));
-      preloadSchemas(mapping.definition);
-      return mapping;
-    });
-    // A file that failed to compile is compiled afresh next time (it may have been fixed).
-    compiled.catch(() => cache.delete(key));
-    cache.set(key, compiled);
+  const now = Date.now();
+  const known = cache.get(key);
+  if (known !== undefined && now - known.checkedAt < RECHECK_MS) return known.compiled;
+  const signature = signatureOf(key);
+  if (known !== undefined && known.signature === signature) {
+    known.checkedAt = now;
+    return known.compiled;
   }
+  const compiled = Promise.resolve().then(() => {
+    const mapping = toCompiledMapping(compileMappingFile(key));
+    preloadSchemas(mapping.definition);
+    return mapping;
+  });
+  const entry: CacheEntry = { compiled, signature, checkedAt: now };
+  // A file that failed to compile is compiled afresh next time (it may have been fixed).
+  compiled.catch(() => {
+    if (cache.get(key) === entry) cache.delete(key);
+  });
+  cache.set(key, entry);
   return compiled;
 }
 
