@@ -31,6 +31,33 @@ export interface FaultRules {
   readonly default?: 'retry' | 'permanent';
 }
 
+export interface StatusCallbackElements {
+  readonly remoteReference?: string;
+  readonly deliveryId?: string;
+  readonly status?: string;
+  readonly text?: string;
+  readonly time?: string;
+  readonly acknowledgement?: string;
+}
+
+export interface StatusCallbackConfig {
+  readonly wsdl: string;
+  readonly service?: string;
+  readonly port?: string;
+  readonly operation?: string;
+  readonly elements?: StatusCallbackElements;
+  readonly usernameToken: { readonly username: string; readonly password: string };
+}
+
+export const DEFAULT_STATUS_ELEMENTS: Required<StatusCallbackElements> = {
+  remoteReference: 'vorgangsnummer',
+  deliveryId: 'referenz',
+  status: 'status',
+  text: 'text',
+  time: 'zeitpunkt',
+  acknowledgement: 'quittung',
+};
+
 export interface SoapAdapterConfig {
   readonly wsdl: string;
   readonly service?: string;
@@ -47,6 +74,7 @@ export interface SoapAdapterConfig {
   readonly tlsFailure?: 'retry' | 'permanent';
   readonly remoteReference?: string;
   readonly attachments?: 'mtom' | 'omit';
+  readonly statusCallback?: StatusCallbackConfig;
 }
 
 export const DEFAULT_RETRY_FAULTS: readonly string[] = ['soap:Server', 'soap:Receiver'];
@@ -57,6 +85,14 @@ const duration = {
     { type: 'string', pattern: '^[0-9]+(ms|s|m|h)$' },
   ],
 } as const;
+
+const elementName = (description: string, fallback: string) =>
+  ({
+    type: 'string',
+    pattern: '^[A-Za-z_][A-Za-z0-9_.-]*$',
+    default: fallback,
+    description,
+  }) as const;
 
 const patternList = {
   type: 'array',
@@ -217,6 +253,80 @@ export const soapConfigSchema: JsonSchema = {
       description:
         '`mtom`: attachments travel as MIME parts (XOP) with Content-ID `<sha256>@amtsbote`, referenced from the body by xop:Include; `omit`: they are not sent.',
     },
+    statusCallback: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['wsdl', 'usernameToken'],
+      description:
+        "Serve a SOAP status service at `POST /api/v1/callbacks/{instanceId}`: the Fachverfahren reports the status of an application it imported, naming it by its Vorgangsnummer (the remote reference of the delivery) or by the delivery id. The status goes through the route's status mapping to the citizen. Give the WSDL file to the Fachverfahren's operator; the gateway does not serve it.",
+      properties: {
+        wsdl: {
+          type: 'string',
+          minLength: 1,
+          description:
+            'Path of the local WSDL of the status service (document/literal); its request and response elements are what the callback reads and answers.',
+        },
+        service: {
+          type: 'string',
+          minLength: 1,
+          description: 'WSDL service name; default: the first service.',
+        },
+        port: { type: 'string', minLength: 1, description: 'Port of that service; default: its first port.' },
+        operation: {
+          type: 'string',
+          minLength: 1,
+          description: 'The status operation; default: the first operation of the port.',
+        },
+        elements: {
+          type: 'object',
+          additionalProperties: false,
+          default: {},
+          description:
+            'Local names of the child elements of the request element (any namespace) and of the response element.',
+          properties: {
+            remoteReference: elementName(
+              "Holds the Fachverfahren's reference of the application: the value the delivery answered with (`remoteReference`).",
+              DEFAULT_STATUS_ELEMENTS.remoteReference,
+            ),
+            deliveryId: elementName(
+              'Holds the delivery id the import carried (also as `urn:uuid:…`); a request names the application by exactly one of the two.',
+              DEFAULT_STATUS_ELEMENTS.deliveryId,
+            ),
+            status: elementName(
+              "Holds the Fachverfahren's status code (required); the route's status mapping maps it.",
+              DEFAULT_STATUS_ELEMENTS.status,
+            ),
+            text: elementName(
+              'Holds an optional free text for the citizen (`{text}` in status texts).',
+              DEFAULT_STATUS_ELEMENTS.text,
+            ),
+            time: elementName(
+              'Holds the optional time of the status (xsd:dateTime), recorded as `reportedAt`.',
+              DEFAULT_STATUS_ELEMENTS.time,
+            ),
+            acknowledgement: elementName(
+              "Child of the WSDL's response element that gets the gateway's application id; left out when the response element has no such child.",
+              DEFAULT_STATUS_ELEMENTS.acknowledgement,
+            ),
+          },
+        },
+        usernameToken: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['username', 'password'],
+          description:
+            'The WS-Security UsernameToken every call must carry: `PasswordDigest` or `PasswordText`, both with `Nonce` and `wsu:Created` no more than 5 minutes off; each nonce is accepted once.',
+          properties: {
+            username: { type: 'string', minLength: 1, description: 'User name the Fachverfahren sends.' },
+            password: {
+              type: 'string',
+              minLength: 16,
+              description: 'Secret (at least 16 characters): use `${ENV}` or a secret file.',
+            },
+          },
+        },
+      },
+    },
   },
 };
 
@@ -244,4 +354,10 @@ export const soapExampleConfig: SoapAdapterConfig = {
   tlsFailure: 'retry',
   remoteReference: 'vorgangsnummer',
   attachments: 'mtom',
+  statusCallback: {
+    wsdl: 'config/wsdl/gewerbe-status.wsdl',
+    operation: 'statusMelden',
+    elements: { remoteReference: 'vorgangsnummer', deliveryId: 'referenz', status: 'status', text: 'text' },
+    usernameToken: { username: 'gewerbe-fachverfahren', password: '${GEWERBE_STATUS_PASSWORD}' },
+  },
 };

@@ -35,12 +35,32 @@ describe('soap adapter manifest', () => {
         operation: 'op',
         usernameToken: { username: 'u', password: 'p', passwordType: 'Plain' },
       },
+      // A status callback without credentials, with a short password, with an unknown key.
+      { wsdl: 'x.wsdl', operation: 'op', statusCallback: { wsdl: 'status.wsdl' } },
+      {
+        wsdl: 'x.wsdl',
+        operation: 'op',
+        statusCallback: { wsdl: 'status.wsdl', usernameToken: { username: 'fv', password: 'short' } },
+      },
+      {
+        wsdl: 'x.wsdl',
+        operation: 'op',
+        statusCallback: {
+          wsdl: 'status.wsdl',
+          usernameToken: { username: 'fv', password: 'long-enough-password' },
+          elements: { aktenzeichen: 'az' },
+        },
+      },
     ];
     for (const config of bad) expect(validate(config), JSON.stringify(config)).to.equal(false);
   });
 
   it('names the secret fields by JSON pointer into the config', () => {
-    expect(soapAdapter.secrets).to.deep.equal(['/usernameToken/password', '/tls/passphrase']);
+    expect(soapAdapter.secrets).to.deep.equal([
+      '/usernameToken/password',
+      '/tls/passphrase',
+      '/statusCallback/usernameToken/password',
+    ]);
     for (const pointer of soapAdapter.secrets) {
       let node: unknown = soapAdapter.configSchema;
       for (const step of pointer.split('/').slice(1))

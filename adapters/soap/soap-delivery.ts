@@ -18,6 +18,7 @@ import { deliveryIdHeaders } from './delivery-id-header.js';
 import { findFault, readEnvelope } from './faults.js';
 import { buildRequestBody } from './request-body.js';
 import { SoapOperationClient } from './soap-client.js';
+import { createStatusCallback } from './status-callback.js';
 
 /** Reads `a.b[0].c` from the operation result; scalars become strings. */
 export function readPath(value: unknown, pathExpression: string): string | undefined {
@@ -116,7 +117,12 @@ export function createSoapInstance(context: AdapterContext, config: SoapAdapterC
     };
   }
 
+  const handleCallback = config.statusCallback
+    ? createStatusCallback(context, config.statusCallback)
+    : undefined;
+
   return {
+    ...(handleCallback ? { handleCallback } : {}),
     deliver: async (delivery, signal) => {
       try {
         return await deliver(delivery, signal);
