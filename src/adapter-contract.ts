@@ -35,8 +35,17 @@ export interface InboundApplication {
   /** The sender's id for it (submission id …); with `source` it makes the hand-over idempotent. */
   readonly reference: string;
   readonly channel?: string;
-  /** The application as JSON-compatible data. */
-  readonly data: unknown;
+  /**
+   * The application as JSON-compatible data, and adapter metadata (e.g. XTA's OSCI message
+   * metadata beside a `document`). Stored as `data`, where a JSON-source mapping finds it.
+   */
+  readonly data?: unknown;
+  /**
+   * The message as received, when it is a document rather than JSON data (e.g. an XÖV XML
+   * message), with its media type; XML-source mappings read it. `receive` refuses anything but
+   * a non-empty `mediaType` string and a `content` string.
+   */
+  readonly document?: { readonly mediaType: string; readonly content: string };
   readonly attachments?: readonly {
     readonly filename: string;
     readonly mediaType: string;

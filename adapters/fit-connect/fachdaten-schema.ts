@@ -1,7 +1,7 @@
 /**
  * Parses received Fachdaten by their declared media type and, for JSON with a configured schema
- * (by `schemaUri`), validates them. XML stays text: its XSD check belongs to the mapping that
- * reads it.
+ * (by `schemaUri`), validates them. Anything but JSON (XML above all) stays text and goes to the
+ * pipeline as the application's `document`: its XSD check belongs to the mapping that reads it.
  */
 import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
 import addFormatsModule, { type FormatsPlugin } from 'ajv-formats';
@@ -11,24 +11,36 @@ import { problem, SubmissionRejected } from './problems.js';
 const addFormats = ((addFormatsModule as unknown as { default?: FormatsPlugin }).default ??
   addFormatsModule) as unknown as FormatsPlugin;
 
+/** Fachdaten as the pipeline takes them: JSON as `data`, anything else as a `document`. */
+export type ParsedFachdaten =
+  | { readonly data: unknown; readonly document?: undefined }
+  | {
+      readonly data?: undefined;
+      readonly document: { readonly mediaType: string; readonly content: string };
+    };
+
 export class FachdatenValidator {
   private readonly validators = new Map<string, ValidateFunction>();
 
   constructor(private readonly schemas: ReadonlyMap<string, Record<string, unknown>>) {}
 
-  /** JSON → parsed value (validated when a schema is configured); XML → `{ mimeType, content }`. */
+  /**
+   * JSON → `{ data }`, parsed (validated when a schema is configured); any other media type →
+   * `{ document }`, the text with the submission's media type.
+   */
   parse(
     plaintext: Uint8Array,
     submissionSchema: { readonly schemaUri: string; readonly mimeType: string },
-  ): unknown {
+  ): ParsedFachdaten {
     let text: string;
     try {
       text = new TextDecoder('utf-8', { fatal: true }).decode(plaintext);
     } catch {
       throw new SubmissionRejected([problem('syntax-violation', 'data', 'the Fachdaten are not UTF-8 text')]);
     }
-    if (submissionSchema.mimeType !== 'application/json')
-      return { mimeType: submissionSchema.mimeType, content: text };
+    if (submissionSchema.mimeType !== 'application/json') {
+      return { document: { mediaType: submissionSchema.mimeType, content: text } };
+    }
     let data: unknown;
     try {
       data = JSON.parse(text);
@@ -43,7 +55,7 @@ export class FachdatenValidator {
         ),
       );
     }
-    return data;
+    return { data };
   }
 
   private validatorFor(schemaUri: string): ValidateFunction | undefined {

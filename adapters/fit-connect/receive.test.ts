@@ -83,6 +83,7 @@ describe('FIT-Connect receiving', function () {
       channel: 'fit-connect',
     });
     expect(received!.data).to.deep.equal(application);
+    expect(received).to.not.have.property('document');
     expect(received!.attachments).to.have.length(1);
     expect(received!.attachments![0]!.content.equals(pdf)).to.equal(true);
     expect(received!.attachments![0]).to.include({
@@ -246,7 +247,7 @@ describe('FIT-Connect receiving', function () {
     expect(context.received.map((r) => r.reference)).to.include(submissionId);
   });
 
-  it('passes XML Fachdaten on as text with their media type', async () => {
+  it('passes XML Fachdaten on as the document, as text with their media type', async () => {
     const xml = '<?xml version="1.0"?><antrag xmlns="urn:example"><name>Müller</name></antrag>';
     const { submissionId } = await craftSubmission(world, {
       data: Buffer.from(xml),
@@ -255,6 +256,7 @@ describe('FIT-Connect receiving', function () {
     const context = fakeContext();
     await createFitConnectInstance(context, world.receivingConfig()).poll!(signal);
     const received = context.received.find((r) => r.reference === submissionId);
-    expect(received?.data).to.deep.equal({ mimeType: 'application/xml', content: xml });
+    expect(received?.document).to.deep.equal({ mediaType: 'application/xml', content: xml });
+    expect(received?.data).to.equal(undefined);
   });
 });

@@ -18,7 +18,7 @@ import {
 } from './events.js';
 import { authenticationTag, decryptJwe, importRsaOaepKey, isCompactJwe, jweKid, sha512Hex } from './jwe.js';
 import { metadataProblems, type FitConnectMetadata } from './metadata.js';
-import type { FachdatenValidator } from './fachdaten-schema.js';
+import type { FachdatenValidator, ParsedFachdaten } from './fachdaten-schema.js';
 import { problem, SubmissionRejected } from './problems.js';
 
 export interface ReceiverDeps {
@@ -175,7 +175,7 @@ export class Inbox {
       ]);
     }
 
-    let data: unknown;
+    let fachdaten: ParsedFachdaten | undefined;
     let dataTag: string | undefined;
     if (structure.data) {
       const plaintext = await this.decrypt(submission.encryptedData, keys, destination, 'data');
@@ -184,7 +184,7 @@ export class Inbox {
           problem('hash-mismatch', 'data', 'the hash of the Fachdaten does not match the metadata'),
         ]);
       }
-      data = this.deps.fachdaten.parse(plaintext, structure.data.submissionSchema);
+      fachdaten = this.deps.fachdaten.parse(plaintext, structure.data.submissionSchema);
       dataTag = authenticationTag(submission.encryptedData as string);
     }
 
@@ -227,7 +227,9 @@ export class Inbox {
         service,
         reference: submission.submissionId,
         channel: 'fit-connect',
-        data,
+        // JSON Fachdaten as data; XML (any other media type) as the document XML mappings read.
+        data: fachdaten?.data,
+        ...(fachdaten?.document ? { document: fachdaten.document } : {}),
         attachments,
       },
       tags: {

@@ -158,7 +158,8 @@ export async function pollInbox(
       service: route.leistungsschluessel,
       reference: messageId,
       ...(route.channel !== undefined ? { channel: route.channel } : {}),
-      data: { xml: textOfContent(content.message), metadata },
+      document: { mediaType: 'application/xml', content: textOfContent(content.message) },
+      data: { metadata },
       attachments: content.attachments.map((attachment, index) => ({
         filename: attachment.filename ?? `attachment-${index + 1}`,
         mediaType: attachment.contentType,

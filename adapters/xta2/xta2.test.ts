@@ -361,7 +361,8 @@ describe('xta2 adapter against an XTA 2 server emulator (real XTA.wsdl, SOAP 1.2
       expect(context.received.map((a) => a.reference)).to.deep.equal([first, second]);
       const [archive, trade] = context.received;
       expect(archive).to.deep.include({ ars: '055150000000', service: '99001001000000' });
-      expect((archive!.data as { xml: string }).xml).to.equal(XDOMEA_0504);
+      expect(archive!.document).to.deep.equal({ mediaType: 'application/xml', content: XDOMEA_0504 });
+      expect(archive!.data).to.have.all.keys('metadata');
       const metadata = (archive!.data as { metadata: Record<string, unknown> }).metadata;
       expect(metadata).to.deep.include({ messageId: first, service: SERVICE });
       expect(metadata.author).to.deep.include({ identifier: 'dvdv:055150000000-archiv' });

@@ -6,7 +6,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import type { InboundApplication } from '../adapter-contract.js';
 import type { AttachmentStore } from '../attachments.js';
 import { canonicalJson } from '../canonical-json.js';
-import { AmtError } from '../errors.js';
+import { AmtError, type Problem } from '../errors.js';
 import type { Router } from '../routing.js';
 import type { AttachmentRef, Store } from '../store/types.js';
 
@@ -22,6 +22,7 @@ export function inboundReceiver(
 ): (application: InboundApplication) => Promise<{ messageId: string }> {
   const now = deps.now ?? Date.now;
   return async (application) => {
+    const document = checkedDocument(instanceId, application.document);
     const tenant = deps.router.tenantByArs(application.ars);
     if (!tenant) throw new AmtError('AMT_UNKNOWN_TENANT', `no tenant has the ARS ${application.ars}`);
     const route = deps.router.resolve(application.ars, application.service, application.channel);
@@ -42,10 +43,13 @@ export function inboundReceiver(
         purpose: file.purpose,
       });
     }
+    // `document: null` when the adapter passed none: the key marks a payload written in this
+    // form, so the reader never mistakes JSON data for a document (stored-message.ts).
     const payload = canonicalJson({
       reference: application.reference,
       channel: application.channel,
       data: application.data,
+      document,
     });
     const requestHash = createHash('sha256')
       .update(payload)
@@ -75,4 +79,34 @@ export function inboundReceiver(
     if (result.kind === 'created') deps.onAccepted();
     return { messageId };
   };
+}
+
+/**
+ * The document as the contract describes it, or null when the adapter passed none. Anything else
+ * is a defect of the adapter: refused before an attachment or the message is stored. Only the
+ * two fields are kept.
+ */
+function checkedDocument(
+  instanceId: string,
+  document: unknown,
+): { readonly mediaType: string; readonly content: string } | null {
+  if (document === undefined) return null;
+  const problems: Problem[] = [];
+  if (typeof document !== 'object' || document === null || Array.isArray(document)) {
+    problems.push({ path: 'document', message: 'is not an object with mediaType and content' });
+  } else {
+    const { mediaType, content } = document as Record<string, unknown>;
+    if (typeof mediaType !== 'string' || mediaType.trim() === '') {
+      problems.push({ path: 'document.mediaType', message: 'is not a non-empty string' });
+    }
+    if (typeof content !== 'string') {
+      problems.push({ path: 'document.content', message: 'is not a string' });
+    }
+    if (problems.length === 0) return { mediaType: mediaType as string, content: content as string };
+  }
+  throw new AmtError(
+    'AMT_VALIDATION_FAILED',
+    `adapter ${instanceId} handed over a document that is not { mediaType, content } as text`,
+    { problems },
+  );
 }

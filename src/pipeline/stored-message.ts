@@ -1,8 +1,9 @@
 /**
  * Reading a stored message for the mapping step and the adapter: the application as parsed JSON,
- * the document an inbound adapter recorded (XML text and its media type), and the identity the
+ * the document an inbound adapter handed over (text and its media type), and the identity the
  * citizen's IdP confirmed at intake. The payload is canonical JSON written by the gateway itself
- * (intake or inbound hand-over); nothing here guesses a kind from the content.
+ * (intake or inbound hand-over); nothing here guesses a kind from the content, except for inbound
+ * payloads stored before the `document` field existed (see `documentBeforeDocumentField`).
  */
 import { AmtError } from '../errors.js';
 import { TRUST_LEVELS, type TrustLevel, type VerifiedIdentity } from '../identity/identity.js';
@@ -17,7 +18,7 @@ export interface StoredDocument {
 export interface StoredMessage {
   /** The stored application, parsed: what JSON mappings and pass-through get. */
   readonly application: unknown;
-  /** Inbound messages whose adapter recorded a document rather than JSON data. */
+  /** Inbound messages whose adapter handed over a document rather than JSON data. */
   readonly document: StoredDocument | undefined;
   /** The verified identity stored at intake (outbound messages from the portal only). */
   readonly identity: VerifiedIdentity | undefined;
@@ -35,9 +36,9 @@ export function readStoredMessage(
   const record = isRecord(application) ? application : {};
   return {
     application,
-    document: message.direction === 'inbound' ? recordedDocument(record.data) : undefined,
+    document: message.direction === 'inbound' ? inboundDocument(record, message.id) : undefined,
     // Only intake writes `verifiedIdentity`, after checking the assertion; an inbound message's
-    // payload is `{reference, channel, data}` and the sender's data sits below `data`.
+    // payload is `{reference, channel, data, document}` and the sender's data sits below `data`.
     identity:
       message.direction === 'outbound' && record.verifiedIdentity !== undefined
         ? storedIdentity(record.verifiedIdentity, message.id)
@@ -46,11 +47,31 @@ export function readStoredMessage(
 }
 
 /**
- * The document an inbound adapter recorded in `data`, by the shape it documents: FIT-Connect
- * stores non-JSON Fachdaten as `{ mimeType, content }` (the media type from the submission's
- * metadata), XTA 2 stores the message as `{ xml, metadata }`.
+ * The document of an inbound message: `document` of its payload, as the inbound hand-over wrote
+ * it from the adapter's `InboundApplication.document` (null when there was none).
  */
-function recordedDocument(data: unknown): StoredDocument | undefined {
+function inboundDocument(payload: Record<string, unknown>, messageId: string): StoredDocument | undefined {
+  if (!('document' in payload)) return documentBeforeDocumentField(payload.data);
+  const document = payload.document;
+  if (document === null) return undefined;
+  if (
+    !isRecord(document) ||
+    typeof document.mediaType !== 'string' ||
+    document.mediaType === '' ||
+    typeof document.content !== 'string'
+  ) {
+    throw new AmtError('AMT_INTERNAL', `the document stored with message ${messageId} is unreadable`);
+  }
+  return { mediaType: document.mediaType, text: document.content };
+}
+
+/**
+ * Compatibility for inbound payloads stored before `InboundApplication.document` existed: they
+ * have no `document` key, and adapters put the document into `data` — FIT-Connect non-JSON
+ * Fachdaten as `{ mimeType, content }`, XTA 2 messages as `{ xml, metadata }`. Every payload
+ * written since carries the key, so this never applies to a new message.
+ */
+function documentBeforeDocumentField(data: unknown): StoredDocument | undefined {
   if (!isRecord(data)) return undefined;
   if (typeof data.mimeType === 'string' && typeof data.content === 'string') {
     return { mediaType: data.mimeType, text: data.content };

@@ -4,7 +4,7 @@
  */
 import { expect } from 'chai';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,6 +15,7 @@ import {
   retryLater,
   type AdapterInstance,
   type Delivery,
+  type InboundApplication,
 } from '../../src/adapter-contract.js';
 import { AttachmentStore } from '../../src/attachments.js';
 import { canonicalJson } from '../../src/canonical-json.js';
@@ -186,6 +187,33 @@ describe('pipeline', function () {
         attachments: [],
         idempotency: undefined,
         receivedAt: Date.now(),
+      },
+    ]);
+    if (result?.kind !== 'created') throw new Error('not created');
+    pipelines.forEach((p) => p.wake());
+    return result.message;
+  }
+
+  /** Stores an inbound message with the given payload, as the inbound hand-over writes one. */
+  async function storeInbound(service: string, payload: string): Promise<MessageRecord> {
+    const route = createRouter(config).resolve(ARS, service)!;
+    const reference = (JSON.parse(payload) as { reference: string }).reference;
+    const [result] = await store.accept([
+      {
+        id: randomUUID(),
+        deliveryId: randomUUID(),
+        direction: 'inbound',
+        tenantId: 'muenster',
+        ars: ARS,
+        service,
+        reference,
+        clientId: 'adapter:inbox',
+        routeId: route.id,
+        target: route.adapter,
+        payload,
+        attachments: [],
+        idempotency: { key: reference, requestHash: randomUUID() },
+        receivedAt: RECEIVED_AT,
       },
     ]);
     if (result?.kind !== 'created') throw new Error('not created');
@@ -463,6 +491,93 @@ describe('pipeline', function () {
     expect((error as AmtError).code).to.equal('AMT_UNKNOWN_TENANT');
   });
 
+  it('stores a handed-over document in the payload, and its content counts for idempotency', async () => {
+    const receiverOf = (instanceId: string) =>
+      inboundReceiver(instanceId, {
+        store,
+        router: createRouter(config),
+        attachments,
+        onAccepted: () => undefined,
+      });
+    const application = {
+      ars: ARS,
+      service: SERVICE,
+      reference: 'xta-0001',
+      channel: 'xta',
+      data: { metadata: { messageType: { code: '0401' } } },
+      document: { mediaType: 'application/xml', content: '<antrag xmlns="urn:example"/>' },
+    };
+    const { messageId } = await receiverOf('xta-a')(application);
+    expect(JSON.parse((await store.getMessage(messageId))!.payload)).to.deep.equal({
+      reference: 'xta-0001',
+      channel: 'xta',
+      data: { metadata: { messageType: { code: '0401' } } },
+      document: { mediaType: 'application/xml', content: '<antrag xmlns="urn:example"/>' },
+    });
+    // The same hand-over at three instances, the last with another document: only that hash differs.
+    await receiverOf('xta-b')(application);
+    await receiverOf('xta-c')({
+      ...application,
+      document: { ...application.document, content: '<antrag/>' },
+    });
+    const hash = async (instanceId: string) =>
+      (await store.findByIdempotencyKey(`adapter:${instanceId}`, 'xta-0001'))?.requestHash;
+    const [a, b, c] = [await hash('xta-a'), await hash('xta-b'), await hash('xta-c')];
+    expect(a).to.be.a('string');
+    expect(b).to.equal(a);
+    expect(c).to.be.a('string').and.not.equal(a);
+  });
+
+  it('refuses a handed-over document that is not { mediaType, content } as text, storing nothing', async () => {
+    const receive = inboundReceiver('inbox', {
+      store,
+      router: createRouter(config),
+      attachments,
+      onAccepted: () => undefined,
+    });
+    const invalid: Record<string, { document: unknown; paths: string[] }> = {
+      'an empty media type': { document: { mediaType: '', content: '<a/>' }, paths: ['document.mediaType'] },
+      'a blank media type': { document: { mediaType: '  ', content: '<a/>' }, paths: ['document.mediaType'] },
+      'content as bytes': {
+        document: { mediaType: 'application/xml', content: Buffer.from('<a/>') },
+        paths: ['document.content'],
+      },
+      'the old FIT-Connect shape': {
+        document: { mimeType: 'application/xml', content: '<a/>' },
+        paths: ['document.mediaType'],
+      },
+      'neither field': { document: {}, paths: ['document.mediaType', 'document.content'] },
+      null: { document: null, paths: ['document'] },
+      'a string': { document: '<a/>', paths: ['document'] },
+    };
+    for (const [what, { document, paths }] of Object.entries(invalid)) {
+      let error: unknown;
+      await receive({
+        ars: ARS,
+        service: SERVICE,
+        reference: `invalid-${what}`,
+        data: { metadata: {} },
+        document: document as InboundApplication['document'],
+        attachments: [
+          { filename: 'anlage.pdf', mediaType: 'application/pdf', content: Buffer.from(`%PDF ${what}`) },
+        ],
+      }).catch((e: unknown) => (error = e));
+      expect(error, what).to.be.instanceOf(AmtError);
+      expect((error as AmtError).code, what).to.equal('AMT_VALIDATION_FAILED');
+      expect((error as AmtError).message, what).to.include('adapter inbox');
+      expect(
+        (error as AmtError).problems.map((p) => p.path),
+        what,
+      ).to.deep.equal(paths);
+    }
+    expect((await store.listMessages({ tenantIds: ['muenster'], limit: 10 })).items).to.deep.equal([]);
+    // Not even the attachments were written: the check comes before anything else.
+    const written = readdirSync(attachments.dir, { recursive: true, withFileTypes: true }).filter((e) =>
+      e.isFile(),
+    );
+    expect(written.map((e) => e.name)).to.deep.equal([]);
+  });
+
   describe('what the mapping step and the adapter are handed', () => {
     const receiver = () =>
       inboundReceiver('inbox', {
@@ -473,52 +588,133 @@ describe('pipeline', function () {
         now: () => RECEIVED_AT,
       });
 
-    /** The shapes in which inbound adapters record an XML document as the application's data. */
-    const recordedXml: Record<string, (xml: Buffer) => unknown> = {
+    const xbeteiligungMetadata = {
+      service: 'urn:xoev-de:xleitstelle:standard:xbeteiligung',
+      messageType: { code: '0401' },
+    };
+    const expectedPortal = (): unknown =>
+      JSON.parse(readFileSync(path.join(XBETEILIGUNG, 'expected-portal.json'), 'utf8'));
+
+    /** How inbound adapters hand over an XML message: as the application's `document`. */
+    const handedOver: Record<string, (xml: Buffer) => Pick<InboundApplication, 'data' | 'document'>> = {
       // Built by the FIT-Connect adapter's own parser for XML Fachdaten.
-      'FIT-Connect { mimeType, content }': (xml) =>
+      'FIT-Connect XML Fachdaten': (xml) =>
         new FachdatenValidator(new Map()).parse(xml, {
           schemaUri: 'urn:xoev-de:xleitstelle:standard:xbeteiligung',
           mimeType: 'application/xml',
         }),
-      'XTA 2 { xml, metadata }': (xml) => ({
-        xml: xml.toString('utf8'),
-        metadata: { service: 'urn:xoev-de:xleitstelle:standard:xbeteiligung', messageType: { code: '0401' } },
+      // As adapters/xta2/inbox.ts hands over a message: the XML as document, OSCI metadata as data.
+      'an XTA 2 message': (xml) => ({
+        document: { mediaType: 'application/xml', content: xml.toString('utf8') },
+        data: { metadata: xbeteiligungMetadata },
       }),
     };
 
-    for (const [shape, record] of Object.entries(recordedXml)) {
-      it(`maps an inbound XBeteiligung message recorded as ${shape} with the XML-source mapping`, async () => {
+    for (const [what, handOver] of Object.entries(handedOver)) {
+      it(`maps ${what} (XBeteiligung, handed over as document) with the XML-source mapping`, async () => {
         startPipeline(config, undefined, loadMappingStep);
         const { messageId } = await receiver()({
           ars: ARS,
           service: XML_MAPPED_SERVICE,
           reference: `xta-${randomUUID()}`,
-          data: record(xbeteiligung0401),
+          ...handOver(xbeteiligung0401),
         });
         const done = await until(statusOf(messageId, 'delivered'), 'delivery of the mapped message', 15_000);
         expect(done.direction).to.equal('inbound');
+        expect(JSON.parse(done.payload)).to.have.deep.property('document', {
+          mediaType: 'application/xml',
+          content: xbeteiligung0401.toString('utf8'),
+        });
         expect(deliveries).to.have.length(1);
         const [delivery] = deliveries;
         expect(delivery!.body.contentType).to.equal('application/json');
-        const expected: unknown = JSON.parse(
-          readFileSync(path.join(XBETEILIGUNG, 'expected-portal.json'), 'utf8'),
-        );
-        expect(JSON.parse(String(delivery!.body.content))).to.deep.equal(expected);
+        expect(JSON.parse(String(delivery!.body.content))).to.deep.equal(expectedPortal());
         expect(delivery).to.not.have.property('identity');
       });
     }
 
+    it('still reads inbound documents stored in data before the document field existed', async () => {
+      startPipeline(config, undefined, loadMappingStep);
+      const xml = xbeteiligung0401.toString('utf8');
+      // Payloads exactly as the inbound hand-over wrote them for FIT-Connect and XTA 2 before.
+      const legacy = {
+        'FIT-Connect { mimeType, content }': canonicalJson({
+          reference: 'fit-legacy',
+          channel: 'fit-connect',
+          data: { mimeType: 'application/xml', content: xml },
+        }),
+        'XTA 2 { xml, metadata }': canonicalJson({
+          reference: 'xta-legacy',
+          data: { xml, metadata: xbeteiligungMetadata },
+        }),
+      };
+      const ids = new Map<string, string>();
+      for (const [shape, payload] of Object.entries(legacy)) {
+        ids.set((await storeInbound(XML_MAPPED_SERVICE, payload)).id, shape);
+      }
+      for (const [id, shape] of ids) {
+        await until(statusOf(id, 'delivered'), `delivery of ${shape}`, 15_000);
+      }
+      expect(deliveries).to.have.length(2);
+      for (const delivery of deliveries) {
+        const shape = ids.get(delivery.messageId);
+        expect(delivery.body.contentType, shape).to.equal('application/json');
+        expect(JSON.parse(String(delivery.body.content)), shape).to.deep.equal(expectedPortal());
+      }
+    });
+
+    it('takes JSON data handed over since as JSON, even when it looks like a document stored before', async () => {
+      startPipeline(config, undefined, loadMappingStep);
+      const receive = receiver();
+      const lookalikes = [
+        { mimeType: 'application/xml', content: xbeteiligung0401.toString('utf8') },
+        { xml: xbeteiligung0401.toString('utf8'), metadata: xbeteiligungMetadata },
+      ];
+      const ids: string[] = [];
+      for (const [i, data] of lookalikes.entries()) {
+        const { messageId } = await receive({
+          ars: ARS,
+          service: XML_MAPPED_SERVICE,
+          reference: `json-${i}`,
+          data,
+        });
+        ids.push(messageId);
+        expect(JSON.parse((await store.getMessage(messageId))!.payload)).to.deep.include({
+          data,
+          document: null,
+        });
+      }
+      for (const id of ids) {
+        const dead = await until(statusOf(id, 'dead'), 'refusal by the XML mapping', 15_000);
+        expect(dead.lastError?.code).to.equal('AMT_MAPPING_SOURCE_MISMATCH');
+        expect(dead.lastError?.message).to.include('reads XML, but the message holds a JSON application');
+      }
+      expect(deliveries).to.have.length(0);
+    });
+
     it('dead-letters a message of the wrong kind for its mapping with AMT_MAPPING_SOURCE_MISMATCH, keeping it whole', async () => {
       startPipeline(config, undefined, loadMappingStep);
       const receive = receiver();
-      const xmlData = recordedXml['XTA 2 { xml, metadata }']!(xbeteiligung0401);
+      const xtaMessage = handedOver['an XTA 2 message']!(xbeteiligung0401);
       const cases = [
         {
           what: 'inbound XML to a JSON mapping',
-          id: (await receive({ ars: ARS, service: JSON_MAPPED_SERVICE, reference: 'xta-1', data: xmlData }))
+          id: (await receive({ ars: ARS, service: JSON_MAPPED_SERVICE, reference: 'xta-1', ...xtaMessage }))
             .messageId,
           says: 'reads JSON, but the message holds a application/xml document',
+        },
+        {
+          what: 'a non-XML document to an XML mapping',
+          id: (
+            await receive({
+              ars: ARS,
+              service: XML_MAPPED_SERVICE,
+              reference: 'fit-csv',
+              document: { mediaType: 'text/csv', content: 'verfahren\nBPL-0815-2024\n' },
+              data: undefined,
+            })
+          ).messageId,
+          says: 'reads XML, but the message holds a text/csv document',
         },
         {
           what: 'a portal JSON application to an XML mapping',
@@ -564,7 +760,7 @@ describe('pipeline', function () {
         ars: ARS,
         service: XML_MAPPED_SERVICE,
         reference: 'fit-doctype',
-        data: recordedXml['FIT-Connect { mimeType, content }']!(hostile),
+        ...handedOver['FIT-Connect XML Fachdaten']!(hostile),
       });
       const dead = await until(statusOf(messageId, 'dead'), 'refusal of the DOCTYPE', 15_000);
       expect(dead.lastError?.code).to.equal('AMT_XML_DOCTYPE_FORBIDDEN');
