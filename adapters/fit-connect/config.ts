@@ -8,6 +8,7 @@ import type { JWK } from 'jose';
 import { AmtError } from '../../src/errors.js';
 import { parseByteSize, parseDuration } from '../../src/config/units.js';
 import type { IdentificationReportConfig } from './identification-report.js';
+import type { FitConnectPostboxConfig } from './postbox.js';
 
 export interface FitConnectServiceConfig {
   /** `serviceType.name` announced to the Zustelldienst. */
@@ -54,6 +55,8 @@ export interface FitConnectConfig {
       /** What `subjectRef` names: the verified given and family name (default), or nothing. */
       readonly subject?: 'names' | 'none';
     };
+    /** Carries citizen status notices to the postbox destination (`destinationId`) instead of applications. */
+    readonly postbox?: FitConnectPostboxConfig;
   };
   readonly status?: {
     readonly enabled?: boolean;
@@ -96,6 +99,8 @@ export interface ResolvedConfig {
     readonly replyChannel: Readonly<Record<string, unknown>> | undefined;
     /** Undefined: deliveries with a verified identity go out without authenticationInformation. */
     readonly identificationReport: IdentificationReportConfig | undefined;
+    /** Defined: every delivery is a citizen status notice for the postbox destination. */
+    readonly postbox: FitConnectPostboxConfig | undefined;
   };
   readonly status: { readonly enabled: boolean; readonly batchSize: number };
   readonly receiving: {
@@ -157,6 +162,7 @@ export function resolveConfig(
               issuer: sending.identificationReport.issuer,
               subject: sending.identificationReport.subject ?? 'names',
             },
+      postbox: sending.postbox,
     },
     status: {
       enabled: config.status?.enabled ?? false,

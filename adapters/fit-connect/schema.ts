@@ -1,6 +1,9 @@
 /** JSON Schema of a FIT-Connect instance's `config:` block (the manifest's single source of options). */
 import { ARS_PATTERN, LEISTUNGSSCHLUESSEL_PATTERN } from '../../src/domain.js';
+import { CITIZEN_STATUSES } from '../../src/status/model.js';
+import { POSTBOX_STATUSES } from '../../src/status/notify.js';
 import { DEFAULTS } from './config.js';
+import { DEFAULT_POSTBOX_SERVICE_NAME, UNCONFIRMED_POSTBOX_SCHEMA_URI } from './postbox.js';
 
 const UUID_PATTERN = '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$';
 const url = { type: 'string', pattern: '^https?://' } as const;
@@ -70,6 +73,7 @@ export const fitConnectConfigSchema = {
       type: 'object',
       additionalProperties: false,
       description: 'Sending to an EfA destination.',
+      dependentRequired: { postbox: ['destinationId'] },
       properties: {
         destinationId: {
           type: 'string',
@@ -129,6 +133,51 @@ export const fitConnectConfigSchema = {
               enum: ['names', 'none'],
               default: 'names',
               description: '`subjectRef` of the report: the verified given and family name, or nothing.',
+            },
+          },
+        },
+        postbox: {
+          type: 'object',
+          additionalProperties: false,
+          description:
+            "Makes this instance carry citizen status notices (a route's `postbox.adapter`) to the citizen postbox's " +
+            'destination (`destinationId`, required then) as JSON Fachdaten; it then sends nothing else.',
+          properties: {
+            serviceIdentifier: {
+              type: 'string',
+              pattern: '^urn:[^\\s]+$',
+              description:
+                '`serviceType.identifier` announced for a notice; default: the Leistungsschlüssel URN of the application the notice is about.',
+            },
+            serviceName: {
+              type: 'string',
+              minLength: 1,
+              default: DEFAULT_POSTBOX_SERVICE_NAME,
+              description: '`serviceType.name` announced for a notice.',
+            },
+            schemaUri: {
+              type: 'string',
+              minLength: 1,
+              description: `Fachdaten \`schemaUri\` of a notice; default: the JSON schema the destination declares for the service, else \`${UNCONFIRMED_POSTBOX_SCHEMA_URI}\`.`,
+            },
+            statusValues: {
+              type: 'object',
+              description:
+                'The postbox status sent for each citizen status. Unlisted statuses are sent as they are, except REJECTED, which becomes COMPLETED: the federal postbox knows no rejected state.',
+              propertyNames: { enum: [...CITIZEN_STATUSES] },
+              additionalProperties: { enum: [...POSTBOX_STATUSES] },
+            },
+            sender: {
+              type: 'string',
+              minLength: 1,
+              description:
+                'Sent as `sender` in every notice (e.g. the authority’s name); omitted when not set.',
+            },
+            requirePseudonym: {
+              type: 'boolean',
+              default: false,
+              description:
+                'Reject notices for applications without a verified citizen identity (no bPK2 pseudonym) instead of addressing them by the portal reference.',
             },
           },
         },

@@ -17,6 +17,7 @@ import type { Destination, DestinationDirectory } from './destinations.js';
 import { encryptJwe, nameBasedUuid, sha512Hex } from './jwe.js';
 import type { IdentificationReports } from './identification-report.js';
 import { buildMetadata, type MetadataAttachment } from './metadata.js';
+import { postboxSubmission, UNCONFIRMED_POSTBOX_SCHEMA_URI } from './postbox.js';
 import type { RoutingDirectory } from './routing.js';
 
 /** Namespace of the attachment ids this gateway derives (a fixed, random UUID). */
@@ -53,6 +54,7 @@ export async function deliverSubmission(
   signal: AbortSignal,
 ): Promise<DeliveryResult> {
   const { client, config } = deps;
+  if (config.sending.postbox) return deliverNotice(deps, delivery, signal);
   const dataMimeType = fachdatenMimeType(delivery.body.contentType);
   for (const a of delivery.attachments) {
     if (a.ref.size > config.sending.maxAttachmentBytes) {
@@ -131,6 +133,64 @@ export async function deliverSubmission(
   return {
     remoteReference: formatRemoteReference(submissionId, caseId),
     detail: { submissionId, caseId, destinationId, attachments: attachmentIds.length },
+  };
+}
+
+/**
+ * A citizen status notice to the postbox destination: the postbox message as JSON Fachdaten, no
+ * attachments, announced as the configured postbox service.
+ */
+async function deliverNotice(
+  deps: SenderDeps,
+  delivery: Delivery,
+  signal: AbortSignal,
+): Promise<DeliveryResult> {
+  const { client, config } = deps;
+  const postbox = config.sending.postbox!;
+  const destinationId = config.sending.destinationId;
+  if (!destinationId) {
+    throw rejectPermanently(
+      'FIT-Connect sending.postbox needs sending.destinationId, the postbox destination',
+    );
+  }
+  const notice = postboxSubmission(delivery, postbox);
+  const target = await deps.destinations.encryptionTarget(destinationId, signal);
+  const mimeType = 'application/json';
+  const declared = target.destination.services
+    ?.find((s) => s.identifier === notice.serviceType.identifier)
+    ?.submissionSchemas?.find((s) => s.mimeType === undefined || s.mimeType === mimeType)?.schemaUri;
+  const schemaUri = notice.schemaUri ?? declared ?? UNCONFIRMED_POSTBOX_SCHEMA_URI;
+
+  const created = await client.json<{ submissionId?: unknown; caseId?: unknown }>('POST', '/submissions', {
+    step: 'create submission',
+    signal,
+    json: { destinationId, announcedAttachments: [], serviceType: notice.serviceType },
+  });
+  if (typeof created.submissionId !== 'string' || typeof created.caseId !== 'string') {
+    throw retryLater('FIT-Connect create submission: the answer carries no submissionId or caseId');
+  }
+  const { submissionId, caseId } = created;
+  const metadata = buildMetadata({
+    version: config.sending.metadataVersion,
+    data: { hash: sha512Hex(notice.data), schemaUri, mimeType },
+    attachments: [],
+    ...(config.sending.replyChannel ? { replyChannel: config.sending.replyChannel } : {}),
+  });
+  const encryptedMetadata = await encryptJwe(
+    Buffer.from(JSON.stringify(metadata), 'utf8'),
+    target.key,
+    target.kid,
+    'application/json',
+  );
+  const encryptedData = await encryptJwe(notice.data, target.key, target.kid, mimeType);
+  await client.request('PUT', `/submissions/${submissionId}`, {
+    step: 'submit submission',
+    signal,
+    json: { encryptedMetadata, encryptedData },
+  });
+  return {
+    remoteReference: formatRemoteReference(submissionId, caseId),
+    detail: { submissionId, caseId, destinationId, notice: true },
   };
 }
 

@@ -14,26 +14,23 @@ import {
 } from '../../src/adapter-contract.js';
 import { parseDuration } from '../../src/config/units.js';
 import { AmtError } from '../../src/errors.js';
-import type { PostboxNotice } from '../../src/status/notify.js';
+import {
+  isPostboxNotice,
+  postboxMessage,
+  type PostboxMessage,
+  type PostboxNotice,
+} from '../../src/status/notify.js';
 import type { PostboxConfig } from './manifest.js';
 import { ClientCredentials } from './token.js';
 
 const USER_AGENT = 'amtsbote-postbox/1.0';
 const RESERVED_HEADERS = ['authorization', 'content-type', 'content-length', 'idempotency-key', 'host'];
-const CITIZEN_STATUSES = ['RECEIVED', 'PROCESSING', 'ACTION_REQUIRED', 'COMPLETED', 'REJECTED'];
-/** The federal postbox knows RECEIVED … COMPLETED; a rejection ends the procedure, so it is COMPLETED there. */
-const DEFAULT_STATUS_VALUES: Readonly<Record<string, string>> = { REJECTED: 'COMPLETED' };
 
-/** The JSON body the postbox API receives. */
-export interface PostboxRequestBody {
-  readonly recipient: PostboxNotice['recipient'];
-  readonly subject: string;
-  readonly text: string;
-  readonly status: string;
-  readonly service: string;
-  readonly reference: string | null;
-  readonly sender?: string;
-}
+/**
+ * The JSON body the postbox API receives: the postbox message the core defines (REJECTED is sent
+ * as COMPLETED unless `statusValues` says otherwise).
+ */
+export type PostboxRequestBody = PostboxMessage;
 
 export function createPostbox(
   context: AdapterContext,
@@ -43,7 +40,6 @@ export function createPostbox(
   const now = options.now ?? Date.now;
   const timeoutMs = parseDuration(config.timeout ?? '30s');
   const headers = checkedHeaders(config.headers ?? {});
-  const statusValues = { ...DEFAULT_STATUS_VALUES, ...config.statusValues };
   const auth = config.auth ?? { type: 'none' };
   const tokens =
     auth.type === 'oauth2'
@@ -87,15 +83,10 @@ export function createPostbox(
           'the application has no verified citizen identity (bPK2) to address the notice to',
         );
       }
-      const request: PostboxRequestBody = {
-        recipient: notice.recipient,
-        subject: notice.subject,
-        text: notice.text,
-        status: statusValues[notice.status] ?? notice.status,
-        service: notice.service,
-        reference: notice.reference,
-        ...(config.sender === undefined ? {} : { sender: config.sender }),
-      };
+      const request: PostboxRequestBody = postboxMessage(notice, {
+        statusValues: config.statusValues,
+        sender: config.sender,
+      });
       const body = JSON.stringify(request);
       const token = tokens ? await tokens.token() : undefined;
       let response = await send(body, delivery, signal, token);
@@ -132,28 +123,18 @@ export function createPostbox(
 
 /** The notice the core stored; anything else is not this gateway's notice and is never sent. */
 function readNotice(delivery: Delivery): PostboxNotice {
-  let notice: Partial<PostboxNotice> | null;
+  let notice: unknown;
   try {
-    notice = JSON.parse(delivery.body.content.toString()) as Partial<PostboxNotice> | null;
+    notice = JSON.parse(delivery.body.content.toString());
   } catch {
     throw rejectPermanently('the message is not a status notice (not JSON); route only status notices here');
   }
-  const recipient = notice?.recipient as Record<string, unknown> | undefined;
-  const addressed = typeof recipient?.pseudonym === 'string' || typeof recipient?.reference === 'string';
-  if (
-    !notice ||
-    !addressed ||
-    typeof notice.subject !== 'string' ||
-    typeof notice.text !== 'string' ||
-    typeof notice.status !== 'string' ||
-    !CITIZEN_STATUSES.includes(notice.status) ||
-    typeof notice.service !== 'string'
-  ) {
+  if (!isPostboxNotice(notice)) {
     throw rejectPermanently(
       'the message is not a status notice; route only status notices to a postbox adapter',
     );
   }
-  return notice as PostboxNotice;
+  return notice;
 }
 
 function remoteReference(answer: string, location: string | null): string | undefined {

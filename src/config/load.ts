@@ -213,6 +213,7 @@ interface RawConfig {
     pollInterval: number | string;
     deliveryTimeout: number | string;
     drainTimeout: number | string;
+    mappingThreads?: number;
   };
   logging?: { level: 'error' | 'warn' | 'info' | 'debug' };
   identity?: RawIdentityConfig;
@@ -248,6 +249,11 @@ function toRetryFull(raw: RawRetry): RetryPolicy {
     multiplier: raw.multiplier,
     jitter: raw.jitter,
   };
+}
+
+/** One core stays with intake, store and deliveries; mapping gets up to two more. */
+function defaultMappingThreads(): number {
+  return Math.max(0, Math.min(2, os.availableParallelism() - 1));
 }
 
 function toTyped(raw: RawConfig, options: ValidateOptions): GatewayConfig {
@@ -331,6 +337,7 @@ function toTyped(raw: RawConfig, options: ValidateOptions): GatewayConfig {
       pollIntervalMs: parseDuration(pipeline.pollInterval),
       deliveryTimeoutMs: parseDuration(pipeline.deliveryTimeout),
       drainTimeoutMs: parseDuration(pipeline.drainTimeout),
+      mappingThreads: pipeline.mappingThreads ?? defaultMappingThreads(),
     },
     logging: raw.logging ?? { level: 'info' },
     ...(raw.identity === undefined ? {} : { identity: toIdentityConfig(raw.identity, options.baseDir) }),
@@ -408,10 +415,23 @@ function statusProblems(route: RouteConfig, i: number, config: GatewayConfig): P
   const problems: Problem[] = [];
   const postbox = route.postbox;
   if (postbox === undefined) return problems;
-  if (!(postbox.adapter in config.adapters)) {
+  const instance = config.adapters[postbox.adapter];
+  const sending = (instance?.config as { sending?: { postbox?: unknown } } | undefined)?.sending;
+  if (instance === undefined) {
     problems.push({
       path: `/routes/${i}/postbox/adapter`,
       message: `no adapter instance has the id ${postbox.adapter}`,
+    });
+  } else if (instance.type !== 'postbox' && instance.type !== 'fit-connect') {
+    // Only these two know a status notice; any other would send it as if it were an application.
+    problems.push({
+      path: `/routes/${i}/postbox/adapter`,
+      message: `the instance ${postbox.adapter} has type ${instance.type}, which cannot carry postbox notices (postbox, fit-connect)`,
+    });
+  } else if (instance.type === 'fit-connect' && sending?.postbox === undefined) {
+    problems.push({
+      path: `/routes/${i}/postbox/adapter`,
+      message: `the fit-connect instance ${postbox.adapter} carries postbox notices only with sending.postbox and the postbox's sending.destinationId`,
     });
   }
   const templates = { subject: postbox.subject, ...postbox.templates };

@@ -12,6 +12,7 @@ import type { StatusMapping, StatusTextValues } from './mapping.js';
 import {
   compileTemplate,
   DEFAULT_SUBJECT,
+  isCitizenStatus,
   STATUS_LABELS,
   type CitizenStatus,
   type TextTemplate,
@@ -72,6 +73,85 @@ export interface PostboxNotice {
   readonly service: string;
   readonly reference: string | null;
   readonly applicationId: string;
+}
+
+/**
+ * States of the federal citizen postbox. FIT-Connect's own events are delivery states only; these
+ * are what the citizen sees. The gateway sends RECEIVED … COMPLETED (INITIATED and SUBMITTED
+ * belong to the portal before the gateway is involved).
+ */
+export const POSTBOX_STATUSES = [
+  'INITIATED',
+  'SUBMITTED',
+  'RECEIVED',
+  'PROCESSING',
+  'ACTION_REQUIRED',
+  'COMPLETED',
+] as const;
+
+/**
+ * How a citizen status is sent to a postbox unless an adapter instance's `statusValues` says
+ * otherwise: the federal postbox knows no rejected state, and a rejection ends the procedure.
+ */
+export const DEFAULT_POSTBOX_STATUS_VALUES: Readonly<Partial<Record<CitizenStatus, string>>> = {
+  REJECTED: 'COMPLETED',
+};
+
+/** The postbox's value for a citizen status: configured, else the default, else the status itself. */
+export function postboxStatus(
+  status: CitizenStatus,
+  statusValues: Readonly<Partial<Record<string, string>>> = {},
+): string {
+  return statusValues[status] ?? DEFAULT_POSTBOX_STATUS_VALUES[status] ?? status;
+}
+
+/**
+ * What a postbox receives for one notice — the body of the REST postbox API and the Fachdaten
+ * of a FIT-Connect submission to the postbox alike.
+ */
+export interface PostboxMessage {
+  readonly recipient: PostboxNotice['recipient'];
+  readonly subject: string;
+  readonly text: string;
+  /** In the postbox's vocabulary (see `postboxStatus`). */
+  readonly status: string;
+  readonly service: string;
+  readonly reference: string | null;
+  readonly sender?: string;
+}
+
+/** The message a postbox gets for `notice`, with the status in its vocabulary. */
+export function postboxMessage(
+  notice: PostboxNotice,
+  options: { statusValues?: Readonly<Partial<Record<string, string>>>; sender?: string | undefined } = {},
+): PostboxMessage {
+  return {
+    recipient: notice.recipient,
+    subject: notice.subject,
+    text: notice.text,
+    status: postboxStatus(notice.status, options.statusValues),
+    service: notice.service,
+    reference: notice.reference,
+    ...(options.sender === undefined ? {} : { sender: options.sender }),
+  };
+}
+
+/** Whether a parsed message body is a postbox notice as `StatusNotices` builds it. */
+export function isPostboxNotice(value: unknown): value is PostboxNotice {
+  if (typeof value !== 'object' || value === null) return false;
+  const notice = value as Partial<Record<keyof PostboxNotice, unknown>>;
+  const recipient = notice.recipient as Record<string, unknown> | null | undefined;
+  const addressed =
+    typeof recipient === 'object' &&
+    recipient !== null &&
+    (typeof recipient.pseudonym === 'string' || typeof recipient.reference === 'string');
+  return (
+    addressed &&
+    typeof notice.subject === 'string' &&
+    typeof notice.text === 'string' &&
+    isCitizenStatus(notice.status) &&
+    typeof notice.service === 'string'
+  );
 }
 
 export interface StatusChange {

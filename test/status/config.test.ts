@@ -16,6 +16,8 @@ const manifests: AdapterManifest[] = [
     create: () => ({}),
   },
 ];
+// A stand-in of the postbox adapter: only postbox and fit-connect instances may carry notices.
+manifests.push({ ...manifests[0]!, type: 'postbox' });
 
 const yaml = (clients: string, route = '') => `
 tenants:
@@ -24,7 +26,7 @@ clients:
 ${clients}
 adapters:
   gewerbe: { type: test }
-  postfach: { type: test }
+  postfach: { type: postbox }
 routes:
   - id: gewerbe
     ars: '05515'

@@ -60,7 +60,7 @@ const config = validateConfig(
       },
       { id: 'portal-quiet', keyHash: `sha256:${'2'.repeat(64)}`, tenants: ['muenster'] },
     ],
-    adapters: { gewerbe: { type: 'test' }, postfach: { type: 'test' } },
+    adapters: { gewerbe: { type: 'test' }, postfach: { type: 'postbox' } },
     routes: [
       {
         id: 'gewerbe',
@@ -78,6 +78,16 @@ const config = validateConfig(
         type: 'test',
         version: '1.0.0',
         description: 'test',
+        capabilities: { outbound: true, inbound: false, poll: false },
+        configSchema: { type: 'object' },
+        secrets: [],
+        example: {},
+        create: () => ({}),
+      },
+      {
+        type: 'postbox',
+        version: '1.0.0',
+        description: 'a stand-in of the postbox adapter',
         capabilities: { outbound: true, inbound: false, poll: false },
         configSchema: { type: 'object' },
         secrets: [],
