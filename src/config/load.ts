@@ -213,7 +213,6 @@ interface RawConfig {
     pollInterval: number | string;
     deliveryTimeout: number | string;
     drainTimeout: number | string;
-    mappingThreads?: number;
   };
   logging?: { level: 'error' | 'warn' | 'info' | 'debug' };
   identity?: RawIdentityConfig;
@@ -249,11 +248,6 @@ function toRetryFull(raw: RawRetry): RetryPolicy {
     multiplier: raw.multiplier,
     jitter: raw.jitter,
   };
-}
-
-/** One core stays with intake, store and deliveries; mapping gets up to two more. */
-function defaultMappingThreads(): number {
-  return Math.max(0, Math.min(2, os.availableParallelism() - 1));
 }
 
 function toTyped(raw: RawConfig, options: ValidateOptions): GatewayConfig {
@@ -337,7 +331,6 @@ function toTyped(raw: RawConfig, options: ValidateOptions): GatewayConfig {
       pollIntervalMs: parseDuration(pipeline.pollInterval),
       deliveryTimeoutMs: parseDuration(pipeline.deliveryTimeout),
       drainTimeoutMs: parseDuration(pipeline.drainTimeout),
-      mappingThreads: pipeline.mappingThreads ?? defaultMappingThreads(),
     },
     logging: raw.logging ?? { level: 'info' },
     ...(raw.identity === undefined ? {} : { identity: toIdentityConfig(raw.identity, options.baseDir) }),
