@@ -10,7 +10,6 @@ import { isAmtError } from './errors.js';
 import { createAdapterInstances, startGateway } from './gateway.js';
 import { hashApiKey } from './http/auth.js';
 import { registerAdminCommands } from './admin-cli.js';
-import { loadMappingStep } from './mapping/index.js';
 import { registerMappingCommands } from './mapping/cli.js';
 import { createLogger } from './observability/log.js';
 import { createRouter } from './routing.js';
@@ -60,7 +59,6 @@ export function buildProgram(): Command {
       const config = loadConfig(opts.config);
       const gateway = await startGateway(config, {
         manifests,
-        loadMapping: loadMappingStep,
         port: opts.port,
       });
       console.error(`amtsbote listening on ${gateway.url}`);

@@ -12,6 +12,7 @@ import type { GatewayConfig } from './config/types.js';
 import { AmtError } from './errors.js';
 import { createApp } from './http/app.js';
 import { createIdentityVerifier } from './identity/intake.js';
+import { createMappingPool, type MappingPool } from './mapping/pool.js';
 import { adapterLogger, createLogger, type Logger } from './observability/log.js';
 import { createMetrics, type Metrics } from './observability/metrics.js';
 import { inboundReceiver } from './pipeline/inbound.js';
@@ -25,7 +26,11 @@ import type { Store } from './store/types.js';
 
 export interface GatewayOptions {
   readonly manifests: readonly AdapterManifest[];
-  readonly loadMapping: (file: string) => Promise<MappingStep>;
+  /**
+   * Where the pipeline gets a route's mapping step; by default a pool of
+   * `pipeline.mappingThreads` worker threads that the gateway closes when it stops.
+   */
+  readonly loadMapping?: (file: string) => Promise<MappingStep>;
   readonly logger?: Logger;
   /** Overrides `server.port` (0 picks a free port). */
   readonly port?: number;
@@ -54,13 +59,19 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
   const router = createRouter({ ...config, routes: [...config.routes, ...statusNoticeRoutes(config)] });
   const attachments = new AttachmentStore(path.join(config.dataDir, 'attachments'));
   const adapters = new Map<string, AdapterInstance>();
+  // Tests and embedders may bring their own mapping step; otherwise mapping runs on worker threads.
+  const mappingPool: MappingPool | undefined =
+    options.loadMapping === undefined
+      ? createMappingPool({ threads: config.pipeline.mappingThreads })
+      : undefined;
+  const loadMapping = options.loadMapping ?? (mappingPool as MappingPool).loadMappingStep;
   const pipeline = new Pipeline({
     config,
     store,
     router,
     adapters,
     attachments,
-    loadMapping: options.loadMapping,
+    loadMapping,
     logger,
     metrics,
   });
@@ -138,6 +149,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
       shuttingDown = true;
       logger.info('gateway stopping: intake closed, draining deliveries');
       await pipeline.stop();
+      await mappingPool?.close();
       await jobs.stop();
       await stopListening?.();
       await new Promise<void>((resolve) => {

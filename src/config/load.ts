@@ -4,6 +4,7 @@
  * Every problem is collected with its path so `amtsbote check` can print them all at once.
  */
 import { readFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { Ajv2020, type ErrorObject } from 'ajv/dist/2020.js';
 import { parseDocument, isScalar, visit, LineCounter } from 'yaml';
@@ -213,6 +214,7 @@ interface RawConfig {
     pollInterval: number | string;
     deliveryTimeout: number | string;
     drainTimeout: number | string;
+    mappingThreads?: number;
   };
   logging?: { level: 'error' | 'warn' | 'info' | 'debug' };
   identity?: RawIdentityConfig;
@@ -248,6 +250,11 @@ function toRetryFull(raw: RawRetry): RetryPolicy {
     multiplier: raw.multiplier,
     jitter: raw.jitter,
   };
+}
+
+/** One core stays with intake, store and deliveries; mapping gets up to two more. */
+function defaultMappingThreads(): number {
+  return Math.max(0, Math.min(2, os.availableParallelism() - 1));
 }
 
 function toTyped(raw: RawConfig, options: ValidateOptions): GatewayConfig {
@@ -331,6 +338,7 @@ function toTyped(raw: RawConfig, options: ValidateOptions): GatewayConfig {
       pollIntervalMs: parseDuration(pipeline.pollInterval),
       deliveryTimeoutMs: parseDuration(pipeline.deliveryTimeout),
       drainTimeoutMs: parseDuration(pipeline.drainTimeout),
+      mappingThreads: pipeline.mappingThreads ?? defaultMappingThreads(),
     },
     logging: raw.logging ?? { level: 'info' },
     ...(raw.identity === undefined ? {} : { identity: toIdentityConfig(raw.identity, options.baseDir) }),

@@ -336,6 +336,13 @@ export const coreSchema = {
         pollInterval: { ...duration, default: '250ms' },
         deliveryTimeout: { ...duration, default: '30s' },
         drainTimeout: { ...duration, default: '30s' },
+        mappingThreads: {
+          type: 'integer',
+          minimum: 0,
+          maximum: 64,
+          description:
+            'Worker threads that run mappings and XSD validation beside the main thread; 0 maps on the main thread. Default: min(2, CPU cores − 1).',
+        },
       },
     },
     logging: {

@@ -100,6 +100,8 @@ export interface GatewayConfig {
     readonly pollIntervalMs: number;
     readonly deliveryTimeoutMs: number;
     readonly drainTimeoutMs: number;
+    /** Worker threads for the mapping step; 0 maps on the main thread. */
+    readonly mappingThreads: number;
   };
   readonly logging: { readonly level: 'error' | 'warn' | 'info' | 'debug' };
   /** Absent when the gateway verifies no citizen identities. */

@@ -1,0 +1,231 @@
+/**
+ * Mapping on worker threads. Mapping, XML writing and XSD validation are CPU work; run inline
+ * they take the one thread that also serves intake, store commits and deliveries. The pool
+ * keeps compiling on the main thread (compile errors surface where they did, and the step's
+ * source format is known at once) and runs each mapping on the least busy worker, which
+ * compiles the same file for itself.
+ */
+import path from 'node:path';
+import { Worker } from 'node:worker_threads';
+import { AmtError, ERROR_CATALOG, type ErrorCode, type Problem } from '../errors.js';
+import type { MappedBody, MappingInput, MappingStep } from '../pipeline/mapping-step.js';
+import { loadMapping, loadMappingStep } from './index.js';
+import type { CompiledMapping } from './run.js';
+
+export interface MappingPoolOptions {
+  /** Worker threads; 0 maps inline on the calling thread. */
+  readonly threads: number;
+}
+
+export interface MappingPool {
+  /** As `loadMappingStep` from `./index.js`; the returned step maps on a worker thread. */
+  loadMappingStep(file: string): Promise<MappingStep>;
+  /** Terminates the workers; mappings still pending and later calls fail. Safe to call twice. */
+  close(): Promise<void>;
+  /** The running workers, so a test can stop one mid-task. */
+  workersForTest(): readonly Worker[];
+}
+
+/** Main thread → worker. */
+export interface MappingRequest {
+  readonly id: number;
+  readonly file: string;
+  readonly input: MappingInput;
+}
+
+/** An error as it crosses the thread boundary. */
+export type WireError =
+  | {
+      readonly kind: 'amt';
+      readonly code: ErrorCode;
+      readonly message: string;
+      readonly problems: readonly Problem[];
+      readonly details: unknown;
+      readonly retryable: boolean;
+      readonly retryAfterSeconds: number | undefined;
+    }
+  | { readonly kind: 'other'; readonly message: string };
+
+/** Worker → main thread; a Buffer arrives as a Uint8Array (transferred). */
+export type MappingReply =
+  | {
+      readonly id: number;
+      readonly ok: true;
+      readonly contentType: string;
+      readonly content: string | Uint8Array;
+    }
+  | { readonly id: number; readonly ok: false; readonly error: WireError };
+
+interface Task {
+  resolve(body: MappedBody): void;
+  reject(err: Error): void;
+}
+
+interface Slot {
+  readonly worker: Worker;
+  readonly pending: Map<number, Task>;
+  gone: boolean;
+}
+
+const inlinePool: MappingPool = {
+  loadMappingStep,
+  close: () => Promise.resolve(),
+  workersForTest: () => [],
+};
+
+/**
+ * Starts one worker on `worker.js` beside this file (`dist/`), or — run from source under tsx —
+ * on `worker.ts`. tsx's `--import` registers its hooks in worker threads only on some Node
+ * versions (not on 20), so the worker gets the parent's flags without tsx and registers tsx
+ * itself, once, on every version.
+ */
+function startWorker(): Worker {
+  const here = new URL(import.meta.url);
+  if (path.extname(here.pathname) !== '.ts') return new Worker(new URL('./worker.js', here));
+  const entry = new URL('./worker.ts', here).href;
+  const tsx = import.meta.resolve('tsx/esm/api');
+  const bootstrap = `import(${JSON.stringify(tsx)}).then((api) => { api.register(); return import(${JSON.stringify(entry)}); });`;
+  return new Worker(bootstrap, { eval: true, execArgv: withoutTsx(process.execArgv) });
+}
+
+const PRELOAD_FLAG = /^(--import|--loader|--experimental-loader|--require|-r)$/;
+const PRELOAD_ASSIGNMENT = /^(--import|--loader|--experimental-loader|--require)=/;
+
+/** The Node flags without the ones that preload tsx (`--import tsx`, tsx CLI's `--require …/tsx/…`). */
+function withoutTsx(execArgv: readonly string[]): string[] {
+  const kept: string[] = [];
+  for (let i = 0; i < execArgv.length; i += 1) {
+    const flag = execArgv[i]!;
+    if (PRELOAD_FLAG.test(flag) && /\btsx\b/.test(execArgv[i + 1] ?? '')) i += 1;
+    else if (!(PRELOAD_ASSIGNMENT.test(flag) && /\btsx\b/.test(flag))) kept.push(flag);
+  }
+  return kept;
+}
+
+export function createMappingPool(options: MappingPoolOptions): MappingPool {
+  const { threads } = options;
+  if (!Number.isInteger(threads) || threads < 0) {
+    throw new RangeError(`mapping threads must be a whole number ≥ 0, got ${threads}`);
+  }
+  if (threads === 0) return inlinePool;
+
+  const slots: Slot[] = [];
+  const steps = new WeakMap<CompiledMapping, MappingStep>();
+  let nextId = 0;
+  let closing: Promise<void> | undefined;
+
+  const closed = (): AmtError => new AmtError('AMT_SHUTTING_DOWN', 'the mapping worker pool is closed');
+
+  /** Fails what the worker still had and forgets it; the next mapping starts a replacement. */
+  const retire = (slot: Slot, reason: Error): void => {
+    if (slot.gone) return;
+    slot.gone = true;
+    const index = slots.indexOf(slot);
+    if (index >= 0) slots.splice(index, 1);
+    for (const task of slot.pending.values()) task.reject(reason);
+    slot.pending.clear();
+  };
+
+  const spawn = (): Slot => {
+    const worker = startWorker();
+    // An idle worker does not keep the process alive; it is referenced while it has work.
+    worker.unref();
+    const slot: Slot = { worker, pending: new Map(), gone: false };
+    worker.on('message', (reply: MappingReply) => settle(slot, reply));
+    worker.on('error', (err: Error) => {
+      retire(slot, new Error(`a mapping worker failed (${err.message}); the mapping will be retried`));
+    });
+    worker.on('messageerror', () => {
+      retire(slot, new Error('a mapping worker sent an unreadable answer; the mapping will be retried'));
+      void worker.terminate();
+    });
+    worker.on('exit', (code: number) => {
+      retire(slot, new Error(`a mapping worker stopped (exit code ${code}); the mapping will be retried`));
+    });
+    slots.push(slot);
+    return slot;
+  };
+
+  const settle = (slot: Slot, reply: MappingReply): void => {
+    const task = slot.pending.get(reply.id);
+    if (task === undefined) return;
+    slot.pending.delete(reply.id);
+    if (slot.pending.size === 0) slot.worker.unref();
+    if (reply.ok) {
+      const { contentType, content } = reply;
+      task.resolve({
+        contentType,
+        content:
+          typeof content === 'string'
+            ? content
+            : Buffer.from(content.buffer, content.byteOffset, content.byteLength),
+      });
+    } else {
+      task.reject(fromWire(reply.error));
+    }
+  };
+
+  /** Workers are started on demand, up to `threads`; a worker that died is replaced here. */
+  const leastBusy = (): Slot => {
+    while (slots.length < threads) spawn();
+    let best = slots[0]!;
+    for (const slot of slots) if (slot.pending.size < best.pending.size) best = slot;
+    return best;
+  };
+
+  const run = (file: string, input: MappingInput): Promise<MappedBody> => {
+    if (closing !== undefined) return Promise.reject(closed());
+    const slot = leastBusy();
+    const id = nextId++;
+    return new Promise<MappedBody>((resolve, reject) => {
+      try {
+        slot.worker.postMessage({ id, file, input } satisfies MappingRequest);
+      } catch (err) {
+        reject(err instanceof Error ? err : new Error(String(err)));
+        return;
+      }
+      if (slot.pending.size === 0) slot.worker.ref();
+      slot.pending.set(id, { resolve, reject });
+    });
+  };
+
+  return {
+    async loadMappingStep(file: string): Promise<MappingStep> {
+      if (closing !== undefined) throw closed();
+      const absolute = path.resolve(file);
+      // Compiled here as well: a broken file fails now, and the step declares its source format.
+      const mapping = await loadMapping(absolute);
+      let step = steps.get(mapping);
+      if (step === undefined) {
+        step = Object.assign((input: MappingInput) => run(absolute, input), {
+          source: mapping.definition.source.format,
+        });
+        steps.set(mapping, step);
+      }
+      return step;
+    },
+    close(): Promise<void> {
+      closing ??= Promise.all(
+        [...slots].map((slot) => {
+          retire(slot, closed());
+          return slot.worker.terminate();
+        }),
+      ).then(() => undefined);
+      return closing;
+    },
+    workersForTest: () => slots.map((slot) => slot.worker),
+  };
+}
+
+/** Rebuilds an AmtError with everything the pipeline and the message history read from it. */
+function fromWire(error: WireError): Error {
+  if (error.kind === 'amt' && Object.hasOwn(ERROR_CATALOG, error.code)) {
+    return new AmtError(error.code, error.message, {
+      problems: error.problems,
+      details: error.details,
+      retryable: error.retryable,
+      ...(error.retryAfterSeconds === undefined ? {} : { retryAfterSeconds: error.retryAfterSeconds }),
+    });
+  }
+  return new Error(error.message);
+}
