@@ -72,7 +72,19 @@ describe('postbox adapter: manifest', () => {
     }
   });
 
-  it('says in its README that the FIT-Connect route to the postbox is out of scope', () => {
-    expect(readme).to.match(/Out of scope:.*FIT-Connect/s);
+  it('documents in its README the FIT-Connect path to the postbox and what is configurable there', () => {
+    expect(readme).not.to.match(/Out of scope/);
+    const section = /## Through FIT-Connect\n([\s\S]*?)\n## /.exec(readme)?.[1];
+    expect(section, 'README has a section "Through FIT-Connect"').to.be.a('string');
+    for (const key of [
+      'sending.postbox',
+      'serviceIdentifier',
+      'schemaUri',
+      'statusValues',
+      'destinationId',
+    ]) {
+      expect(section, key).to.include(key);
+    }
+    expect(section).to.match(/`REJECTED` becomes `COMPLETED`/);
   });
 });
