@@ -301,7 +301,11 @@ export const coreSchema = {
             required: ['adapter'],
             description: "Sends a notice to the citizen's postbox on every citizen-status change.",
             properties: {
-              adapter: { ...id, description: 'A `postbox` adapter instance (key under `adapters:`).' },
+              adapter: {
+                ...id,
+                description:
+                  'The instance that carries the notices (key under `adapters:`): a `postbox` instance (REST postbox API), or a `fit-connect` instance with `sending.postbox` (the federal postbox through FIT-Connect).',
+              },
               subject: { type: 'string', minLength: 1, description: 'Subject template of the notice.' },
               templates: {
                 type: 'object',
