@@ -202,9 +202,15 @@ export class Pipeline {
       });
     } catch (err) {
       // Mapping and validation errors are permanent: the raw payload is never passed on unmapped.
-      // So is a message of the wrong kind for the mapping, or a stored payload that does not read.
-      const info = toErrorInfo(err, 'AMT_MAPPING_FAILED');
-      return this.dead(message, undefined, info);
+      // So is a message of the wrong kind for the mapping. What is not the message's fault — a
+      // mapping worker that died, a pool closed by shutdown, a bug — is retried like a network
+      // failure, so the message is not lost to a dead letter it did not earn.
+      if (isAmtError(err) ? err.retryable : true) {
+        const info = toErrorInfo(err);
+        const retryAfter = isAmtError(err) ? err.retryAfterSeconds : undefined;
+        return this.failure(message, startedAt, info, true, retryAfter);
+      }
+      return this.dead(message, undefined, toErrorInfo(err, 'AMT_MAPPING_FAILED'));
     }
 
     const delivery: Delivery = {

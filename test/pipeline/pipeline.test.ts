@@ -391,6 +391,28 @@ describe('pipeline', function () {
     expect(history.at(-1)?.event).to.equal('dead-lettered');
   });
 
+  it('a mapping step that fails for reasons of its own (a worker died, shutdown) is retried, not dead-lettered', async () => {
+    const failures: Error[] = [
+      new Error('a mapping worker stopped (exit code 1) while it mapped this message'),
+      new AmtError('AMT_SHUTTING_DOWN', 'the mapping worker pool is closed'),
+    ];
+    const loadMapping = async (): Promise<MappingStep> => (input) => {
+      const failure = failures.shift();
+      if (failure) throw failure;
+      return { contentType: 'application/json', content: JSON.stringify(input.application) };
+    };
+    startPipeline(config, undefined, loadMapping);
+    const m = await accept(MAPPED_SERVICE);
+    await until(statusOf(m.id, 'delivered'), 'delivery after two retries');
+    const attempts = await store.attempts(m.id);
+    expect(attempts.map((a) => [a.outcome, a.error?.code])).to.deep.equal([
+      ['retry', 'AMT_INTERNAL'],
+      ['retry', 'AMT_SHUTTING_DOWN'],
+      ['delivered', undefined],
+    ]);
+    expect(deliveries).to.have.length(1);
+  });
+
   it('replaying a mapping dead letter uses the mapping as it is now', async () => {
     let fixed = false;
     const loadMapping = async (): Promise<MappingStep> => (input) => {
