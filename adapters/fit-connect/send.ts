@@ -68,10 +68,9 @@ export async function deliverSubmission(
   const schemaUri = submissionSchemaUri(config, target.destination, delivery.service, dataMimeType);
   const attachmentIds = delivery.attachments.map((_, i) => attachmentIdFor(delivery.deliveryId, i));
 
-  const created = await client.json<{ submissionId?: unknown; caseId?: unknown }>('POST', '/submissions', {
-    step: 'create submission',
-    signal,
-    json: {
+  const { submissionId, caseId } = await createSubmission(
+    deps,
+    {
       destinationId,
       announcedAttachments: attachmentIds,
       serviceType: {
@@ -79,11 +78,8 @@ export async function deliverSubmission(
         name: config.sending.services[delivery.service]?.name ?? `Leistung ${delivery.service}`,
       },
     },
-  });
-  if (typeof created.submissionId !== 'string' || typeof created.caseId !== 'string') {
-    throw retryLater('FIT-Connect create submission: the answer carries no submissionId or caseId');
-  }
-  const { submissionId, caseId } = created;
+    signal,
+  );
 
   const described: MetadataAttachment[] = [];
   for (const [i, attachment] of delivery.attachments.entries()) {
@@ -111,25 +107,13 @@ export async function deliverSubmission(
       ? Buffer.from(delivery.body.content, 'utf8')
       : delivery.body.content;
   const authenticationInformation = (await deps.reports?.for(delivery)) ?? [];
-  const metadata = buildMetadata({
-    version: config.sending.metadataVersion,
-    data: { hash: sha512Hex(data), schemaUri, mimeType: dataMimeType },
-    attachments: described,
-    authenticationInformation,
-    ...(config.sending.replyChannel ? { replyChannel: config.sending.replyChannel } : {}),
-  });
-  const encryptedMetadata = await encryptJwe(
-    Buffer.from(JSON.stringify(metadata), 'utf8'),
-    target.key,
-    target.kid,
-    'application/json',
-  );
-  const encryptedData = await encryptJwe(data, target.key, target.kid, dataMimeType);
-  await client.request('PUT', `/submissions/${submissionId}`, {
-    step: 'submit submission',
+  await submitEncrypted(
+    deps,
+    target,
+    submissionId,
+    { data, mimeType: dataMimeType, schemaUri, attachments: described, authenticationInformation },
     signal,
-    json: { encryptedMetadata, encryptedData },
-  });
+  );
   return {
     remoteReference: formatRemoteReference(submissionId, caseId),
     detail: { submissionId, caseId, destinationId, attachments: attachmentIds.length },
@@ -145,7 +129,7 @@ async function deliverNotice(
   delivery: Delivery,
   signal: AbortSignal,
 ): Promise<DeliveryResult> {
-  const { client, config } = deps;
+  const { config } = deps;
   const postbox = config.sending.postbox!;
   const destinationId = config.sending.destinationId;
   if (!destinationId) {
@@ -161,19 +145,65 @@ async function deliverNotice(
     ?.submissionSchemas?.find((s) => s.mimeType === undefined || s.mimeType === mimeType)?.schemaUri;
   const schemaUri = notice.schemaUri ?? declared ?? UNCONFIRMED_POSTBOX_SCHEMA_URI;
 
-  const created = await client.json<{ submissionId?: unknown; caseId?: unknown }>('POST', '/submissions', {
-    step: 'create submission',
+  const { submissionId, caseId } = await createSubmission(
+    deps,
+    { destinationId, announcedAttachments: [], serviceType: notice.serviceType },
     signal,
-    json: { destinationId, announcedAttachments: [], serviceType: notice.serviceType },
-  });
+  );
+  await submitEncrypted(
+    deps,
+    target,
+    submissionId,
+    { data: notice.data, mimeType, schemaUri, attachments: [], authenticationInformation: [] },
+    signal,
+  );
+  return {
+    remoteReference: formatRemoteReference(submissionId, caseId),
+    detail: { submissionId, caseId, destinationId, notice: true },
+  };
+}
+
+/** Announces a submission; its id and case id come back. */
+async function createSubmission(
+  deps: SenderDeps,
+  body: {
+    readonly destinationId: string;
+    readonly announcedAttachments: readonly string[];
+    readonly serviceType: { readonly identifier: string; readonly name: string };
+  },
+  signal: AbortSignal,
+): Promise<{ submissionId: string; caseId: string }> {
+  const created = await deps.client.json<{ submissionId?: unknown; caseId?: unknown }>(
+    'POST',
+    '/submissions',
+    { step: 'create submission', signal, json: body },
+  );
   if (typeof created.submissionId !== 'string' || typeof created.caseId !== 'string') {
     throw retryLater('FIT-Connect create submission: the answer carries no submissionId or caseId');
   }
-  const { submissionId, caseId } = created;
+  return { submissionId: created.submissionId, caseId: created.caseId };
+}
+
+/** Encrypts metadata and Fachdaten for the destination and submits them (attachments are uploaded before). */
+async function submitEncrypted(
+  deps: SenderDeps,
+  target: { readonly key: Parameters<typeof encryptJwe>[1]; readonly kid: string },
+  submissionId: string,
+  content: {
+    readonly data: Buffer;
+    readonly mimeType: 'application/json' | 'application/xml';
+    readonly schemaUri: string;
+    readonly attachments: MetadataAttachment[];
+    readonly authenticationInformation: Parameters<typeof buildMetadata>[0]['authenticationInformation'];
+  },
+  signal: AbortSignal,
+): Promise<void> {
+  const { config } = deps;
   const metadata = buildMetadata({
     version: config.sending.metadataVersion,
-    data: { hash: sha512Hex(notice.data), schemaUri, mimeType },
-    attachments: [],
+    data: { hash: sha512Hex(content.data), schemaUri: content.schemaUri, mimeType: content.mimeType },
+    attachments: content.attachments,
+    authenticationInformation: content.authenticationInformation,
     ...(config.sending.replyChannel ? { replyChannel: config.sending.replyChannel } : {}),
   });
   const encryptedMetadata = await encryptJwe(
@@ -182,16 +212,12 @@ async function deliverNotice(
     target.kid,
     'application/json',
   );
-  const encryptedData = await encryptJwe(notice.data, target.key, target.kid, mimeType);
-  await client.request('PUT', `/submissions/${submissionId}`, {
+  const encryptedData = await encryptJwe(content.data, target.key, target.kid, content.mimeType);
+  await deps.client.request('PUT', `/submissions/${submissionId}`, {
     step: 'submit submission',
     signal,
     json: { encryptedMetadata, encryptedData },
   });
-  return {
-    remoteReference: formatRemoteReference(submissionId, caseId),
-    detail: { submissionId, caseId, destinationId, notice: true },
-  };
 }
 
 async function resolveDestinationId(
