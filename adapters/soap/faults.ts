@@ -3,7 +3,7 @@
  * patterns. The raw answer is read namespace-aware here rather than trusting the soap package's
  * prefix-stripping parse: the decision retry-or-reject must not depend on a receiver's prefixes.
  */
-import { child, parseXml, resolveQName, textOf, type XmlElement } from './xml-tree.js';
+import { child, parseXml, resolveQName, textOf, type XmlElement } from '../../src/xml/element-tree.js';
 
 export const SOAP11_ENVELOPE = 'http://schemas.xmlsoap.org/soap/envelope/';
 export const SOAP12_ENVELOPE = 'http://www.w3.org/2003/05/soap-envelope';

@@ -5,7 +5,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { rejectPermanently, type Delivery } from '../../src/adapter-contract.js';
-import { parseXml, XmlSyntaxError } from './xml-tree.js';
+import { parseXml, XmlSyntaxError } from '../../src/xml/element-tree.js';
 
 export const XOP_NAMESPACE = 'http://www.w3.org/2004/08/xop/include';
 /** Marker a JSON mapping puts where an attachment's bytes belong: `{ "$attachment": "<sha256>" }`. */

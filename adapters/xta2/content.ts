@@ -4,7 +4,7 @@
  * xop:Include pointing at a MIME part of the answer.
  */
 import { escapeXml, XTA } from './metadata.js';
-import { child, childrenNamed, type XmlElement } from './xml-tree.js';
+import { child, childrenNamed, type XmlElement } from '../../src/xml/element-tree.js';
 
 const XOP = 'http://www.w3.org/2004/08/xop/include';
 

@@ -5,7 +5,7 @@
  */
 import { parseRetryAfter } from '../../src/adapter-contract.js';
 import { XTA } from './metadata.js';
-import { child, parseXml, textOf, type XmlElement } from './xml-tree.js';
+import { child, parseXml, textOf, type XmlElement } from '../../src/xml/element-tree.js';
 
 export const SOAP12_ENVELOPE = 'http://www.w3.org/2003/05/soap-envelope';
 const SOAP11_ENVELOPE = 'http://schemas.xmlsoap.org/soap/envelope/';

@@ -19,7 +19,7 @@ import {
   type MessageMetadata,
 } from './metadata.js';
 import type { XtaClient } from './xta-client.js';
-import { child, childrenNamed, textOf, type XmlElement } from './xml-tree.js';
+import { child, childrenNamed, textOf, type XmlElement } from '../../src/xml/element-tree.js';
 
 /** The first route whose given fields all match the message's metadata. */
 export function routeFor(

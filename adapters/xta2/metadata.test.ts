@@ -3,7 +3,7 @@ import { xsdProblemsOf } from '../../test/peers/xta2/xsd.js';
 import { genericContentContainerXml, readGenericContentContainer, textOfContent } from './content.js';
 import { messageMetaDataXml, readMessageMetaData, XTA, type OutgoingMetadata } from './metadata.js';
 import { readTransportReport } from './status.js';
-import { parseXml } from './xml-tree.js';
+import { parseXml } from '../../src/xml/element-tree.js';
 
 const full: OutgoingMetadata = {
   messageId: 'urn:de:xta:messageid:test:1',

@@ -4,7 +4,7 @@
  * Element order follows the XSD's sequences; `code` / `name` of code types are unqualified.
  */
 import type { CodeConfig, PartyConfig } from './config.js';
-import { child, childrenNamed, textOf, type XmlElement } from './xml-tree.js';
+import { child, childrenNamed, textOf, type XmlElement } from '../../src/xml/element-tree.js';
 
 export const OSCIMETA = 'http://www.osci.eu/ws/2014/10/transport';
 export const OSCI = 'http://www.osci.eu/ws/2008/05/transport';

@@ -18,7 +18,7 @@ import { XtaFailure } from './exceptions.js';
 import { WSA, messageMetaDataXml } from './metadata.js';
 import { fetchTransportReport } from './status.js';
 import type { XtaClient } from './xta-client.js';
-import { child, textOf } from './xml-tree.js';
+import { child, textOf } from '../../src/xml/element-tree.js';
 
 /** The key under which the delivery id travels in MessageProperties, so the reader can drop repeats. */
 export const DELIVERY_ID_PROPERTY = {

@@ -6,7 +6,7 @@ import type { AdapterContext } from '../../src/adapter-contract.js';
 import { XtaFailure } from './exceptions.js';
 import { WSA, XTA, escapeXml } from './metadata.js';
 import type { XtaClient } from './xta-client.js';
-import { child, childrenNamed, textOf, type XmlElement } from './xml-tree.js';
+import { child, childrenNamed, textOf, type XmlElement } from '../../src/xml/element-tree.js';
 
 /** The XTA traffic light (MessageStatus/Status) as remote status names. */
 const STATUS_NAMES: Readonly<Record<number, string>> = {

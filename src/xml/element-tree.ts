@@ -1,5 +1,6 @@
 /**
- * A small namespace-aware element tree built with saxes, for reading XTA answers.
+ * A small namespace-aware element tree built with saxes, for adapters reading protocol envelopes
+ * (SOAP envelopes and faults, XTA answers) where a message-shaped tree is all they need.
  * Names are resolved by namespace URI (a sender may use any prefix). A DOCTYPE is refused before
  * anything else happens, so no entity can be declared, let alone expanded.
  */
