@@ -45,21 +45,25 @@ export function parseConfig(text: string, options: LoadOptions & { source?: stri
     });
   }
   const secretProblems: Problem[] = [];
-  substituteSecrets(doc, options.env ?? process.env, secretProblems);
+  const baseDir = options.source ? path.dirname(options.source) : process.cwd();
+  substituteSecrets(doc, options.env ?? process.env, baseDir, secretProblems);
   if (secretProblems.length > 0) {
     throw new AmtError('AMT_CONFIG_SECRET_MISSING', 'the configuration references missing secrets', {
       problems: secretProblems,
     });
   }
   const raw: unknown = doc.toJS({ maxAliasCount: 100 }) ?? {};
-  const baseDir = options.source ? path.dirname(options.source) : process.cwd();
   return validateConfig(raw, { manifests: options.manifests, baseDir, source: options.source });
 }
 
-/** Replaces `${VAR}` and `${file:/path}` inside string scalars; `$${` escapes a literal `${`. */
+/**
+ * Replaces `${VAR}` and `${file:path}` inside string scalars; `$${` escapes a literal `${`. A
+ * relative secret file path is relative to the configuration file, like every path in it.
+ */
 function substituteSecrets(
   doc: ReturnType<typeof parseDocument>,
   env: NodeJS.ProcessEnv,
+  baseDir: string,
   problems: Problem[],
 ): void {
   visit(doc, {
@@ -71,10 +75,11 @@ function substituteSecrets(
         (whole, escape: string, isFile, name: string) => {
           if (escape === '$') return whole.slice(1);
           if (isFile) {
+            const file = path.resolve(baseDir, name.trim());
             try {
-              return readFileSync(name.trim(), 'utf8').trim();
+              return readFileSync(file, 'utf8').trim();
             } catch {
-              problems.push({ path: where, message: `secret file ${name.trim()} cannot be read` });
+              problems.push({ path: where, message: `secret file ${file} cannot be read` });
               return '';
             }
           }

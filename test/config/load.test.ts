@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { defineAdapter } from '../../src/adapter-contract.js';
@@ -76,6 +76,27 @@ describe('config loader', () => {
       const text = valid.replace('${FV_TOKEN}', `\${file:${secretFile}}`);
       const config = parseConfig(text, { manifests, env: {} });
       expect((config.adapters.fv?.config as { token: string }).token).to.equal('from-file');
+
+      // A relative path is relative to the configuration file, not to the working directory.
+      mkdirSync(path.join(dir, 'conf'));
+      const relative = valid.replace('${FV_TOKEN}', '${file:../token}');
+      const fromFile = parseConfig(relative, {
+        manifests,
+        env: {},
+        source: path.join(dir, 'conf', 'gw.yaml'),
+      });
+      expect((fromFile.adapters.fv?.config as { token: string }).token).to.equal('from-file');
+      const unreadable = problemsOf(() =>
+        parseConfig(valid.replace('${FV_TOKEN}', '${file:nope}'), {
+          manifests,
+          env: {},
+          source: path.join(dir, 'conf', 'gw.yaml'),
+        }),
+      );
+      expect(unreadable.problems).to.deep.include({
+        path: '/adapters/fv/config/token',
+        message: `secret file ${path.join(dir, 'conf', 'nope')} cannot be read`,
+      });
 
       const missing = problemsOf(() => parseConfig(valid, { manifests, env: {} }));
       expect(missing.code).to.equal('AMT_CONFIG_SECRET_MISSING');
