@@ -17,6 +17,8 @@ export interface AdapterCapabilities {
   readonly inbound: boolean;
   /** Fetches messages or status on a schedule. */
   readonly poll: boolean;
+  /** Re-reads routing and destination data it keeps, on a schedule (`task: refresh`); false when absent. */
+  readonly refresh?: boolean;
 }
 
 /** Minimal structured logger handed to adapters; personal data is redacted by the core. */
@@ -163,6 +165,11 @@ export interface AdapterInstance {
   handleCallback?(request: CallbackRequest): Promise<CallbackResponse>;
   /** One scheduled poll (inbox, status): returns how many items it handled. */
   poll?(signal: AbortSignal): Promise<{ readonly items: number }>;
+  /**
+   * Re-reads routing and destination data the instance keeps, so a changed or revoked destination
+   * key is noticed before the next delivery: returns how many items (destinations) it refreshed.
+   */
+  refresh?(signal: AbortSignal): Promise<{ readonly items: number }>;
   /** Releases sockets, timers and files. */
   close?(): Promise<void>;
 }

@@ -43,6 +43,7 @@ const CAPABILITIES: readonly { readonly key: keyof AdapterCapabilities; readonly
   { key: 'outbound', meaning: 'delivers messages' },
   { key: 'inbound', meaning: 'receives messages pushed to the gateway' },
   { key: 'poll', meaning: 'fetches messages or status on a schedule' },
+  { key: 'refresh', meaning: 're-reads routing and destination data on a schedule' },
 ];
 
 /** The section (without the markers) for a README's `## Configuration`, before `formatMarkdown`. */
@@ -76,7 +77,9 @@ export function renderAdapterSection(manifest: AdapterManifest): string {
   return [
     `Adapter type \`${manifest.type}\`, version ${manifest.version}:`,
     '',
-    ...CAPABILITIES.map(({ key, meaning }) => capabilityLine(key, meaning, manifest.capabilities[key])),
+    ...CAPABILITIES.map(({ key, meaning }) =>
+      capabilityLine(key, meaning, manifest.capabilities[key] ?? false),
+    ),
     '',
     `The \`config:\` block of an instance${closed ? ' (keys not listed here are refused)' : ''}:`,
     '',
@@ -132,8 +135,8 @@ export function replaceGeneratedSection(readme: string, section: string): string
 
 function capabilityLine(key: string, meaning: string, enabled: boolean): string {
   const line = `- **${key}** (${meaning}): ${enabled ? 'yes' : 'no'}`;
-  if (key === 'poll' && enabled) {
-    return `${line}; schedule it as a job with \`run: { adapter: <instance id>, task: poll }\` (see [docs/jobs.md](../../docs/jobs.md))`;
+  if ((key === 'poll' || key === 'refresh') && enabled) {
+    return `${line}; schedule it as a job with \`run: { adapter: <instance id>, task: ${key} }\` (see [docs/jobs.md](../../docs/jobs.md))`;
   }
   return line;
 }

@@ -53,6 +53,28 @@ export class DestinationDirectory {
     return this.cached(this.targets, destinationId, () => this.fetchTarget(destinationId, signal));
   }
 
+  /** Ids of the destinations whose encryption target is cached (also expired or still loading). */
+  cachedDestinationIds(): string[] {
+    return [...this.targets.keys()];
+  }
+
+  /**
+   * Fetches the destination and its key again, bypassing the cache, with the same checks as
+   * `encryptionTarget`. Success replaces the cache entry; a failure removes it, so the next
+   * delivery fetches and checks the key itself instead of using the stale one.
+   */
+  async refreshTarget(destinationId: string, signal?: AbortSignal): Promise<EncryptionTarget> {
+    const value = this.fetchTarget(destinationId, signal);
+    try {
+      const target = await value;
+      this.targets.set(destinationId, { value, expiresAt: this.now() + this.options.ttlMs });
+      return target;
+    } catch (err) {
+      this.targets.delete(destinationId);
+      throw err;
+    }
+  }
+
   /** A destination's signing key, for verifying the SETs its receiver posts. */
   signingKey(destinationId: string, kid: string): Promise<Awaited<ReturnType<typeof importPs512Key>>> {
     return this.cached(this.signingKeys, `${destinationId}|${kid}`, async () => {

@@ -16,7 +16,12 @@ const example = fitConnectAdapter.example as FitConnectConfig;
 describe('FIT-Connect manifest', () => {
   it('declares what it can do and documents an example that passes its own schema', () => {
     expect(fitConnectAdapter.type).to.equal('fit-connect');
-    expect(fitConnectAdapter.capabilities).to.deep.equal({ outbound: true, inbound: true, poll: true });
+    expect(fitConnectAdapter.capabilities).to.deep.equal({
+      outbound: true,
+      inbound: true,
+      poll: true,
+      refresh: true,
+    });
     const copy = structuredClone(example);
     expect(validate(copy), JSON.stringify(validate.errors)).to.equal(true);
   });

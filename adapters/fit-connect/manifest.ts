@@ -13,6 +13,7 @@ import { SET_ALG, type SetKeyResolver } from './events.js';
 import { FachdatenValidator } from './fachdaten-schema.js';
 import { IdentificationReports } from './identification-report.js';
 import { Inbox } from './receive.js';
+import { refreshDestinations } from './refresh.js';
 import { RoutingDirectory } from './routing.js';
 import { fitConnectConfigSchema } from './schema.js';
 import { deliverSubmission } from './send.js';
@@ -111,6 +112,19 @@ export function createFitConnectInstance(
       if (statuses.status === 'rejected') throw statuses.reason;
       return { items: received.value + statuses.value };
     },
+    async refresh(signal) {
+      const combined = AbortSignal.any([signal, lifetime.signal]);
+      const items = await refreshDestinations(
+        {
+          destinations,
+          routing,
+          configuredDestinationId: resolved.sending.destinationId,
+          logger: context.logger,
+        },
+        combined,
+      );
+      return { items };
+    },
     handleCallback: resolved.receiving.callbackSecret
       ? createCallbackHandler({
           secret: resolved.receiving.callbackSecret,
@@ -134,7 +148,7 @@ export const fitConnectAdapter = defineAdapter<FitConnectConfig>({
   description:
     'EfA services through FIT-Connect: encrypted submissions to a Zustelldienst destination (fixed or routed by ARS and ' +
     "Leistungsschlüssel), status from the event log, and receiving for the city's own destinations.",
-  capabilities: { outbound: true, inbound: true, poll: true },
+  capabilities: { outbound: true, inbound: true, poll: true, refresh: true },
   configSchema: fitConnectConfigSchema,
   secrets: ['/clientSecret', '/receiving/callbackSecret'],
   example: {

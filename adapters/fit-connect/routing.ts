@@ -42,6 +42,30 @@ export class RoutingDirectory {
     return destinationId;
   }
 
+  /** The (ARS, Leistungsschlüssel) pairs with a cached route (also expired ones). */
+  cachedRoutes(): { readonly ars: string; readonly leikaKey: string }[] {
+    return [...this.cache.keys()].map((key) => {
+      const [ars, leikaKey] = key.split('|') as [string, string];
+      return { ars, leikaKey };
+    });
+  }
+
+  /**
+   * Looks the route up again, bypassing the cache, with the same signature checks. Success
+   * replaces the cache entry; a failure removes it so the next delivery asks again.
+   */
+  async refreshRoute(ars: string, leikaKey: string, signal?: AbortSignal): Promise<string> {
+    const cacheKey = `${ars}|${leikaKey}`;
+    try {
+      const destinationId = await this.lookup(ars, leikaKey, signal);
+      this.cache.set(cacheKey, { destinationId, expiresAt: this.now() + this.options.ttlMs });
+      return destinationId;
+    } catch (err) {
+      this.cache.delete(cacheKey);
+      throw err;
+    }
+  }
+
   private async lookup(ars: string, leikaKey: string, signal: AbortSignal | undefined): Promise<string> {
     const url = new URL(`${this.options.routingApiUrl}/routes`);
     url.searchParams.set('leikaKey', leikaKey);

@@ -1,7 +1,7 @@
 /**
  * The `jobs:` section: typed from the validated YAML, then checked against what the schema
- * cannot see — cron syntax (node-cron), time zones, adapter instances that can poll, routes
- * named in a job's options.
+ * cannot see — cron syntax (node-cron), time zones, adapter instances that can poll or refresh,
+ * routes named in a job's options.
  */
 import { accessSync, constants } from 'node:fs';
 import path from 'node:path';
@@ -16,7 +16,7 @@ export interface RawJob {
   name: string;
   schedule: string;
   timezone?: string;
-  run: { builtin: BuiltinJobName } | { adapter: string; task: 'poll' };
+  run: { builtin: BuiltinJobName } | { adapter: string; task: 'poll' | 'refresh' };
   overlap?: 'skip' | 'queue';
   missed?: 'skip' | 'run-once';
   timeout?: number | string;
@@ -69,10 +69,15 @@ export function jobProblems(config: GatewayConfig, manifests: readonly AdapterMa
           path: `${at}/run/adapter`,
           message: `no adapter instance has the id ${job.run.adapter}`,
         });
-      } else if (byType.get(instance.type)?.capabilities.poll !== true) {
+      } else if (job.run.task === 'poll' && byType.get(instance.type)?.capabilities.poll !== true) {
         problems.push({
           path: `${at}/run/adapter`,
           message: `adapter instance ${job.run.adapter} (type ${instance.type}) cannot poll`,
+        });
+      } else if (job.run.task === 'refresh' && byType.get(instance.type)?.capabilities.refresh !== true) {
+        problems.push({
+          path: `${at}/run/task`,
+          message: `adapter instance ${job.run.adapter} (type ${instance.type}) has no routing or destination data to refresh`,
         });
       }
     } else if (job.run.builtin === 'idp-metadata-refresh') {

@@ -114,8 +114,16 @@ const jobSchema = {
           additionalProperties: false,
           required: ['adapter', 'task'],
           properties: {
-            adapter: { ...id, description: 'Adapter instance id; its adapter must be able to poll.' },
-            task: { const: 'poll' },
+            adapter: {
+              ...id,
+              description:
+                'Adapter instance id; its adapter must offer the task (capability poll or refresh).',
+            },
+            task: {
+              enum: ['poll', 'refresh'],
+              description:
+                'poll: inbox and status of the instance; refresh: re-read the routing and destination data it keeps.',
+            },
           },
         },
       ],

@@ -110,9 +110,9 @@ export interface GatewayConfig {
   readonly jobs: readonly JobConfig[];
 }
 
-/** What a job runs: a built-in job, or one poll of an adapter instance (inbox, status). */
+/** What a job runs: a built-in job, or one task of an adapter instance (poll: inbox, status; refresh). */
 export type JobRunConfig =
-  { readonly builtin: BuiltinJobName } | { readonly adapter: string; readonly task: 'poll' };
+  { readonly builtin: BuiltinJobName } | { readonly adapter: string; readonly task: 'poll' | 'refresh' };
 
 export interface JobConfig {
   readonly name: string;

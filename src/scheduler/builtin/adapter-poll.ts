@@ -1,22 +1,33 @@
 /**
- * A job that runs one poll of an adapter instance: its inbox (applications to receive), the
- * status of delivered messages, or a refresh of routing data — whatever the adapter's `poll`
- * does. Items processed = what the poll reports.
+ * A job that runs one task of an adapter instance. `poll`: its inbox (applications to receive) or
+ * the status of delivered messages — whatever the adapter's `poll` does. `refresh`: re-reads the
+ * routing and destination data the instance keeps. Items processed = what the task reports.
  */
 import type { AdapterInstance } from '../../adapter-contract.js';
 import { AmtError } from '../../errors.js';
 import type { JobTask } from '../types.js';
 
-export function adapterPollTask(instanceId: string, adapters: ReadonlyMap<string, AdapterInstance>): JobTask {
+export type AdapterTaskName = 'poll' | 'refresh';
+
+export function adapterTask(
+  instanceId: string,
+  task: AdapterTaskName,
+  adapters: ReadonlyMap<string, AdapterInstance>,
+): JobTask {
   return async ({ signal }) => {
     const adapter = adapters.get(instanceId);
-    if (!adapter?.poll) {
+    const run = adapter?.[task];
+    if (!adapter || !run) {
       throw new AmtError(
         'AMT_ADAPTER_UNKNOWN',
-        `adapter instance ${instanceId} is not running or cannot poll`,
+        `adapter instance ${instanceId} is not running or cannot ${task}`,
       );
     }
-    const { items } = await adapter.poll(signal);
+    const { items } = await run.call(adapter, signal);
     return { items };
   };
+}
+
+export function adapterPollTask(instanceId: string, adapters: ReadonlyMap<string, AdapterInstance>): JobTask {
+  return adapterTask(instanceId, 'poll', adapters);
 }

@@ -6,7 +6,7 @@ import type { Store } from '../../store/types.js';
 import { CronSchedule } from '../cron.js';
 import type { JobMetrics } from '../metrics.js';
 import type { JobTask, ScheduledJob, SchedulerLogger } from '../types.js';
-import { adapterPollTask } from './adapter-poll.js';
+import { adapterTask } from './adapter-poll.js';
 import { deadLetterDigestTask } from './dead-letter-digest.js';
 import { idpMetadataRefreshTask } from './idp-metadata-refresh.js';
 import type { DeadLetterDigestOptions, IdpMetadataRefreshOptions, RetentionPurgeOptions } from './options.js';
@@ -15,7 +15,7 @@ import { retentionPurgeTask } from './retention-purge.js';
 export interface JobTaskDeps {
   readonly store: Store;
   readonly attachments: AttachmentStore;
-  /** Running adapter instances by id; adapter jobs poll these. */
+  /** Running adapter instances by id; adapter jobs run their poll or refresh. */
   readonly adapters: ReadonlyMap<string, AdapterInstance>;
   readonly logger: SchedulerLogger;
   readonly metrics?: JobMetrics | undefined;
@@ -23,7 +23,7 @@ export interface JobTaskDeps {
 }
 
 export function jobTask(job: JobConfig, deps: JobTaskDeps): JobTask {
-  if ('adapter' in job.run) return adapterPollTask(job.run.adapter, deps.adapters);
+  if ('adapter' in job.run) return adapterTask(job.run.adapter, job.run.task, deps.adapters);
   switch (job.run.builtin) {
     case 'retention-purge':
       return retentionPurgeTask(job.options as unknown as RetentionPurgeOptions, deps);
