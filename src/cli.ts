@@ -127,7 +127,7 @@ export function buildProgram(): Command {
           .filter(([, on]) => on)
           .map(([name]) => name)
           .join(',');
-        console.log(`${m.type.padEnd(14)} ${m.version.padEnd(8)} ${caps.padEnd(22)} ${m.description}`);
+        console.log(`${m.type.padEnd(14)} ${m.version.padEnd(8)} ${caps.padEnd(30)} ${m.description}`);
       }
     });
 

@@ -206,7 +206,7 @@ async function adaptersFor(
   if (!('adapter' in job.run)) return new Map();
   if (!deps.createAdapters) {
     throw new Error(
-      `job ${job.name} polls adapter ${job.run.adapter}, which runs inside the gateway: ` +
+      `job ${job.name} runs a task of adapter ${job.run.adapter}, which runs inside the gateway: ` +
         `use POST /api/v1/admin/jobs/${job.name}/run`,
     );
   }
