@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { Writable } from 'node:stream';
-import { createLogger } from '../../src/observability/log.js';
+import { adapterLogger, createLogger } from '../../src/observability/log.js';
 import { redact, redactString } from '../../src/observability/redact.js';
 
 function capture(): { stream: Writable; text: () => string } {
@@ -62,6 +62,35 @@ describe('redacting logger', () => {
       .map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(lines).to.have.length(3);
     expect(lines[0]?.level).to.equal('info');
+  });
+
+  it('drops lines below the level before formatting them, and writes them at that level', async () => {
+    const quiet = capture();
+    let walked = 0;
+    const meta = {
+      application: {
+        get applicant() {
+          walked++; // only the redaction walk reads this deep; a dropped line must not be walked
+          return { familyName: 'Mustermann' };
+        },
+      },
+    };
+    const info = createLogger({ stream: quiet.stream, level: 'info' });
+    info.debug('not written', meta);
+    adapterLogger(info, 'fv').debug('not written either', meta);
+    info.info('written');
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(walked).to.equal(0);
+    expect(quiet.text().trim().split('\n')).to.have.length(1);
+
+    const loud = capture();
+    const debug = createLogger({ stream: loud.stream, level: 'debug' });
+    adapterLogger(debug, 'fv').debug('written at debug', meta);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(walked).to.be.greaterThan(0);
+    const line = JSON.parse(loud.text()) as Record<string, unknown>;
+    expect(line).to.include({ level: 'debug', adapter: 'fv', message: 'written at debug' });
+    expect(loud.text()).not.to.include('Mustermann');
   });
 
   it('redact() leaves unrelated values and the input untouched', () => {
