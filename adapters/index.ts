@@ -15,6 +15,6 @@ export const manifests: readonly AdapterManifest[] = [
   fileDropAdapter,
   soapAdapter,
   xta2Adapter,
-  fitConnectAdapter,
   postboxAdapter,
+  fitConnectAdapter,
 ];

@@ -186,6 +186,12 @@ export interface AdapterManifest<Config = unknown> {
   readonly secrets: readonly string[];
   /** A documented example `config:` block; a test runs every example through the config check. */
   readonly example: Config;
+  /**
+   * Whether an instance with this config can carry citizen status notices (a route's
+   * `postbox.adapter`; it then receives each notice as a message, see docs/status.md): undefined
+   * when it can, else the reason it cannot. Adapters without it carry no notices.
+   */
+  readonly statusNotices?: (config: Config) => string | undefined;
   create(context: AdapterContext, config: Config): AdapterInstance;
 }
 

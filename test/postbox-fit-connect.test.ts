@@ -42,7 +42,7 @@ const MUENSTER = '055150000000';
 const GEWERBE = '99050012104000';
 const PSEUDONYM = 'UkVGRVJFTlpQU0VVRE9OWU0tR0VXRVJCRS0wMDE=';
 const KEYS = { portal: 'portal-ms-key-7d21', fachverfahren: 'fv-gewerbe-key-3a90' } as const;
-const manifests = [httpAdapter, fitConnectAdapter, postboxAdapter];
+const manifests = [httpAdapter, postboxAdapter, fitConnectAdapter];
 
 describe('postbox notices through FIT-Connect end to end', function () {
   this.timeout(120_000);

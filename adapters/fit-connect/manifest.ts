@@ -149,6 +149,10 @@ export const fitConnectAdapter = defineAdapter<FitConnectConfig>({
     'EfA services through FIT-Connect: encrypted submissions to a Zustelldienst destination (fixed or routed by ARS and ' +
     "Leistungsschlüssel), status from the event log, and receiving for the city's own destinations.",
   capabilities: { outbound: true, inbound: true, poll: true, refresh: true },
+  statusNotices: (config) =>
+    config.sending?.postbox === undefined
+      ? "carries postbox notices only with sending.postbox and the postbox's sending.destinationId"
+      : undefined,
   configSchema: fitConnectConfigSchema,
   secrets: ['/clientSecret', '/receiving/callbackSecret'],
   example: {

@@ -133,6 +133,7 @@ export const postboxAdapter = defineAdapter<PostboxConfig>({
   version: '1.0.0',
   description: "Sends German status notices to the citizen's postbox through a REST API.",
   capabilities: { outbound: true, inbound: false, poll: false },
+  statusNotices: () => undefined,
   configSchema: postboxConfigSchema,
   secrets: ['/auth/token', '/auth/clientSecret'],
   example: postboxExample,

@@ -137,7 +137,10 @@ export function validateConfig(raw: unknown, options: ValidateOptions): GatewayC
     });
   }
   const config = toTyped(data as unknown as RawConfig, options);
-  const problems = [...crossReferenceProblems(config), ...jobProblems(config, options.manifests)];
+  const problems = [
+    ...crossReferenceProblems(config, options.manifests),
+    ...jobProblems(config, options.manifests),
+  ];
   if (problems.length > 0) {
     throw new AmtError('AMT_CONFIG_INVALID', 'the configuration is inconsistent', { problems });
   }
@@ -351,7 +354,7 @@ function toTyped(raw: RawConfig, options: ValidateOptions): GatewayConfig {
   };
 }
 
-function crossReferenceProblems(config: GatewayConfig): Problem[] {
+function crossReferenceProblems(config: GatewayConfig, manifests: readonly AdapterManifest[]): Problem[] {
   const problems: Problem[] = [];
   const duplicates = (items: readonly { id: string }[], where: string): void => {
     const seen = new Set<string>();
@@ -405,7 +408,7 @@ function crossReferenceProblems(config: GatewayConfig): Problem[] {
         message: `route ${other} already serves the same ARS, service and channel`,
       });
     routeKeys.set(key, r.id);
-    problems.push(...statusProblems(r, i, config));
+    problems.push(...statusProblems(r, i, config, manifests));
     if (r.minTrustLevel !== undefined && config.identity === undefined) {
       problems.push({
         path: `/routes/${i}/minTrustLevel`,
@@ -417,28 +420,37 @@ function crossReferenceProblems(config: GatewayConfig): Problem[] {
 }
 
 /** Status back-channel references: postbox adapter instances and text templates (docs/status.md). */
-function statusProblems(route: RouteConfig, i: number, config: GatewayConfig): Problem[] {
+function statusProblems(
+  route: RouteConfig,
+  i: number,
+  config: GatewayConfig,
+  manifests: readonly AdapterManifest[],
+): Problem[] {
   const problems: Problem[] = [];
   const postbox = route.postbox;
   if (postbox === undefined) return problems;
   const instance = config.adapters[postbox.adapter];
-  const sending = (instance?.config as { sending?: { postbox?: unknown } } | undefined)?.sending;
+  const manifest = instance && manifests.find((m) => m.type === instance.type);
   if (instance === undefined) {
     problems.push({
       path: `/routes/${i}/postbox/adapter`,
       message: `no adapter instance has the id ${postbox.adapter}`,
     });
-  } else if (instance.type !== 'postbox' && instance.type !== 'fit-connect') {
-    // Only these two know a status notice; any other would send it as if it were an application.
+  } else if (manifest?.statusNotices === undefined) {
+    // Any other adapter would send the notice as if it were an application.
+    const carriers = manifests.filter((m) => m.statusNotices !== undefined).map((m) => m.type);
     problems.push({
       path: `/routes/${i}/postbox/adapter`,
-      message: `the instance ${postbox.adapter} has type ${instance.type}, which cannot carry postbox notices (postbox, fit-connect)`,
+      message: `the instance ${postbox.adapter} has type ${instance.type}, which cannot carry postbox notices (${carriers.join(', ')})`,
     });
-  } else if (instance.type === 'fit-connect' && sending?.postbox === undefined) {
-    problems.push({
-      path: `/routes/${i}/postbox/adapter`,
-      message: `the fit-connect instance ${postbox.adapter} carries postbox notices only with sending.postbox and the postbox's sending.destinationId`,
-    });
+  } else {
+    const reason = manifest.statusNotices(instance.config);
+    if (reason !== undefined) {
+      problems.push({
+        path: `/routes/${i}/postbox/adapter`,
+        message: `the ${instance.type} instance ${postbox.adapter} ${reason}`,
+      });
+    }
   }
   const templates = { subject: postbox.subject, ...postbox.templates };
   for (const [name, template] of Object.entries(templates)) {

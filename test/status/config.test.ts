@@ -17,7 +17,7 @@ const manifests: AdapterManifest[] = [
   },
 ];
 // A stand-in of the postbox adapter: only postbox and fit-connect instances may carry notices.
-manifests.push({ ...manifests[0]!, type: 'postbox' });
+manifests.push({ ...manifests[0]!, type: 'postbox', statusNotices: () => undefined });
 
 const yaml = (clients: string, route = '') => `
 tenants:

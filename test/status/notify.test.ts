@@ -89,6 +89,7 @@ const config = validateConfig(
         version: '1.0.0',
         description: 'a stand-in of the postbox adapter',
         capabilities: { outbound: true, inbound: false, poll: false },
+        statusNotices: () => undefined,
         configSchema: { type: 'object' },
         secrets: [],
         example: {},
