@@ -30,13 +30,28 @@ function signatureOf(file: string): string {
   }
 }
 
+const preloaded = new WeakSet<CompiledMapping>();
+
 /**
- * Compiles (once per absolute path) and returns a mapping. A file changed on disk is compiled
- * again (looked at no more than once a second), so a fixed mapping is used by the next delivery
- * and by replays without a restart. Throws AmtError `AMT_MAPPING_COMPILE_FAILED` whose problems
- * name `file:line` and the rule.
+ * Compiles (once per absolute path) and returns a mapping, with its XSD schema sets compiled too
+ * unless `schemas: false` (a caller that only needs the definition, e.g. the worker pool on the
+ * main thread). A file changed on disk is compiled again (looked at no more than once a second),
+ * so a fixed mapping is used by the next delivery and by replays without a restart. Throws
+ * AmtError `AMT_MAPPING_COMPILE_FAILED` whose problems name `file:line` and the rule.
  */
-export function loadMapping(file: string): Promise<CompiledMapping> {
+export async function loadMapping(
+  file: string,
+  options: { readonly schemas?: boolean } = {},
+): Promise<CompiledMapping> {
+  const mapping = await compiledMapping(file);
+  if (options.schemas !== false && !preloaded.has(mapping)) {
+    preloadSchemas(mapping.definition);
+    preloaded.add(mapping);
+  }
+  return mapping;
+}
+
+function compiledMapping(file: string): Promise<CompiledMapping> {
   const key = path.resolve(file);
   const now = Date.now();
   const known = cache.get(key);
@@ -46,11 +61,7 @@ export function loadMapping(file: string): Promise<CompiledMapping> {
     known.checkedAt = now;
     return known.compiled;
   }
-  const compiled = Promise.resolve().then(() => {
-    const mapping = toCompiledMapping(compileMappingFile(key));
-    preloadSchemas(mapping.definition);
-    return mapping;
-  });
+  const compiled = Promise.resolve().then(() => toCompiledMapping(compileMappingFile(key)));
   const entry: CacheEntry = { compiled, signature, checkedAt: now };
   // A file that failed to compile is compiled afresh next time (it may have been fixed).
   compiled.catch(() => {

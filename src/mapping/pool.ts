@@ -194,7 +194,8 @@ export function createMappingPool(options: MappingPoolOptions): MappingPool {
       if (closing !== undefined) throw closed();
       const absolute = path.resolve(file);
       // Compiled here as well: a broken file fails now, and the step declares its source format.
-      const mapping = await loadMapping(absolute);
+      // The schemas are compiled only where validation runs, in the workers.
+      const mapping = await loadMapping(absolute, { schemas: false });
       let step = steps.get(mapping);
       if (step === undefined) {
         step = Object.assign((input: MappingInput) => run(absolute, input), {

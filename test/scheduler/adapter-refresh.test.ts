@@ -10,7 +10,7 @@ import { fileDropAdapter } from '../../adapters/file-drop/manifest.js';
 import { fitConnectAdapter } from '../../adapters/fit-connect/manifest.js';
 import type { AdapterInstance } from '../../src/adapter-contract.js';
 import { AmtError } from '../../src/errors.js';
-import { adapterTask } from '../../src/scheduler/builtin/adapter-poll.js';
+import { adapterTask } from '../../src/scheduler/builtin/adapter-task.js';
 import type { JobContext } from '../../src/scheduler/types.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');

@@ -8,7 +8,7 @@ import { Registry } from 'prom-client';
 import type { AdapterInstance } from '../../src/adapter-contract.js';
 import { AttachmentStore } from '../../src/attachments.js';
 import { AmtError } from '../../src/errors.js';
-import { adapterPollTask } from '../../src/scheduler/builtin/adapter-poll.js';
+import { adapterTask } from '../../src/scheduler/builtin/adapter-task.js';
 import { deadLetterDigestTask } from '../../src/scheduler/builtin/dead-letter-digest.js';
 import { retentionPurgeTask } from '../../src/scheduler/builtin/retention-purge.js';
 import { jobMetrics } from '../../src/scheduler/metrics.js';
@@ -282,12 +282,12 @@ describe('built-in jobs', () => {
         ['http-out', { deliver: async () => ({}) }],
       ]);
       const ctx = context();
-      expect(await adapterPollTask('xta-inbox', adapters)(ctx)).to.deep.equal({ items: 3 });
+      expect(await adapterTask('xta-inbox', 'poll', adapters)(ctx)).to.deep.equal({ items: 3 });
       expect(signals).to.deep.equal([ctx.signal]);
       for (const id of ['http-out', 'missing']) {
         let thrown: unknown;
         try {
-          await adapterPollTask(id, adapters)(ctx);
+          await adapterTask(id, 'poll', adapters)(ctx);
         } catch (err) {
           thrown = err;
         }

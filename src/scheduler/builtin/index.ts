@@ -6,7 +6,7 @@ import type { Store } from '../../store/types.js';
 import { CronSchedule } from '../cron.js';
 import type { JobMetrics } from '../metrics.js';
 import type { JobTask, ScheduledJob, SchedulerLogger } from '../types.js';
-import { adapterTask } from './adapter-poll.js';
+import { adapterTask } from './adapter-task.js';
 import { deadLetterDigestTask } from './dead-letter-digest.js';
 import { idpMetadataRefreshTask } from './idp-metadata-refresh.js';
 import type { DeadLetterDigestOptions, IdpMetadataRefreshOptions, RetentionPurgeOptions } from './options.js';

@@ -27,7 +27,3 @@ export function adapterTask(
     return { items };
   };
 }
-
-export function adapterPollTask(instanceId: string, adapters: ReadonlyMap<string, AdapterInstance>): JobTask {
-  return adapterTask(instanceId, 'poll', adapters);
-}
