@@ -78,13 +78,8 @@ export class AttachmentStore {
     const final = this.pathOf(sha256);
     const stored = { sha256, size: content.length };
     // Content-addressed: a file under this name was fsynced before it was renamed there.
-    if (
-      await fsp.stat(final).then(
-        (s) => s.size === content.length,
-        () => false,
-      )
-    )
-      return stored;
+    const existing = await fsp.stat(final).catch(() => undefined);
+    if (existing?.size === content.length) return stored;
     const tmp = path.join(this.tmpDir, randomUUID());
     try {
       const handle = await fsp.open(tmp, 'wx');

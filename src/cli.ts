@@ -7,17 +7,12 @@ import { composeSchema } from './config/schema.js';
 import { loadConfigFile } from './config/load.js';
 import type { GatewayConfig } from './config/types.js';
 import { isAmtError } from './errors.js';
-import { createAdapterInstances, startGateway } from './gateway.js';
+import { standaloneAdapterInstances, startGateway } from './gateway.js';
 import { hashApiKey } from './http/auth.js';
 import { registerAdminCommands } from './admin-cli.js';
 import { registerMappingCommands } from './mapping/cli.js';
-import { createLogger } from './observability/log.js';
-import { createRouter } from './routing.js';
 import { registerJobCommands } from './scheduler/cli.js';
-import { createStatusService, statusNoticeRoutes } from './status/context.js';
 import { registerStoreCommands } from './store/cli.js';
-import { AttachmentStore } from './attachments.js';
-import path from 'node:path';
 
 function configPath(option: string | undefined): string {
   const file = option ?? process.env.AMTSBOTE_CONFIG ?? 'gateway.yaml';
@@ -145,20 +140,7 @@ export function buildProgram(): Command {
   registerMappingCommands(program);
   registerJobCommands(program, {
     loadConfig,
-    // `jobs run` of an adapter job polls through adapter instances created as the gateway creates them.
-    createAdapters: async (config, store) => {
-      const logger = createLogger({ level: config.logging.level });
-      const router = createRouter({ ...config, routes: [...config.routes, ...statusNoticeRoutes(config)] });
-      const status = createStatusService({ config, store, router, logger, onEnqueued: () => {} });
-      return createAdapterInstances(config, manifests, {
-        store,
-        router,
-        attachments: new AttachmentStore(path.join(config.dataDir, 'attachments')),
-        logger,
-        status,
-        onAccepted: () => {},
-      });
-    },
+    createAdapters: async (config, store) => standaloneAdapterInstances(config, manifests, store),
   });
   registerStoreCommands(program, loadConfig);
   return program;

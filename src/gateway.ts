@@ -55,9 +55,8 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
   const metrics = createMetrics();
   mkdirSync(config.dataDir, { recursive: true });
   const { store, onWork } = await openStore(config.store);
-  // Status notices to citizens' postboxes travel as messages of their own, on routes derived here.
-  const router = createRouter({ ...config, routes: [...config.routes, ...statusNoticeRoutes(config)] });
-  const attachments = new AttachmentStore(path.join(config.dataDir, 'attachments'));
+  const router = gatewayRouter(config);
+  const attachments = attachmentStore(config);
   const adapters = new Map<string, AdapterInstance>();
   // Tests and embedders may bring their own mapping step; otherwise mapping runs on worker threads.
   const mappingPool: MappingPool | undefined =
@@ -166,7 +165,39 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
   return { url, store, pipeline, adapters, metrics, logger, status, stop };
 }
 
-export interface AdapterInstanceDeps {
+/** Routes as the gateway resolves them: the configured ones and those of status notices. */
+function gatewayRouter(config: GatewayConfig): Router {
+  // Status notices to citizens' postboxes travel as messages of their own, on routes derived here.
+  return createRouter({ ...config, routes: [...config.routes, ...statusNoticeRoutes(config)] });
+}
+
+function attachmentStore(config: GatewayConfig): AttachmentStore {
+  return new AttachmentStore(path.join(config.dataDir, 'attachments'));
+}
+
+/**
+ * The adapter instances of a configuration outside a running gateway (`amtsbote jobs run`),
+ * wired as the gateway wires them; what they receive is stored and delivered by the gateway.
+ */
+export function standaloneAdapterInstances(
+  config: GatewayConfig,
+  installed: readonly AdapterManifest[],
+  store: Store,
+): Map<string, AdapterInstance> {
+  const logger = createLogger({ level: config.logging.level });
+  const router = gatewayRouter(config);
+  const nothing = (): void => {};
+  return createAdapterInstances(config, installed, {
+    store,
+    router,
+    attachments: attachmentStore(config),
+    logger,
+    status: createStatusService({ config, store, router, logger, onEnqueued: nothing }),
+    onAccepted: nothing,
+  });
+}
+
+interface AdapterInstanceDeps {
   readonly store: Store;
   readonly router: Router;
   readonly attachments: AttachmentStore;
@@ -177,7 +208,7 @@ export interface AdapterInstanceDeps {
 }
 
 /** Creates the configured adapter instances, each with its own context (data directory, logger, status). */
-export function createAdapterInstances(
+function createAdapterInstances(
   config: GatewayConfig,
   installed: readonly AdapterManifest[],
   deps: AdapterInstanceDeps,
