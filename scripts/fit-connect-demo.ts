@@ -14,7 +14,6 @@
  */
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer, connect, type Server, type Socket } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -97,14 +96,16 @@ export async function startFitConnectDemo(options: FitConnectDemoOptions = {}): 
   const log = options.log ?? ((line: string) => console.log(line));
   const warn = options.warn ?? ((line: string) => console.error(line));
   const dataDir = path.resolve(options.dataDir ?? DEMO.dataDir);
-  // Bind the fixed port first: a port in use should stop the demo before keys are generated.
-  const forwarder = await tcpForwarder(options.port ?? DEMO.port);
+  const port = options.port ?? DEMO.port;
   let emulator: FitConnectEmulator | undefined;
   try {
     const keys = await fitConnectTestKeys();
-    emulator = await startFitConnectEmulator();
-    forwarder.target(Number(new URL(emulator.url).port));
-    const url = `http://127.0.0.1:${forwarder.port}`;
+    emulator = await startFitConnectEmulator({ port }).catch((err: NodeJS.ErrnoException) => {
+      throw err.code === 'EADDRINUSE'
+        ? new Error(`port ${port} on 127.0.0.1 is in use (another demo running?); choose one with --port`)
+        : err;
+    });
+    const url = emulator.url;
 
     mkdirSync(dataDir, { recursive: true });
     const clientSecretFile = path.join(dataDir, DEMO.clientSecretFile);
@@ -166,61 +167,13 @@ export async function startFitConnectDemo(options: FitConnectDemoOptions = {}): 
         stopped = true;
         clearTimeout(timer);
         await pass;
-        await forwarder.close();
         await running.close();
       },
     };
   } catch (err) {
-    await forwarder.close();
     await emulator?.close();
     throw err;
   }
-}
-
-/**
- * The emulator listens on a port of its own choosing; the gateway configuration names a fixed
- * one. This passes the connections on the fixed port through, byte for byte.
- */
-async function tcpForwarder(port: number): Promise<{
-  readonly port: number;
-  target(port: number): void;
-  close(): Promise<void>;
-}> {
-  let targetPort: number | undefined;
-  const sockets = new Set<Socket>();
-  const track = (socket: Socket): void => {
-    sockets.add(socket);
-    socket.once('close', () => sockets.delete(socket));
-  };
-  const server: Server = createServer((inbound) => {
-    track(inbound);
-    if (targetPort === undefined) return void inbound.destroy();
-    const outbound = connect(targetPort, '127.0.0.1');
-    track(outbound);
-    inbound.on('error', () => outbound.destroy());
-    outbound.on('error', () => inbound.destroy());
-    inbound.pipe(outbound).pipe(inbound);
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', (err: NodeJS.ErrnoException) =>
-      reject(
-        err.code === 'EADDRINUSE'
-          ? new Error(`port ${port} on 127.0.0.1 is in use (another demo running?); choose one with --port`)
-          : err,
-      ),
-    );
-    server.listen(port, '127.0.0.1', () => resolve());
-  });
-  const address = server.address();
-  return {
-    port: typeof address === 'object' && address ? address.port : port,
-    target: (p) => void (targetPort = p),
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const socket of sockets) socket.destroy();
-        server.close(() => resolve());
-      }),
-  };
 }
 
 interface EfaServiceOptions {

@@ -28,6 +28,8 @@ export interface FitConnectEmulatorOptions {
   readonly tokenLifetimeSeconds?: number;
   /** Use this key for the Zustelldienst's own SETs instead of the shared test key. */
   readonly serviceKey?: RsaKeyPair;
+  /** Port on 127.0.0.1 (default: a free one). */
+  readonly port?: number;
 }
 
 export interface FitConnectEmulator {
@@ -368,8 +370,9 @@ export async function startFitConnectEmulator(
 
   app.use('/v1', api);
 
-  const server: Server = await new Promise((resolve) => {
-    const s = app.listen(0, '127.0.0.1', () => resolve(s));
+  const server: Server = await new Promise((resolve, reject) => {
+    const s = app.listen(options.port ?? 0, '127.0.0.1', () => resolve(s));
+    s.once('error', reject);
   });
   baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 
