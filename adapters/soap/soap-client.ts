@@ -9,6 +9,7 @@ import tls from 'node:tls';
 import { Client, HttpClient, WSSecurity, createClientAsync, type IOptions, type WSDL } from 'soap';
 import { AmtError } from '../../src/errors.js';
 import type { TlsConfig, UsernameTokenConfig } from './config.js';
+import { resolveOperation } from './wsdl.js';
 import type { MtomPart } from './request-body.js';
 
 export interface OperationTarget {
@@ -144,30 +145,8 @@ export class SoapOperationClient {
       );
     }
     const definitions = client.wsdl.definitions;
-    const serviceName = this.options.service ?? Object.keys(definitions.services)[0];
-    const service = serviceName === undefined ? undefined : definitions.services[serviceName];
-    if (!service || serviceName === undefined) {
-      throw new AmtError(
-        'AMT_SOAP_WSDL_INVALID',
-        `the WSDL ${file} has no service ${this.options.service ?? ''}`.trim(),
-      );
-    }
-    const portName = this.options.port ?? Object.keys(service.ports)[0];
-    const port = portName === undefined ? undefined : service.ports[portName];
-    if (!port || portName === undefined) {
-      throw new AmtError(
-        'AMT_SOAP_WSDL_INVALID',
-        `service ${serviceName} has no port ${this.options.port ?? ''}`.trim(),
-      );
-    }
-    const method = port.binding.methods[this.options.operation];
-    if (!method) {
-      throw new AmtError(
-        'AMT_SOAP_WSDL_INVALID',
-        `port ${portName} has no operation ${this.options.operation} (it has: ${Object.keys(port.binding.methods).join(', ')})`,
-      );
-    }
-    const endpoint = this.options.endpoint ?? port.location;
+    const { service, port, location, operation, method } = resolveOperation(definitions, file, this.options);
+    const endpoint = this.options.endpoint ?? location;
     if (!/^https?:\/\//.test(endpoint ?? '')) {
       throw new AmtError(
         'AMT_SOAP_WSDL_INVALID',
@@ -176,17 +155,16 @@ export class SoapOperationClient {
     }
     const namespace = definitions.$targetNamespace as string;
     const soapAction =
-      method.soapAction ||
-      `${namespace.endsWith('/') ? namespace : `${namespace}/`}${this.options.operation}`;
+      method.soapAction || `${namespace.endsWith('/') ? namespace : `${namespace}/`}${operation}`;
     return {
       wsdl: client.wsdl,
       target: {
-        service: serviceName,
-        port: portName,
-        operation: this.options.operation,
+        service,
+        port,
+        operation,
         endpoint,
         soapAction,
-        inputElement: method.input?.$name ?? this.options.operation,
+        inputElement: method.input?.$name ?? operation,
       },
     };
   }

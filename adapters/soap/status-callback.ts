@@ -11,6 +11,7 @@ import { childElements, readXml, textOf, type XmlElement } from '../../src/xml/i
 import { DEFAULT_STATUS_ELEMENTS, type StatusCallbackConfig } from './config.js';
 import { escapeXml } from './delivery-id-header.js';
 import { SOAP11_ENVELOPE, SOAP12_ENVELOPE } from './faults.js';
+import { resolveOperation } from './wsdl.js';
 import { WSSE, verifyUsernameToken, type TokenRefusal } from './username-token.js';
 
 /** Namespace of the detail element that carries the gateway's error code in a fault. */
@@ -50,19 +51,16 @@ export async function loadStatusOperation(
     );
   }
   const definitions = client.wsdl.definitions;
-  const serviceName = config.service ?? Object.keys(definitions.services)[0];
-  const service = serviceName === undefined ? undefined : definitions.services[serviceName];
-  const portName = config.port ?? Object.keys(service?.ports ?? {})[0];
-  const port = portName === undefined ? undefined : service?.ports[portName];
-  if (!service || !port || serviceName === undefined || portName === undefined) {
-    throw new AmtError('AMT_SOAP_WSDL_INVALID', `the status WSDL ${file} has no such service or port`);
-  }
-  const operation = config.operation ?? Object.keys(port.binding.methods)[0];
-  const method = operation === undefined ? undefined : port.binding.methods[operation];
-  if (!method || operation === undefined || !method.input || !method.output) {
+  const {
+    service: serviceName,
+    port: portName,
+    operation,
+    method,
+  } = resolveOperation(definitions, file, config);
+  if (!method.input || !method.output) {
     throw new AmtError(
       'AMT_SOAP_WSDL_INVALID',
-      `port ${portName} of ${file} has no request-response operation ${config.operation ?? ''}`.trim(),
+      `operation ${operation} of ${file} is not a request-response operation`,
     );
   }
   // The soap package's parsed WSDL is untyped below the method level.
