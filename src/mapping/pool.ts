@@ -85,7 +85,13 @@ function startWorker(): Worker {
   const entry = new URL('./worker.ts', here).href;
   const tsx = import.meta.resolve('tsx/esm/api');
   const bootstrap = `import(${JSON.stringify(tsx)}).then((api) => { api.register(); return import(${JSON.stringify(entry)}); });`;
-  return new Worker(bootstrap, { eval: true, execArgv: withoutTsx(process.execArgv) });
+  try {
+    return new Worker(bootstrap, { eval: true, execArgv: withoutTsx(process.execArgv) });
+  } catch (err) {
+    // Process-wide flags (--trace-gc, --max-old-space-size, …) are refused for a worker.
+    if ((err as { code?: unknown }).code !== 'ERR_WORKER_INVALID_EXEC_ARGV') throw err;
+    return new Worker(bootstrap, { eval: true, execArgv: [] });
+  }
 }
 
 const PRELOAD_FLAG = /^(--import|--loader|--experimental-loader|--require|-r)$/;

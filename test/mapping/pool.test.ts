@@ -137,6 +137,21 @@ describe('mapping worker pool', function () {
     expect(body.contentType).to.equal('application/xml; charset=utf-8');
   });
 
+  it('starts its workers when the process runs with flags a worker refuses (--trace-gc)', async () => {
+    process.execArgv.push('--trace-gc');
+    let flagged: MappingPool | undefined;
+    try {
+      flagged = createMappingPool({ threads: 1 });
+      const suite = loadMappingTestSuite(SUITE);
+      const step = await flagged.loadMappingStep(suite.mappingFile);
+      const body = await step(suite.cases[0]!.input);
+      expect(String(body.content)).to.contain('FVDaten.SGOErstellen.0604');
+    } finally {
+      process.execArgv.pop();
+      await flagged?.close();
+    }
+  });
+
   it('keeps an AmtError from a failing rule intact: code, message, problems, permanence', async () => {
     const file = path.join(dir, 'failing.mapping.yaml');
     writeFileSync(
