@@ -3,6 +3,11 @@
  * contract but do their work synchronously, each state change inside one transaction. Writing
  * transactions start with BEGIN IMMEDIATE, so several processes on the same file queue up on
  * the write lock (up to the busy timeout) instead of failing half-way or claiming twice.
+ *
+ * Durability: the connection runs at synchronous=NORMAL and every write that must survive a
+ * power failure awaits an fdatasync of the WAL on the thread pool before it returns (see
+ * wal-sync.ts) — the guarantee of synchronous=FULL without stalling the event loop on a flush.
+ * A database that cannot use WAL (in memory) stays at synchronous=FULL.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -11,6 +16,7 @@ import { AmtError } from '../errors.js';
 import { decodeCursor, encodeCursor } from './cursor.js';
 import * as jobs from './sqlite-jobs.js';
 import { applySqliteMigrations } from './sqlite-migrations.js';
+import { WalSync, type WalSyncOptions } from './wal-sync.js';
 import type {
   AcceptResult,
   AttachmentRef,
@@ -203,28 +209,38 @@ export class SqliteStore implements Store {
   private readonly listings = new Map<string, Stmt>();
   private rememberCalls = 0;
 
-  private constructor(private readonly db: Database.Database) {}
+  private constructor(
+    private readonly db: Database.Database,
+    /** Flushes the WAL after durable commits; undefined when SQLite syncs in COMMIT itself. */
+    private readonly wal: WalSync | undefined,
+  ) {}
 
   /**
    * Opens (or creates) the database file, creating its directory. Call `migrate()` before use.
    * `busyTimeoutMs`: how long a write waits for another process's transaction before the call
    * fails with `AMT_STORE_UNAVAILABLE`.
    */
-  static open(file: string, options: { busyTimeoutMs?: number } = {}): SqliteStore {
+  static open(file: string, options: { busyTimeoutMs?: number; walSync?: WalSyncOptions } = {}): SqliteStore {
     const busyTimeoutMs = options.busyTimeoutMs ?? BUSY_TIMEOUT_MS;
     fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
     const db = new Database(file, { timeout: busyTimeoutMs });
+    let wal: WalSync | undefined;
     try {
       // busy_timeout first: switching to WAL needs a lock another process may briefly hold.
       db.pragma(`busy_timeout = ${Math.max(0, Math.floor(busyTimeoutMs))}`);
-      db.pragma('journal_mode = WAL');
-      db.pragma('synchronous = FULL');
+      const mode = db.pragma('journal_mode = WAL', { simple: true });
+      if (mode === 'wal' && !db.memory) {
+        db.pragma('synchronous = NORMAL');
+        wal = new WalSync(`${path.resolve(db.name)}-wal`, options.walSync);
+      } else {
+        db.pragma('synchronous = FULL');
+      }
       db.pragma('foreign_keys = ON');
     } catch (err) {
       db.close();
       throw unavailable(err);
     }
-    return new SqliteStore(db);
+    return new SqliteStore(db, wal);
   }
 
   private get sql(): Statements {
@@ -233,7 +249,7 @@ export class SqliteStore implements Store {
   }
 
   async migrate(): Promise<void> {
-    this.write(() => applySqliteMigrations(this.db));
+    await this.write(() => applySqliteMigrations(this.db));
   }
 
   async ping(): Promise<void> {
@@ -241,6 +257,7 @@ export class SqliteStore implements Store {
   }
 
   async close(): Promise<void> {
+    await this.wal?.close();
     if (this.db.open) this.db.close();
   }
 
@@ -629,27 +646,34 @@ export class SqliteStore implements Store {
     return guard(() => jobs.deadLetterCounts(this.db, since));
   }
 
-  /** Runs `work` in one writing transaction (BEGIN IMMEDIATE): all of it or none of it. */
-  private write<T>(work: () => T): T {
-    return guard(() => this.db.transaction(work).immediate());
+  /**
+   * Runs `work` in one writing transaction (BEGIN IMMEDIATE): all of it or none of it, and
+   * resolves once the commit is on disk.
+   */
+  private async write<T>(work: () => T): Promise<T> {
+    const result = this.writeUnsynced(work);
+    if (this.wal) {
+      try {
+        await this.wal.sync();
+      } catch (cause) {
+        // Committed but perhaps not durable: the caller must not report success.
+        throw new AmtError('AMT_STORE_UNAVAILABLE', 'SQLite store: the WAL could not be flushed to disk', {
+          cause,
+        });
+      }
+    }
+    return result;
   }
 
   /**
-   * Like `write`, but the commit is not fsynced (synchronous=NORMAL for this one transaction).
-   * Only for changes whose loss on power failure is harmless — a claim: the lease then never
-   * existed and the message is claimed again. A process crash loses nothing (the WAL is in the
-   * OS's cache), and the next fsynced commit (an intake, an outcome) syncs the whole WAL, this
-   * transaction included, so no later durable state can depend on a lost claim.
+   * Like `write`, but without waiting for the disk. Only for changes whose loss on power
+   * failure is harmless — a claim: the lease then never existed and the message is claimed
+   * again. A process crash loses nothing (the WAL is in the OS's cache), and the next durable
+   * commit (an intake, an outcome) flushes the whole WAL, this transaction included, so no
+   * later durable state can depend on a lost claim.
    */
   private writeUnsynced<T>(work: () => T): T {
-    return guard(() => {
-      this.db.pragma('synchronous = NORMAL');
-      try {
-        return this.db.transaction(work).immediate();
-      } finally {
-        this.db.pragma('synchronous = FULL');
-      }
-    });
+    return guard(() => this.db.transaction(work).immediate());
   }
 
   private addHistory(

@@ -132,23 +132,105 @@ describe('SqliteStore', () => {
     }
   });
 
-  it('a claim commits without fsync and leaves the connection at synchronous=FULL for everything else', async () => {
-    const store = SqliteStore.open(file);
+  /**
+   * A store whose WAL flushes are observed and held: each flush records the WAL's size when it
+   * starts and finishes only when the test releases it.
+   */
+  function observedStore(): {
+    store: SqliteStore;
+    flushes: { walBytes: number; release: (err?: Error) => void }[];
+    holding: { on: boolean };
+  } {
+    const flushes: { walBytes: number; release: (err?: Error) => void }[] = [];
+    const holding = { on: false };
+    const store = SqliteStore.open(file, {
+      walSync: {
+        open: async (wal) => ({
+          datasync: () =>
+            new Promise<void>((resolve, reject) => {
+              const release = (err?: Error): void => (err ? reject(err) : resolve());
+              flushes.push({ walBytes: fs.statSync(wal).size, release });
+              if (!holding.on) release();
+            }),
+          close: async () => undefined,
+        }),
+      },
+    });
+    return { store, flushes, holding };
+  }
+
+  const settled = async <T>(promise: Promise<T>): Promise<boolean> => {
+    let done = false;
+    void promise.then(
+      () => (done = true),
+      () => (done = true),
+    );
+    for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+    return done;
+  };
+
+  it('answers a durable write only after a WAL flush that started after its commit; claims do not wait', async () => {
+    const { store, flushes, holding } = observedStore();
     await store.migrate();
     const db = (store as unknown as { db: InstanceType<typeof Database> }).db;
-    const level = (): unknown => db.pragma('synchronous', { simple: true });
-    expect(level()).to.equal(2); // FULL
-    const seen: unknown[] = [];
-    const original = db.transaction.bind(db);
-    db.transaction = ((fn: (...args: unknown[]) => unknown) =>
-      original((...args: unknown[]) => {
-        seen.push(level());
-        return fn(...args);
-      })) as typeof db.transaction;
-    await store.claimDue('w1', 10, 1000, Date.now());
-    expect(seen).to.deep.equal([1]); // NORMAL inside the claim
-    expect(level()).to.equal(2); // and FULL again right after it
+    expect(db.pragma('synchronous', { simple: true })).to.equal(1); // NORMAL: COMMIT does not flush
+    holding.on = true;
+    const before = flushes.length;
+
+    const accepted = store.accept([newMessage(1)]);
+    expect(await settled(accepted)).to.equal(false);
+    expect(flushes.length).to.equal(before + 1);
+    const walAfterCommit = fs.statSync(`${file}-wal`).size;
+    expect(flushes[before]!.walBytes).to.equal(walAfterCommit);
+
+    // A claim is answered while the flush still runs, and a commit made meanwhile is not covered
+    // by the running flush: it waits for the next one.
+    const [claimed] = await store.claimDue('w1', 1, 60_000, T0 + 10);
+    expect(claimed?.id).to.equal(newMessage(1).id);
+    const second = store.accept([newMessage(2)]);
+    const third = store.accept([newMessage(3)]);
+    flushes[before]!.release();
+    expect((await accepted).map((r) => r.kind)).to.deep.equal(['created']);
+    expect(await settled(second)).to.equal(false);
+    // Both commits made during the first flush share the next one.
+    expect(flushes.length).to.equal(before + 2);
+    expect(flushes[before + 1]!.walBytes).to.equal(fs.statSync(`${file}-wal`).size);
+    flushes[before + 1]!.release();
+    expect((await second).map((r) => r.kind)).to.deep.equal(['created']);
+    expect((await third).map((r) => r.kind)).to.deep.equal(['created']);
+    holding.on = false;
     await store.close();
+  });
+
+  it('fails a write whose WAL flush failed with AMT_STORE_UNAVAILABLE, and flushes again next time', async () => {
+    const { store, flushes, holding } = observedStore();
+    await store.migrate();
+    holding.on = true;
+    const accepted = store.accept([newMessage(1)]);
+    await settled(accepted);
+    flushes.at(-1)!.release(Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' }));
+    const err = await accepted.then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(isAmtError(err) && err.code).to.equal('AMT_STORE_UNAVAILABLE');
+    holding.on = false;
+    expect((await store.accept([newMessage(2)])).map((r) => r.kind)).to.deep.equal(['created']);
+    await store.close();
+  });
+
+  it('flushes the real WAL file, and keeps synchronous=FULL for a database in memory', async () => {
+    const store = SqliteStore.open(file);
+    await store.migrate();
+    await store.accept([newMessage(1)]);
+    expect(fs.statSync(`${file}-wal`).size).to.be.greaterThan(0);
+    await store.close();
+    const memory = SqliteStore.open(':memory:');
+    await memory.migrate();
+    await memory.accept([newMessage(1)]);
+    const db = (memory as unknown as { db: InstanceType<typeof Database> }).db;
+    expect(db.pragma('synchronous', { simple: true })).to.equal(2);
+    await memory.close();
   });
 
   it('keeps messages, leases and history across close and reopen', async () => {
