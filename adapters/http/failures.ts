@@ -120,9 +120,9 @@ function errorCode(err: unknown): string | undefined {
 }
 
 /**
- * A plain error with the code and the low-level message only. The original (an AxiosError)
- * carries the request config with its headers, which would leak credentials into any log
- * that prints causes.
+ * A plain error with the code and the low-level message only. The original (an AxiosError of
+ * the token request) may carry the request config with its headers, which would leak
+ * credentials into any log that prints causes.
  */
 function safeCause(err: unknown, code: string | undefined): Error {
   const root = (err as { cause?: unknown } | null)?.cause ?? err;

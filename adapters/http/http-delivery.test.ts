@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createReadStream, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import type { IncomingHttpHeaders } from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
@@ -393,6 +393,33 @@ describe('http adapter: multipart with streamed attachments', () => {
     expect(first!.sha256).to.equal(delivery.attachments[0]!.ref.sha256);
     expect(second!.filename).to.equal('ausweis.pdf');
     expect(second!.sha256).to.equal(delivery.attachments[1]!.ref.sha256);
+  });
+
+  it('fails retryably, without a half body accepted, when an attachment cannot be read', async () => {
+    const missing = path.join(dir, 'weg.pdf');
+    const attachment = {
+      ref: { sha256: '1'.repeat(64), size: 11, filename: 'weg.pdf', mediaType: 'application/pdf' },
+      path: missing,
+      open: () => createReadStream(missing),
+    };
+    const instance = httpAdapter.create(fakeContext(dir), {
+      url: `${server.url}/eingang`,
+      attachments: 'multipart',
+    });
+    try {
+      const error = await instance.deliver!(
+        makeDelivery({ attachments: [attachment] }),
+        new AbortController().signal,
+      ).then(
+        () => expect.fail('delivered although the attachment is missing'),
+        (err: unknown) => err as AmtError,
+      );
+      expect(error.code).to.equal('AMT_DELIVERY_RETRYABLE');
+      expect(error.message).to.contain('ENOENT');
+    } finally {
+      await instance.close?.();
+    }
+    expect(parts.some((p) => p.name === 'attachment')).to.equal(false);
   });
 
   it('streams an attachment: the receiver gets the message before the attachment source has ended', async () => {
