@@ -4,7 +4,7 @@
  * uploaded twice is stored once, and a crash leaves at most a temp file, never a half file.
  */
 import { createHash, randomUUID } from 'node:crypto';
-import { createReadStream, createWriteStream, mkdirSync, promises as fsp } from 'node:fs';
+import { createReadStream, createWriteStream, mkdirSync, promises as fsp, statSync } from 'node:fs';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -78,7 +78,9 @@ export class AttachmentStore {
     const final = this.pathOf(sha256);
     const stored = { sha256, size: content.length };
     // Content-addressed: a file under this name was fsynced before it was renamed there.
-    const existing = await fsp.stat(final).catch(() => undefined);
+    // A synchronous stat: a cached metadata lookup of a few microseconds, where fs.promises'
+    // stat costs about twenty times the CPU on the intake path.
+    const existing = statSync(final, { throwIfNoEntry: false });
     if (existing?.size === content.length) return stored;
     const tmp = path.join(this.tmpDir, randomUUID());
     try {
