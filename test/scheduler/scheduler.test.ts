@@ -10,6 +10,7 @@ import { jobMetrics } from '../../src/scheduler/metrics.js';
 import { Scheduler, type SchedulerOptions } from '../../src/scheduler/scheduler.js';
 import type { JobContext, ScheduledJob } from '../../src/scheduler/types.js';
 import { SqliteStore } from '../../src/store/sqlite.js';
+import { instantWalFlush } from '../support/instant-flush.js';
 import type { JobRun } from '../../src/store/types.js';
 
 const MINUTE = 60_000;
@@ -34,7 +35,7 @@ describe('scheduler', () => {
 
   beforeEach(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'amtsbote-scheduler-'));
-    store = SqliteStore.open(path.join(dir, 'amtsbote.db'));
+    store = SqliteStore.open(path.join(dir, 'amtsbote.db'), { walSync: instantWalFlush });
     await store.migrate();
     clock = new ManualClock(T0);
     schedulers = [];

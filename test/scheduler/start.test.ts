@@ -8,6 +8,7 @@ import { validateConfig } from '../../src/config/load.js';
 import { ManualClock } from '../../src/scheduler/clock.js';
 import { startScheduler } from '../../src/scheduler/start.js';
 import { SqliteStore } from '../../src/store/sqlite.js';
+import { instantWalFlush } from '../support/instant-flush.js';
 
 describe('startScheduler', () => {
   let dir: string;
@@ -35,7 +36,7 @@ describe('startScheduler', () => {
       },
       { manifests: [], baseDir: dir, source: undefined },
     );
-    const store = SqliteStore.open(path.join(dir, 'amtsbote.db'));
+    const store = SqliteStore.open(path.join(dir, 'amtsbote.db'), { walSync: instantWalFlush });
     await store.migrate();
     const clock = new ManualClock(Date.parse('2026-05-04T09:55:00Z'));
     const registry = new Registry();
