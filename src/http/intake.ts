@@ -3,7 +3,8 @@
  * when one is forwarded, save attachments, then one durable `store.accept`. The 202 leaves only
  * after that commit; no message is stored for a request that fails before it.
  */
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash } from 'node:crypto';
+import { newId } from '../ids.js';
 import type { Request, RequestHandler, Response } from 'express';
 import type { ValidateFunction } from 'ajv/dist/2020.js';
 import type { AttachmentStore } from '../attachments.js';
@@ -148,8 +149,8 @@ async function submitApplication(
   await storeInlineAttachments(deps, inline);
   const [result] = await deps.store.accept([
     {
-      id: randomUUID(),
-      deliveryId: randomUUID(),
+      id: newId(),
+      deliveryId: newId(),
       direction: 'outbound',
       tenantId: tenant.id,
       ars: tenant.ars,

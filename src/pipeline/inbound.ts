@@ -2,7 +2,8 @@
  * Hand-over of applications that an adapter received (an EfA submission, an XTA message) into the
  * pipeline: routed like portal applications, stored durably, idempotent per (instance, reference).
  */
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash } from 'node:crypto';
+import { newId } from '../ids.js';
 import type { InboundApplication } from '../adapter-contract.js';
 import type { AttachmentStore } from '../attachments.js';
 import { canonicalJson } from '../canonical-json.js';
@@ -57,8 +58,8 @@ export function inboundReceiver(
       .digest('hex');
     const [result] = await deps.store.accept([
       {
-        id: randomUUID(),
-        deliveryId: randomUUID(),
+        id: newId(),
+        deliveryId: newId(),
         direction: 'inbound',
         tenantId: tenant.id,
         ars: application.ars,

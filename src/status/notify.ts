@@ -4,7 +4,8 @@
  * pipeline like any application — with retries, dead letters, replay and history. Each has an
  * idempotency key per (application, change), so a repeated report never notifies twice.
  */
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash } from 'node:crypto';
+import { newId } from '../ids.js';
 import { canonicalJson } from '../canonical-json.js';
 import type { GatewayConfig, PostboxNoticeConfig, RetryPolicy, RouteConfig } from '../config/types.js';
 import type { MessageRecord, NewMessage } from '../store/types.js';
@@ -253,8 +254,8 @@ function followUp(
 ): NewMessage {
   const key = `${routeId === WEBHOOK_ROUTE ? 'webhook' : 'postbox'}:${message.id}:${number}`;
   return {
-    id: randomUUID(),
-    deliveryId: randomUUID(),
+    id: newId(),
+    deliveryId: newId(),
     direction: 'outbound',
     tenantId: message.tenantId,
     ars: message.ars,
