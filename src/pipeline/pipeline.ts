@@ -80,12 +80,23 @@ export class Pipeline {
     await this.deps.store.releaseLeases(this.owner, this.now());
   }
 
+  /**
+   * How many slots must be free before a claim when some are busy: a quarter of them (at most a
+   * batch). Under load a claim then takes several messages in one transaction instead of one
+   * message per finished delivery.
+   */
+  private get refill(): number {
+    const { concurrency, batchSize } = this.deps.config.pipeline;
+    return Math.max(1, Math.min(batchSize, Math.floor(concurrency / 4)));
+  }
+
   private async run(): Promise<void> {
     const { concurrency, batchSize, leaseMs, pollIntervalMs } = this.deps.config.pipeline;
+    const refill = this.refill;
     while (this.running) {
       const free = concurrency - this.inFlight.size;
       let claimed: MessageRecord[] = [];
-      if (free > 0) {
+      if (free >= refill) {
         this.wakeRequested = false;
         try {
           claimed = await this.deps.store.claimDue(
@@ -99,9 +110,9 @@ export class Pipeline {
         }
         for (const message of claimed) this.track(this.process(message));
       }
-      const full = this.inFlight.size >= concurrency;
-      // When every slot is busy a pending wake-up must wait for a free slot: looping on it
-      // without awaiting would starve the event loop the deliveries in flight need.
+      const full = concurrency - this.inFlight.size < refill;
+      // When (nearly) every slot is busy a pending wake-up must wait for free slots: looping on
+      // it without awaiting would starve the event loop the deliveries in flight need.
       if (full || (claimed.length === 0 && !this.wakeRequested)) {
         await this.idle(full ? undefined : pollIntervalMs);
       }
@@ -112,11 +123,11 @@ export class Pipeline {
     this.inFlight.add(work);
     void work.finally(() => {
       this.inFlight.delete(work);
-      if (this.inFlight.size === this.deps.config.pipeline.concurrency - 1) this.wakeUp?.();
+      if (this.deps.config.pipeline.concurrency - this.inFlight.size === this.refill) this.wakeUp?.();
     });
   }
 
-  /** Waits for a wake-up, a finished delivery (when full) or the poll interval. */
+  /** Waits for a wake-up, enough finished deliveries (when full) or the poll interval. */
   private idle(timeoutMs: number | undefined): Promise<void> {
     return new Promise((resolve) => {
       const timer = timeoutMs === undefined ? undefined : setTimeout(done, timeoutMs);

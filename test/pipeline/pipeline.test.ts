@@ -301,6 +301,41 @@ describe('pipeline', function () {
     await until(statusOf(second.id, 'delivered'), 'second delivery');
   });
 
+  it('under load claims several messages at a time: it waits for a quarter of the slots to free up', async () => {
+    const cfg = baseConfig(dir);
+    const eight = { ...cfg, pipeline: { ...cfg.pipeline, concurrency: 8 } } as GatewayConfig;
+    const releases: Array<() => void> = [];
+    behaviour.primary = () =>
+      new Promise((resolve) => releases.push(() => resolve({ remoteReference: 'ok' })));
+    const limits: number[] = [];
+    const claimDue = raw.claimDue.bind(raw);
+    raw.claimDue = async (owner, limit, leaseMs, now) => {
+      const claimed = await claimDue(owner, limit, leaseMs, now);
+      if (claimed.length > 0) limits.push(limit);
+      return claimed;
+    };
+    const messages: MessageRecord[] = [];
+    for (let i = 0; i < 14; i++) messages.push(await accept(SERVICE, eight));
+    startPipeline(eight);
+    await until(async () => (releases.length === 8 ? true : undefined), 'eight deliveries to start');
+    // One finished delivery frees one slot of eight: not yet worth a claim of its own.
+    releases[0]!();
+    await until(statusOf(messages[0]!.id, 'delivered'), 'first delivery');
+    await new Promise((r) => setTimeout(r, 100));
+    expect(releases).to.have.length(8);
+    // The second one frees a quarter: two messages are claimed in one go.
+    releases[1]!();
+    await until(async () => (releases.length === 10 ? true : undefined), 'two more deliveries to start');
+    for (let i = 2; i < 14; i++) {
+      await until(async () => (releases.length > i ? true : undefined), `delivery ${i + 1} to start`);
+      releases[i]!();
+    }
+    for (const m of messages) await until(statusOf(m.id, 'delivered'), `delivery of ${m.id}`);
+    expect(limits[0]).to.equal(8);
+    expect(limits[1]).to.equal(2);
+    expect(Math.min(...limits)).to.be.at.least(2);
+  });
+
   it('retries retryable failures with the same delivery id, then delivers', async () => {
     let failures = 2;
     behaviour.primary = async () => {
