@@ -134,8 +134,17 @@ async function submitApplication(
     data: input.data,
     identity: input.identity,
   };
-  const requestHash = createHash('sha256').update(canonicalJson({ application, attachments })).digest('hex');
-  const request: IdentityRequest = { clientId: client.id, idempotencyKey, requestHash, now: deps.now() };
+  // Hashed only when something compares it: an Idempotency-Key or a login assertion to bind.
+  let requestHash: string | undefined;
+  const request: IdentityRequest = {
+    clientId: client.id,
+    idempotencyKey,
+    get requestHash() {
+      requestHash ??= createHash('sha256').update(canonicalJson({ application, attachments })).digest('hex');
+      return requestHash;
+    },
+    now: deps.now(),
+  };
   if (input.identity !== undefined && idempotencyKey !== undefined) {
     // A retry of an accepted request is answered from the store: its assertion was used up by the
     // first attempt and may have expired since.
@@ -159,7 +168,8 @@ async function submitApplication(
       clientId: client.id,
       routeId: route.id,
       target: route.adapter,
-      payload: canonicalJson({
+      // Stored as sent (key order included); what identifies the request is its hash above.
+      payload: JSON.stringify({
         reference: input.reference,
         applicant: input.applicant,
         data: input.data,
@@ -167,7 +177,8 @@ async function submitApplication(
         verifiedIdentity,
       }),
       attachments,
-      idempotency: idempotencyKey === undefined ? undefined : { key: idempotencyKey, requestHash },
+      idempotency:
+        idempotencyKey === undefined ? undefined : { key: idempotencyKey, requestHash: request.requestHash },
       receivedAt: request.now,
     },
   ]);

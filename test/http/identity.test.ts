@@ -108,7 +108,7 @@ describe('http: verified citizen identity at intake', () => {
       expect(res.status).to.equal(202);
       const stored = await h.store.getMessage(res.body.id);
       const payload = JSON.parse(stored!.payload) as Record<string, unknown>;
-      expect(Object.keys(payload)).to.deep.equal(['applicant', 'data', 'reference', 'verifiedIdentity']);
+      expect(Object.keys(payload)).to.have.members(['applicant', 'data', 'reference', 'verifiedIdentity']);
       expect(payload.applicant).to.deep.equal(application().applicant);
       expect(payload.verifiedIdentity).to.deep.equal({
         issuer: BUNDID_ENTITY_ID,
