@@ -1,7 +1,7 @@
 /**
  * Draining a backlog: the store of a stopped gateway is filled with N accepted applications
  * (100,000 by default, about 5 KB each like bench:e2e's) directly through the store API
- * (`accept` in batches, one commit each), then the gateway process (`amtsbote start`, http adapter)
+ * (`accept` in batches, one commit each, with ids made as intake makes them), then the gateway process (`amtsbote start`, http adapter)
  * starts against a loopback receiver that answers 200 at once. Measured: time until the store
  * counts every message delivered (`amtsbote_messages{status}` from /metrics, polled every second),
  * delivered/s as the median of those per-second samples, the gateway's resident memory over the
@@ -14,13 +14,13 @@
  *   node --import tsx bench/backlog.ts [--messages 100000] [--store sqlite|postgres|sqlite,postgres] [--batch 1000]
  */
 import { spawn } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { canonicalJson } from '../src/canonical-json.js';
+import { newId } from '../src/ids.js';
 import type { NewMessage, Store } from '../src/store/types.js';
 import { createTestDatabase, type TestDatabase } from '../test/store/pg-test-db.js';
 import {
@@ -141,10 +141,10 @@ async function fill(
   for (let offset = 0; offset < total; offset += BATCH) {
     const batch: NewMessage[] = [];
     for (let i = offset; i < Math.min(total, offset + BATCH); i++) {
-      const deliveryId = randomUUID();
+      const deliveryId = newId();
       deliveryIds.add(deliveryId);
       batch.push({
-        id: randomUUID(),
+        id: newId(),
         deliveryId,
         direction: 'outbound',
         tenantId: 'muenster',
