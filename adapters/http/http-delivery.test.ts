@@ -91,6 +91,10 @@ describe('http adapter: delivery against a real receiver', () => {
     app.post('/slow', (_req, res) => {
       setTimeout(() => res.status(201).end(), 3000).unref();
     });
+    app.post('/stalled-body', (_req, res) => {
+      res.status(201).type('application/json').write('{"id":');
+      setTimeout(() => res.end('"late"}'), 3000).unref();
+    });
     server = await startServer(app);
   });
 
@@ -254,6 +258,12 @@ describe('http adapter: delivery against a real receiver', () => {
 
   it('classifies a timeout as retryable', async () => {
     const error = await rejection(adapter({ url: `${server.url}/slow`, timeout: '200ms' }));
+    expect(error.code).to.equal('AMT_DELIVERY_RETRYABLE');
+    expect(error.message).to.contain('did not answer within 200 ms');
+  });
+
+  it('counts reading the answer into the timeout', async () => {
+    const error = await rejection(adapter({ url: `${server.url}/stalled-body`, timeout: '200ms' }));
     expect(error.code).to.equal('AMT_DELIVERY_RETRYABLE');
     expect(error.message).to.contain('did not answer within 200 ms');
   });

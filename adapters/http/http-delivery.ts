@@ -162,8 +162,6 @@ class HttpDelivery implements AdapterInstance {
     signal: AbortSignal,
     authorization: Authorization | undefined,
   ): Promise<ServerAnswer & { usedToken: Authorization['token'] }> {
-    const timeout = AbortSignal.timeout(this.timeoutMs);
-    const both = AbortSignal.any([signal, timeout]);
     const multipart = this.multipart ? multipartBody(delivery) : undefined;
     const headers: Record<string, string | number> = {
       'User-Agent': USER_AGENT,
@@ -179,16 +177,17 @@ class HttpDelivery implements AdapterInstance {
     try {
       const answer = await exchange(
         url,
-        { method: this.method, headers, signal: both },
+        { method: this.method, headers, signal },
         multipart?.stream ?? content!,
         { http: this.httpAgent, https: this.httpsAgent },
+        this.timeoutMs,
       );
       return { ...answer, usedToken: authorization?.token };
     } catch (err) {
       throw transportFailure(err, {
         target,
         aborted: signal.aborted,
-        timedOut: timeout.aborted,
+        timedOut: err instanceof ExchangeTimeout,
         timeoutMs: this.timeoutMs,
       });
     } finally {
@@ -267,17 +266,25 @@ function readPem(file: string, pointer: string): string {
   }
 }
 
+/** The whole exchange took longer than the adapter's timeout. */
+class ExchangeTimeout extends Error {
+  readonly code = 'ETIMEDOUT';
+}
+
 /**
- * One request and its answer, the answer's body read up to MAX_RESPONSE_BYTES. Rejects with the
- * transport's error (refused, reset, aborted, a malformed URL or header) for the caller to classify.
+ * One request and its answer, the answer's body read up to MAX_RESPONSE_BYTES, all within
+ * `timeoutMs`. Rejects with the transport's error (refused, reset, aborted, a malformed URL or
+ * header) or an ExchangeTimeout for the caller to classify.
  */
 function exchange(
   url: string,
   options: { method: string; headers: Record<string, string | number>; signal: AbortSignal },
   body: string | Buffer | Readable,
   agents: { http: HttpAgent; https: HttpsAgent },
+  timeoutMs: number,
 ): Promise<ServerAnswer> {
-  return new Promise<ServerAnswer>((resolve, reject) => {
+  let timer: NodeJS.Timeout | undefined;
+  const answer = new Promise<ServerAnswer>((resolve, reject) => {
     let request: http.ClientRequest;
     try {
       const target = new URL(url);
@@ -291,6 +298,12 @@ function exchange(
       return;
     }
     request.once('error', reject);
+    // One timer, not a timeout signal joined to the caller's: cheaper on every delivery.
+    // Destroying the request fails the answer's body too, should it be read at that moment.
+    timer = setTimeout(
+      () => request.destroy(new ExchangeTimeout(`no answer within ${timeoutMs} ms`)),
+      timeoutMs,
+    );
     request.once('response', (response) => {
       readCapped(response, MAX_RESPONSE_BYTES).then(
         (content) =>
@@ -310,6 +323,7 @@ function exchange(
       body.pipe(request);
     }
   });
+  return answer.finally(() => clearTimeout(timer));
 }
 
 async function readCapped(stream: Readable, limit: number): Promise<Buffer> {
