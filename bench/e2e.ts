@@ -69,6 +69,12 @@ function request(i: number, run: string): Request {
   };
 }
 
+/** The requests of one run, built before it starts so the load generator only sends. */
+function requests(count: number, run: string): (i: number) => Request {
+  const all = Array.from({ length: count }, (_, i) => request(i, run));
+  return (i) => all[i]!;
+}
+
 async function startForwarder(target: string): Promise<{ url: string; child: ChildProcess }> {
   const child = spawn(
     process.execPath,
@@ -84,6 +90,19 @@ async function startForwarder(target: string): Promise<{ url: string; child: Chi
     }),
   );
   return { url: `http://127.0.0.1:${port}`, child };
+}
+
+/** The bench gateway's configuration: http delivery to the receiver, with the mapping if there is one. */
+function gatewayConfig(dir: string, receiverUrl: string, port: number, mapped: boolean): string {
+  const config = writeGatewayConfig({ dir, receiverUrl, port });
+  if (mapped) {
+    const text = readFileSync(config, 'utf8').replace(
+      'adapter: fachverfahren }',
+      `adapter: fachverfahren, mapping: '${MAPPING}' }`,
+    );
+    writeFileSync(config, text);
+  }
+  return config;
 }
 
 async function waitDelivered(receiver: Receiver, count: number, timeoutMs: number): Promise<number> {
@@ -113,29 +132,17 @@ async function main(): Promise<void> {
 
   for (let run = 0; run < RUNS; run++) {
     const forwarder = await startForwarder(`${receiver.url}/import`);
-    const base = await closedLoop(forwarder.url, REQUESTS, CONCURRENCY, (i) => request(i, `fwd${run}`));
+    const base = await closedLoop(forwarder.url, REQUESTS, CONCURRENCY, requests(REQUESTS, `fwd${run}`));
     forwarder.child.kill();
     baseline.push(base.ok / base.seconds);
 
     const dir = mkdtempSync(path.join(os.tmpdir(), 'amt-bench-'));
     const port = await freePort();
-    const config = writeGatewayConfig({
-      dir,
-      receiverUrl: receiver.url,
-      port,
-      extra: '',
-    });
-    if (mapped) {
-      const text = readFileSync(config, 'utf8').replace(
-        'adapter: fachverfahren }',
-        `adapter: fachverfahren, mapping: '${MAPPING}' }`,
-      );
-      writeFileSync(config, text);
-    }
-    const gateway = await spawnGateway(config, port);
+    const gateway = await spawnGateway(gatewayConfig(dir, receiver.url, port, mapped), port);
     receiver.byDeliveryId.clear();
+    const make = requests(REQUESTS, `gw${run}`);
     const started = performance.now();
-    const load = await closedLoop(gateway.url, REQUESTS, CONCURRENCY, (i) => request(i, `gw${run}`));
+    const load = await closedLoop(gateway.url, REQUESTS, CONCURRENCY, make);
     const done = await waitDelivered(receiver, load.ok, 120_000);
     const delivered = receiver.byDeliveryId.size;
     gateway.child.kill('SIGTERM');
@@ -152,14 +159,19 @@ async function main(): Promise<void> {
     );
   }
 
-  // Intake latency at a fixed arrival rate (open loop).
+  // Intake latency at a fixed arrival rate (open loop), on the same route: the mapping and the
+  // deliveries run while the requests come in.
   const dir = mkdtempSync(path.join(os.tmpdir(), 'amt-bench-'));
   const port = await freePort();
-  const config = writeGatewayConfig({ dir, receiverUrl: receiver.url, port });
-  const gateway = await spawnGateway(config, port);
+  const gateway = await spawnGateway(gatewayConfig(dir, receiver.url, port, mapped), port);
   await openLoop(gateway.url, 200, 1, (i) => request(i, 'warm'));
   const rate = Number(values.rate);
-  const paced = await openLoop(gateway.url, rate, Number(values.seconds), (i) => request(i, 'paced'));
+  const paced = await openLoop(
+    gateway.url,
+    rate,
+    Number(values.seconds),
+    requests(Math.round(rate * Number(values.seconds)), 'paced'),
+  );
   gateway.child.kill('SIGTERM');
   await gateway.exited;
   rmSync(dir, { recursive: true, force: true });
