@@ -7,6 +7,8 @@ import { createHash } from 'node:crypto';
 import { createReadStream, promises as fsp } from 'node:fs';
 import { addAbortSignal, type Readable } from 'node:stream';
 
+export { syncDirectory } from '../../src/durable-fs.js';
+
 /** Writes `content` to `file` (replacing a leftover), sets `mode` exactly, and fsyncs it. */
 export async function writeDurably(file: string, content: Buffer, mode: number): Promise<void> {
   const handle = await fsp.open(file, 'w', mode);
@@ -47,30 +49,6 @@ export async function streamDurably(
     await handle.close();
   }
   return { sha256: hash.digest('hex'), size };
-}
-
-/** Makes renames and links inside `directory` durable. */
-export async function syncDirectory(directory: string): Promise<void> {
-  let handle: fsp.FileHandle | undefined;
-  try {
-    handle = await fsp.open(directory, 'r');
-    await handle.sync();
-  } catch (err) {
-    // Windows cannot open directories and some network file systems refuse fsync on them;
-    // there the rename is as durable as the share makes it.
-    const code = (err as NodeJS.ErrnoException).code;
-    if (
-      code !== 'EISDIR' &&
-      code !== 'EINVAL' &&
-      code !== 'EPERM' &&
-      code !== 'ENOTSUP' &&
-      code !== 'EBADF'
-    ) {
-      throw err;
-    }
-  } finally {
-    await handle?.close();
-  }
 }
 
 /**

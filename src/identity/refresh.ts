@@ -9,6 +9,7 @@ import { randomUUID } from 'node:crypto';
 import { open, readFile, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import axios from 'axios';
+import { syncDirectory } from '../durable-fs.js';
 import { AmtError, isAmtError } from '../errors.js';
 import { parseIdpMetadata } from './idp-metadata.js';
 
@@ -146,16 +147,4 @@ async function replaceAtomically(file: string, content: Buffer): Promise<void> {
     });
   }
   await syncDirectory(dir);
-}
-
-async function syncDirectory(dir: string): Promise<void> {
-  let handle;
-  try {
-    handle = await open(dir, 'r');
-    await handle.sync();
-  } catch {
-    // Some platforms cannot sync a directory; the rename has happened either way.
-  } finally {
-    await handle?.close();
-  }
 }

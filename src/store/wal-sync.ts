@@ -16,6 +16,7 @@
  */
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
+import { syncDirectory } from '../durable-fs.js';
 
 type Handle = Pick<fsp.FileHandle, 'datasync' | 'close'>;
 
@@ -75,20 +76,5 @@ export class WalSync {
       await handle.close().catch(() => undefined);
       throw err;
     }
-  }
-}
-
-async function syncDirectory(dir: string): Promise<void> {
-  let handle: fsp.FileHandle | undefined;
-  try {
-    handle = await fsp.open(dir, 'r');
-    await handle.sync();
-  } catch (err) {
-    // Platforms that cannot open or sync a directory (EISDIR, EPERM, EINVAL) make it durable
-    // with the file itself.
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code !== 'EISDIR' && code !== 'EPERM' && code !== 'EINVAL') throw err;
-  } finally {
-    await handle?.close();
   }
 }
