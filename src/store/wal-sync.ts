@@ -62,7 +62,15 @@ export class WalSync {
 
   private async flush(): Promise<void> {
     if (!this.handle) {
-      const handle = await this.open(this.walFile);
+      let handle: Handle;
+      try {
+        handle = await this.open(this.walFile);
+      } catch (err) {
+        // No WAL file, no frames in it: whatever was committed is in the database file, which
+        // SQLite synced when it checkpointed and removed the WAL.
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+        throw err;
+      }
       // The WAL file may have just been created: its directory entry must be durable too.
       await syncDirectory(path.dirname(this.walFile));
       this.handle = handle;
