@@ -342,8 +342,21 @@ export const coreSchema = {
       type: 'object',
       additionalProperties: false,
       properties: {
-        concurrency: { type: 'integer', minimum: 1, maximum: 1024, default: 64 },
-        batchSize: { type: 'integer', minimum: 1, maximum: 1000, default: 100 },
+        concurrency: {
+          type: 'integer',
+          minimum: 1,
+          maximum: 1024,
+          default: 64,
+          description: 'Deliveries in flight at once in this instance.',
+        },
+        batchSize: {
+          type: 'integer',
+          minimum: 1,
+          maximum: 1000,
+          default: 100,
+          description:
+            'Most messages one claim takes. While deliveries are in flight, a claim waits until a quarter of the slots (at most a batch) are free.',
+        },
         lease: { ...duration, default: '2m' },
         pollInterval: { ...duration, default: '250ms' },
         deliveryTimeout: { ...duration, default: '30s' },
