@@ -68,27 +68,37 @@ export async function closedLoop(
   return { ok, failed, seconds, latenciesMs };
 }
 
-/** Starts `rate` requests per second for `seconds`, whatever the answers take (open loop). */
+/**
+ * Starts `rate` requests per second for `warmupSeconds + seconds`, whatever the answers take
+ * (open loop), on one keep-alive agent. Only requests started after the warm-up count: the
+ * connections, the JIT and the gateway's pipeline are then in their steady state at this rate.
+ */
 export async function openLoop(
   baseUrl: string,
   rate: number,
   seconds: number,
   make: (i: number) => Request,
+  warmupSeconds = 0,
 ): Promise<LoadResult> {
   const base = new URL(baseUrl);
   const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
-  const total = Math.round(rate * seconds);
+  const warmup = Math.round(rate * warmupSeconds);
+  const total = warmup + Math.round(rate * seconds);
   const latenciesMs: number[] = [];
   let ok = 0;
   let failed = 0;
   const started = performance.now();
+  let measuredFrom = started;
   const pending: Promise<void>[] = [];
   for (let i = 0; i < total; i++) {
     const due = started + (i * 1000) / rate;
     const wait = due - performance.now();
     if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+    if (i === warmup) measuredFrom = performance.now();
+    const counted = i >= warmup;
     pending.push(
       send(agent, base, make(i)).then(({ status, ms }) => {
+        if (!counted) return;
         if (status >= 200 && status < 300) ok++;
         else failed++;
         latenciesMs.push(ms);
@@ -97,7 +107,7 @@ export async function openLoop(
   }
   await Promise.all(pending);
   agent.destroy();
-  return { ok, failed, seconds: (performance.now() - started) / 1000, latenciesMs };
+  return { ok, failed, seconds: (performance.now() - measuredFrom) / 1000, latenciesMs };
 }
 
 export function percentile(values: readonly number[], p: number): number {
