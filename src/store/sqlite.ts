@@ -228,7 +228,7 @@ export class SqliteStore implements Store {
     try {
       // busy_timeout first: switching to WAL needs a lock another process may briefly hold.
       db.pragma(`busy_timeout = ${Math.max(0, Math.floor(busyTimeoutMs))}`);
-      const mode = db.pragma('journal_mode = WAL', { simple: true });
+      const mode = switchToWal(db, busyTimeoutMs);
       if (mode === 'wal' && !db.memory) {
         db.pragma('synchronous = NORMAL');
         wal = new WalSync(`${path.resolve(db.name)}-wal`, options.walSync);
@@ -595,7 +595,8 @@ export class SqliteStore implements Store {
   }
 
   async rememberOnce(namespace: string, key: string, expiresAt: number, now: number): Promise<boolean> {
-    return guard(() => {
+    // A used-up assertion or nonce must stay used up after a power failure.
+    return this.write(() => {
       if (this.rememberCalls++ % PURGE_EVERY === 0) this.sql.purgeRemembered.run(now);
       return this.sql.remember.run({ namespace, key, expiresAt, now }).changes === 1;
     });
@@ -809,6 +810,26 @@ function unavailable(err: unknown): unknown {
     return new AmtError('AMT_STORE_UNAVAILABLE', `SQLite store: ${code}`, { cause: err });
   }
   return err;
+}
+
+/**
+ * Switches the file to WAL mode (a no-op when another process already did). The switch needs an
+ * exclusive lock, and SQLite answers SQLITE_BUSY at once, without its busy handler, while other
+ * processes open the same new file: it is retried until `busyTimeoutMs` has passed.
+ */
+function switchToWal(db: Database.Database, busyTimeoutMs: number): unknown {
+  const deadline = Date.now() + busyTimeoutMs;
+  for (;;) {
+    try {
+      if (db.pragma('journal_mode', { simple: true }) === 'wal') return 'wal';
+      return db.pragma('journal_mode = WAL', { simple: true });
+    } catch (err) {
+      const code = (err as { code?: unknown }).code;
+      if (code !== 'SQLITE_BUSY' || Date.now() >= deadline) throw err;
+      // Open is synchronous: a short blocking pause, only while the file is being created.
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
+    }
+  }
 }
 
 function guard<T>(work: () => T): T {

@@ -202,6 +202,19 @@ describe('SqliteStore', () => {
     await store.close();
   });
 
+  it('answers rememberOnce (replay protection) only once its entry is flushed', async () => {
+    const { store, flushes, holding } = observedStore();
+    await store.migrate();
+    holding.on = true;
+    const remembered = store.rememberOnce('saml-assertion', 'id-1', T0 + 60_000, T0);
+    expect(await settled(remembered)).to.equal(false);
+    flushes.at(-1)!.release();
+    expect(await remembered).to.equal(true);
+    holding.on = false;
+    expect(await store.rememberOnce('saml-assertion', 'id-1', T0 + 60_000, T0 + 1)).to.equal(false);
+    await store.close();
+  });
+
   it('fails a write whose WAL flush failed with AMT_STORE_UNAVAILABLE, and flushes again next time', async () => {
     const { store, flushes, holding } = observedStore();
     await store.migrate();
