@@ -9,6 +9,7 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Transform } from 'node:stream';
+import { syncDirectory } from './durable-fs.js';
 import { AmtError } from './errors.js';
 
 export interface StoredFile {
@@ -61,15 +62,26 @@ export class AttachmentStore {
         await handle.close();
       }
       const sha256 = hash.digest('hex');
-      const final = this.pathOf(sha256);
-      await fsp.mkdir(path.dirname(final), { recursive: true });
-      await fsp.rename(tmp, final);
+      await this.place(tmp, sha256);
       return { sha256, size };
     } catch (err) {
       await fsp.rm(tmp, { force: true });
       source.resume();
       throw err;
     }
+  }
+
+  /**
+   * Moves a synced temp file to its content address and makes the new name durable before the
+   * message that references it is committed: the rename and, for a new shard, its directory.
+   */
+  private async place(tmp: string, sha256: string): Promise<void> {
+    const final = this.pathOf(sha256);
+    const shard = path.dirname(final);
+    const created = await fsp.mkdir(shard, { recursive: true });
+    await fsp.rename(tmp, final);
+    await syncDirectory(shard);
+    if (created !== undefined) await syncDirectory(this.dir);
   }
 
   /** Stores content already in memory (inline attachments): hashed once, written only when new. */
@@ -91,8 +103,7 @@ export class AttachmentStore {
       } finally {
         await handle.close();
       }
-      await fsp.mkdir(path.dirname(final), { recursive: true });
-      await fsp.rename(tmp, final);
+      await this.place(tmp, sha256);
       return stored;
     } catch (err) {
       await fsp.rm(tmp, { force: true });
