@@ -71,8 +71,6 @@ function compiledMapping(file: string): Promise<CompiledMapping> {
   return compiled;
 }
 
-const steps = new WeakMap<CompiledMapping, MappingStep>();
-
 /**
  * The pipeline's mapping step for a mapping file, compiled once per path; it declares the
  * mapping's source format so the pipeline hands it JSON or the XML document. The step throws
@@ -80,16 +78,7 @@ const steps = new WeakMap<CompiledMapping, MappingStep>();
  * (problems: XPath, line) — both permanent.
  */
 export async function loadMappingStep(file: string): Promise<MappingStep> {
-  const mapping = await loadMapping(file);
-  let step = steps.get(mapping);
-  if (step === undefined) {
-    const run = mapping.step;
-    step = Object.assign((input: Parameters<MappingStep>[0]) => run(input), {
-      source: mapping.definition.source.format,
-    });
-    steps.set(mapping, step);
-  }
-  return step;
+  return (await loadMapping(file)).step;
 }
 
 /** Forgets compiled mappings (all, or one file), e.g. before replaying with a fixed mapping. */

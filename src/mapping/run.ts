@@ -82,10 +82,14 @@ export function toCompiledMapping(definition: MappingDefinition): CompiledMappin
     return result;
   };
 
-  const step: MappingStep = (input) => {
-    const result = map(input);
-    return result instanceof Promise ? result.then(checked) : checked(result);
-  };
+  // The step declares what it reads, so the pipeline hands it JSON or the XML document.
+  const step: MappingStep = Object.assign(
+    (input: MappingInput) => {
+      const result = map(input);
+      return result instanceof Promise ? result.then(checked) : checked(result);
+    },
+    { source: source.format },
+  );
 
   return { definition, map, validate, step };
 }
