@@ -69,16 +69,13 @@ export function jobProblems(config: GatewayConfig, manifests: readonly AdapterMa
           path: `${at}/run/adapter`,
           message: `no adapter instance has the id ${job.run.adapter}`,
         });
-      } else if (job.run.task === 'poll' && byType.get(instance.type)?.capabilities.poll !== true) {
-        problems.push({
-          path: `${at}/run/adapter`,
-          message: `adapter instance ${job.run.adapter} (type ${instance.type}) cannot poll`,
-        });
-      } else if (job.run.task === 'refresh' && byType.get(instance.type)?.capabilities.refresh !== true) {
-        problems.push({
-          path: `${at}/run/task`,
-          message: `adapter instance ${job.run.adapter} (type ${instance.type}) has no routing or destination data to refresh`,
-        });
+      } else if (byType.get(instance.type)?.capabilities[job.run.task] !== true) {
+        const what = `adapter instance ${job.run.adapter} (type ${instance.type})`;
+        problems.push(
+          job.run.task === 'poll'
+            ? { path: `${at}/run/adapter`, message: `${what} cannot poll` }
+            : { path: `${at}/run/task`, message: `${what} has no routing or destination data to refresh` },
+        );
       }
     } else if (job.run.builtin === 'idp-metadata-refresh') {
       const { metadata, signedBy, timeout } = job.options as unknown as IdpMetadataRefreshOptions;
