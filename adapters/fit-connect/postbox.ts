@@ -8,9 +8,9 @@
  * The federal postbox publishes no FIT-Connect service identifier or Fachdaten schema for
  * municipal senders: both are configuration, with the defaults below.
  */
-import { rejectPermanently, type Delivery } from '../../src/adapter-contract.js';
+import type { Delivery } from '../../src/adapter-contract.js';
 import { leistungsschluesselUrn } from '../../src/domain.js';
-import { isPostboxNotice, postboxMessage, type PostboxMessage } from '../../src/status/notify.js';
+import { deliveredPostboxMessage, type PostboxMessage } from '../../src/status/notify.js';
 
 /** `serviceType.name` of a notice unless `sending.postbox.serviceName` is set. */
 export const DEFAULT_POSTBOX_SERVICE_NAME = 'Mitteilung zum Stand eines Antrags';
@@ -48,23 +48,7 @@ export interface PostboxSubmission {
 
 /** Reads the notice the core stored; anything else is refused for good and never sent. */
 export function postboxSubmission(delivery: Delivery, config: FitConnectPostboxConfig): PostboxSubmission {
-  let notice: unknown;
-  try {
-    notice = JSON.parse(delivery.body.content.toString());
-  } catch {
-    notice = undefined;
-  }
-  if (!isPostboxNotice(notice)) {
-    throw rejectPermanently(
-      'the message is not a status notice; this FIT-Connect instance (sending.postbox) carries only status notices',
-    );
-  }
-  if (config.requirePseudonym && !('pseudonym' in notice.recipient)) {
-    throw rejectPermanently(
-      'the application has no verified citizen identity (bPK2) to address the notice to',
-    );
-  }
-  const message = postboxMessage(notice, { statusValues: config.statusValues, sender: config.sender });
+  const { notice, message } = deliveredPostboxMessage(delivery.body.content, config);
   return {
     data: Buffer.from(JSON.stringify(message), 'utf8'),
     message,

@@ -14,12 +14,7 @@ import {
 } from '../../src/adapter-contract.js';
 import { parseDuration } from '../../src/config/units.js';
 import { AmtError } from '../../src/errors.js';
-import {
-  isPostboxNotice,
-  postboxMessage,
-  type PostboxMessage,
-  type PostboxNotice,
-} from '../../src/status/notify.js';
+import { deliveredPostboxMessage, type PostboxMessage } from '../../src/status/notify.js';
 import type { PostboxConfig } from './manifest.js';
 import { ClientCredentials } from './token.js';
 
@@ -77,16 +72,7 @@ export function createPostbox(
 
   return {
     async deliver(delivery: Delivery, signal: AbortSignal): Promise<DeliveryResult> {
-      const notice = readNotice(delivery);
-      if (config.requirePseudonym && !('pseudonym' in notice.recipient)) {
-        throw rejectPermanently(
-          'the application has no verified citizen identity (bPK2) to address the notice to',
-        );
-      }
-      const request: PostboxRequestBody = postboxMessage(notice, {
-        statusValues: config.statusValues,
-        sender: config.sender,
-      });
+      const request: PostboxRequestBody = deliveredPostboxMessage(delivery.body.content, config).message;
       const body = JSON.stringify(request);
       const token = tokens ? await tokens.token() : undefined;
       let response = await send(body, delivery, signal, token);
@@ -119,22 +105,6 @@ export function createPostbox(
       throw rejectPermanently(`${what}; redirects are not followed, client errors not retried`);
     },
   };
-}
-
-/** The notice the core stored; anything else is not this gateway's notice and is never sent. */
-function readNotice(delivery: Delivery): PostboxNotice {
-  let notice: unknown;
-  try {
-    notice = JSON.parse(delivery.body.content.toString());
-  } catch {
-    throw rejectPermanently('the message is not a status notice (not JSON); route only status notices here');
-  }
-  if (!isPostboxNotice(notice)) {
-    throw rejectPermanently(
-      'the message is not a status notice; route only status notices to a postbox adapter',
-    );
-  }
-  return notice;
 }
 
 function remoteReference(answer: string, location: string | null): string | undefined {

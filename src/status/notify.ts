@@ -6,6 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import { newId } from '../ids.js';
+import { rejectPermanently } from '../adapter-contract.js';
 import { canonicalJson } from '../canonical-json.js';
 import type { GatewayConfig, PostboxNoticeConfig, RetryPolicy, RouteConfig } from '../config/types.js';
 import type { MessageRecord, NewMessage } from '../store/types.js';
@@ -122,7 +123,7 @@ export interface PostboxMessage {
 }
 
 /** The message a postbox gets for `notice`, with the status in its vocabulary. */
-export function postboxMessage(
+function postboxMessage(
   notice: PostboxNotice,
   options: { statusValues?: Readonly<Partial<Record<string, string>>>; sender?: string | undefined } = {},
 ): PostboxMessage {
@@ -137,8 +138,40 @@ export function postboxMessage(
   };
 }
 
+/**
+ * What a postbox adapter sends for one delivery: the notice the core stored, as the postbox
+ * message (status in the postbox's vocabulary). A body that is not such a notice — or a notice
+ * without a bPK2 pseudonym where one is required — is refused for good and never sent.
+ */
+export function deliveredPostboxMessage(
+  content: string | Buffer,
+  options: {
+    readonly statusValues?: Readonly<Partial<Record<string, string>>> | undefined;
+    readonly sender?: string | undefined;
+    readonly requirePseudonym?: boolean | undefined;
+  },
+): { readonly notice: PostboxNotice; readonly message: PostboxMessage } {
+  let notice: unknown;
+  try {
+    notice = JSON.parse(content.toString());
+  } catch {
+    notice = undefined;
+  }
+  if (!isPostboxNotice(notice)) {
+    throw rejectPermanently(
+      'the message is not a status notice; an adapter that carries status notices carries only those',
+    );
+  }
+  if (options.requirePseudonym && !('pseudonym' in notice.recipient)) {
+    throw rejectPermanently(
+      'the application has no verified citizen identity (bPK2) to address the notice to',
+    );
+  }
+  return { notice, message: postboxMessage(notice, options) };
+}
+
 /** Whether a parsed message body is a postbox notice as `StatusNotices` builds it. */
-export function isPostboxNotice(value: unknown): value is PostboxNotice {
+function isPostboxNotice(value: unknown): value is PostboxNotice {
   if (typeof value !== 'object' || value === null) return false;
   const notice = value as Partial<Record<keyof PostboxNotice, unknown>>;
   const recipient = notice.recipient as Record<string, unknown> | null | undefined;
