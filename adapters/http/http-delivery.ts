@@ -172,13 +172,13 @@ class HttpDelivery implements AdapterInstance {
       'Content-Type': multipart?.contentType ?? delivery.body.contentType,
     };
     if (authorization) headers.Authorization = authorization.header;
-    const content = multipart ? undefined : delivery.body.content;
-    if (content !== undefined) headers['Content-Length'] = Buffer.byteLength(content);
+    // A multipart body is streamed (chunked); the message alone goes with its length.
+    if (!multipart) headers['Content-Length'] = Buffer.byteLength(delivery.body.content);
     try {
       const answer = await exchange(
         url,
         { method: this.method, headers, signal },
-        multipart?.stream ?? content!,
+        multipart?.stream ?? delivery.body.content,
         { http: this.httpAgent, https: this.httpsAgent },
         this.timeoutMs,
       );
