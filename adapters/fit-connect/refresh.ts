@@ -20,36 +20,49 @@ export interface RefreshDeps {
 export async function refreshDestinations(deps: RefreshDeps, signal: AbortSignal): Promise<number> {
   const failures: unknown[] = [];
   const routes = deps.routing?.cachedRoutes() ?? [];
-  const routed = await Promise.allSettled(
-    routes.map(({ ars, leikaKey }) => deps.routing!.refreshRoute(ars, leikaKey, signal)),
-  );
-  const destinationIds = new Set<string>(deps.configuredDestinationId ? [deps.configuredDestinationId] : []);
-  routed.forEach((result, i) => {
-    if (result.status === 'fulfilled') destinationIds.add(result.value);
-    else {
-      failures.push(result.reason);
+  const routed = await eachSettled(
+    routes,
+    ({ ars, leikaKey }) => deps.routing!.refreshRoute(ars, leikaKey, signal),
+    ({ ars, leikaKey }, err) => {
+      failures.push(err);
       deps.logger.warn('FIT-Connect route refresh failed', {
-        ars: routes[i]!.ars,
-        service: routes[i]!.leikaKey,
-        error: (result.reason as Error).message,
+        ars,
+        service: leikaKey,
+        error: (err as Error).message,
       });
-    }
-  });
-  for (const id of deps.destinations.cachedDestinationIds()) destinationIds.add(id);
-
-  const ids = [...destinationIds];
-  const refreshed = await Promise.allSettled(ids.map((id) => deps.destinations.refreshTarget(id, signal)));
-  let items = 0;
-  refreshed.forEach((result, i) => {
-    if (result.status === 'fulfilled') items++;
-    else {
-      failures.push(result.reason);
+    },
+  );
+  const destinationIds = new Set<string>([
+    ...(deps.configuredDestinationId ? [deps.configuredDestinationId] : []),
+    ...routed,
+    ...deps.destinations.cachedDestinationIds(),
+  ]);
+  const refreshed = await eachSettled(
+    [...destinationIds],
+    (id) => deps.destinations.refreshTarget(id, signal),
+    (destinationId, err) => {
+      failures.push(err);
       deps.logger.warn('FIT-Connect destination refresh failed; its cached key is dropped', {
-        destinationId: ids[i],
-        error: (result.reason as Error).message,
+        destinationId,
+        error: (err as Error).message,
       });
-    }
-  });
+    },
+  );
   if (failures.length > 0) throw failures[0];
-  return items;
+  return refreshed.length;
+}
+
+/** Runs `work` for every item at once; hands each failure to `failed`, resolves with the rest. */
+async function eachSettled<T, R>(
+  items: readonly T[],
+  work: (item: T) => Promise<R>,
+  failed: (item: T, err: unknown) => void,
+): Promise<R[]> {
+  const results = await Promise.allSettled(items.map(work));
+  const values: R[] = [];
+  results.forEach((result, i) => {
+    if (result.status === 'fulfilled') values.push(result.value);
+    else failed(items[i]!, result.reason);
+  });
+  return values;
 }
