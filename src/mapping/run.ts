@@ -9,7 +9,7 @@ import type { Problem } from '../errors.js';
 import type { MappedBody, MappingInput, MappingStep } from '../pipeline/mapping-step.js';
 import { readXml } from '../xml/read.js';
 import type { XmlElement } from '../xml/tree.js';
-import { preloadSchemaSet, validateXml } from '../xml/validate.js';
+import { preloadSchemaSet, validateXml, validateXmlText } from '../xml/validate.js';
 import type { XsdValidationError, XsdValidationResult } from '../xml/validate.js';
 import { writeXml } from '../xml/write.js';
 import type { MappingDefinition } from './compile.js';
@@ -76,10 +76,18 @@ export function toCompiledMapping(definition: MappingDefinition): CompiledMappin
       ? undefined
       : validateXml(result.content, target.schemaSet, { source: definition.name });
 
-  const checked = (result: MappingResult): MappingResult => {
-    const validation = validate(result);
-    if (validation !== undefined && !validation.valid) throw invalidOutput(definition, validation.errors);
-    return result;
+  /**
+   * The step's answer: a validated XML document leaves as the bytes validation parsed (a mapping
+   * worker hands them over without copying, and nobody encodes the text again); anything else
+   * as text.
+   */
+  const checked = (result: MappingResult): MappedBody => {
+    if (target.schemaSet === undefined) return result;
+    const { validation, bytes } = validateXmlText(result.content, target.schemaSet, {
+      source: definition.name,
+    });
+    if (!validation.valid) throw invalidOutput(definition, validation.errors);
+    return { contentType: result.contentType, content: bytes };
   };
 
   // The step declares what it reads, so the pipeline hands it JSON or the XML document.

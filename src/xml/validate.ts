@@ -75,16 +75,33 @@ export function validateXml(
   options: ValidateXmlOptions = {},
 ): XsdValidationResult {
   const limits: XmlLimits = { ...DEFAULT_XML_LIMITS, ...options.limits };
-  let bytes: Uint8Array;
-  if (typeof xml === 'string') {
-    // Refuse an oversized string before encoding it; otherwise encode once and reuse the size.
-    if (xml.length > limits.maxBytes) decodeXml(xml, limits);
-    bytes = Buffer.from(xml, 'utf8');
-    decodeXml(xml, limits, bytes.byteLength);
-  } else {
-    const text = decodeXml(xml, limits);
-    bytes = hasBom(xml) ? Buffer.from(text, 'utf8') : xml;
-  }
+  if (typeof xml === 'string') return validateXmlText(xml, schemaSetName, options).validation;
+  const text = decodeXml(xml, limits);
+  return validateBytes(hasBom(xml) ? Buffer.from(text, 'utf8') : xml, schemaSetName, options);
+}
+
+/**
+ * As `validateXml` for a document held as text, and hands back its UTF-8 encoding as well, so
+ * that a caller sending the document on (a mapping's output) does not encode it a second time.
+ */
+export function validateXmlText(
+  xml: string,
+  schemaSetName?: string,
+  options: ValidateXmlOptions = {},
+): { readonly validation: XsdValidationResult; readonly bytes: Buffer } {
+  const limits: XmlLimits = { ...DEFAULT_XML_LIMITS, ...options.limits };
+  // Refuse an oversized string before encoding it; otherwise encode once and reuse the size.
+  if (xml.length > limits.maxBytes) decodeXml(xml, limits);
+  const bytes = Buffer.from(xml, 'utf8');
+  decodeXml(xml, limits, bytes.byteLength);
+  return { validation: validateBytes(bytes, schemaSetName, options), bytes };
+}
+
+function validateBytes(
+  bytes: Uint8Array,
+  schemaSetName: string | undefined,
+  options: ValidateXmlOptions,
+): XsdValidationResult {
   const source = options.source ?? 'document.xml';
   const doc = parseDocument(bytes, source);
   try {

@@ -137,6 +137,22 @@ describe('mapping worker pool', function () {
     expect(body.contentType).to.equal('application/xml; charset=utf-8');
   });
 
+  it('hands a validated XML document over as the UTF-8 bytes it validated, inline and from a worker', async () => {
+    const suite = loadMappingTestSuite(SUITE);
+    const inline = await loadMappingStep(suite.mappingFile);
+    const pooled = await pool.loadMappingStep(suite.mappingFile);
+    const application = suite.cases[0]!.input;
+    const [mine, theirs] = [await inline(application), await pooled(application)];
+    // The bytes libxml2 parsed and validated are the ones sent on: nobody encodes the text again.
+    expect(Buffer.isBuffer(mine.content)).to.equal(true);
+    expect(Buffer.isBuffer(theirs.content)).to.equal(true);
+    const text = (mine.content as Buffer).toString('utf8');
+    expect(text).to.match(/^<\?xml version="1.0" encoding="UTF-8"\?>/);
+    expect(withoutClock(theirs.content)).to.equal(withoutClock(text));
+    // Non-ASCII text arrives as UTF-8, not as Latin-1 bytes of the string.
+    expect(text).to.contain('Straßenverkehrsbehörde');
+  });
+
   it('starts its workers when the process runs with flags a worker refuses (--trace-gc)', async () => {
     process.execArgv.push('--trace-gc');
     let flagged: MappingPool | undefined;
