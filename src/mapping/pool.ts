@@ -26,7 +26,12 @@ export interface MappingPool {
   workersForTest(): readonly Worker[];
 }
 
-/** Main thread → worker. */
+/**
+ * Main thread → worker, in batches: the mappings asked for during one turn of the event loop
+ * travel in one message, and the worker answers those it finished in one turn in one message.
+ * A message costs a wake-up of the other thread and an event dispatch on each side (together
+ * about as much as a fifth of a mapping); under load one of them serves many mappings.
+ */
 export interface MappingRequest {
   readonly id: number;
   readonly file: string;
@@ -46,7 +51,7 @@ export type WireError =
     }
   | { readonly kind: 'other'; readonly message: string };
 
-/** Worker → main thread; a Buffer arrives as a Uint8Array (transferred). */
+/** Worker → main thread (in batches, see MappingRequest); a Buffer arrives as a Uint8Array (transferred). */
 export type MappingReply =
   | {
       readonly id: number;
@@ -64,6 +69,8 @@ interface Task {
 interface Slot {
   readonly worker: Worker;
   readonly pending: Map<number, Task>;
+  /** Requests of this turn, posted together after it. */
+  outbox: MappingRequest[];
   gone: boolean;
 }
 
@@ -136,8 +143,10 @@ export function createMappingPool(options: MappingPoolOptions): MappingPool {
     const worker = startWorker();
     // An idle worker does not keep the process alive; it is referenced while it has work.
     worker.unref();
-    const slot: Slot = { worker, pending: new Map(), gone: false };
-    worker.on('message', (reply: MappingReply) => settle(slot, reply));
+    const slot: Slot = { worker, pending: new Map(), outbox: [], gone: false };
+    worker.on('message', (replies: readonly MappingReply[]) => {
+      for (const reply of replies) settle(slot, reply);
+    });
     worker.on('error', (err: Error) => {
       retire(slot, new Error(`a mapping worker failed (${err.message}); the mapping will be retried`));
     });
@@ -184,15 +193,32 @@ export function createMappingPool(options: MappingPoolOptions): MappingPool {
     const slot = leastBusy();
     const id = nextId++;
     return new Promise<MappedBody>((resolve, reject) => {
-      try {
-        slot.worker.postMessage({ id, file, input } satisfies MappingRequest);
-      } catch (err) {
-        reject(err instanceof Error ? err : new Error(String(err)));
-        return;
-      }
       if (slot.pending.size === 0) slot.worker.ref();
       slot.pending.set(id, { resolve, reject });
+      slot.outbox.push({ id, file, input });
+      if (slot.outbox.length === 1) setImmediate(() => post(slot));
     });
+  };
+
+  /** Posts the requests queued for a worker; one that cannot be cloned fails alone. */
+  const post = (slot: Slot): void => {
+    const batch = slot.outbox;
+    slot.outbox = [];
+    if (slot.gone) return; // retire() has failed their tasks already
+    try {
+      slot.worker.postMessage(batch);
+    } catch {
+      for (const request of batch) {
+        try {
+          slot.worker.postMessage([request]);
+        } catch (err) {
+          const task = slot.pending.get(request.id);
+          slot.pending.delete(request.id);
+          if (slot.pending.size === 0) slot.worker.unref();
+          task?.reject(err instanceof Error ? err : new Error(String(err)));
+        }
+      }
+    }
   };
 
   return {

@@ -1,7 +1,8 @@
 /**
  * A mapping worker thread (started by `createMappingPool`): runs the inline mapping step for
- * `{file, input}` requests — compiled once per file, recompiled when the file changes, exactly as
- * on the main thread — and answers the mapped body or the error, taken apart for the trip back.
+ * batches of `{file, input}` requests — compiled once per file, recompiled when the file changes,
+ * exactly as on the main thread — and answers the mapped bodies or the errors, taken apart for
+ * the trip back, in batches as well.
  */
 import { parentPort } from 'node:worker_threads';
 import { isAmtError } from '../errors.js';
@@ -13,9 +14,39 @@ const port = parentPort;
 if (port === null)
   throw new Error('src/mapping/worker is a worker thread entry; start it with createMappingPool');
 
-port.on('message', (request: MappingRequest) => {
-  void handle(request);
+port.on('message', (requests: readonly MappingRequest[]) => {
+  for (const request of requests) void handle(request);
 });
+
+/**
+ * Answers finished in this turn are posted together after it (see MappingRequest in pool.ts),
+ * or as soon as the first of them has waited this long: a large batch of requests does not hold
+ * back the deliveries of its first mappings until its last one is done.
+ */
+const HOLD_REPLIES_MS = 2;
+let replies: MappingReply[] = [];
+let transfers: ArrayBuffer[] = [];
+let firstReplyAt = 0;
+
+function answer(reply: MappingReply, transfer?: ArrayBuffer): void {
+  replies.push(reply);
+  if (transfer !== undefined) transfers.push(transfer);
+  if (replies.length === 1) {
+    firstReplyAt = performance.now();
+    setImmediate(postReplies);
+  } else if (performance.now() - firstReplyAt >= HOLD_REPLIES_MS) {
+    postReplies();
+  }
+}
+
+function postReplies(): void {
+  if (replies.length === 0) return;
+  const batch = replies;
+  const list = transfers;
+  replies = [];
+  transfers = [];
+  port!.postMessage(batch, list);
+}
 
 async function handle({ id, file, input }: MappingRequest): Promise<void> {
   let body: MappedBody;
@@ -23,12 +54,12 @@ async function handle({ id, file, input }: MappingRequest): Promise<void> {
     const step = await loadMappingStep(file);
     body = await step(input);
   } catch (err) {
-    answerError(id, err);
+    answer({ id, ok: false, error: cloneable(toWireError(err)) });
     return;
   }
   const { contentType, content } = body;
   if (typeof content === 'string') {
-    port!.postMessage({ id, ok: true, contentType, content } satisfies MappingReply);
+    answer({ id, ok: true, contentType, content });
     return;
   }
   // A Buffer cut from Node's shared pool must not be transferred (that would detach the pool): copy it.
@@ -38,19 +69,21 @@ async function handle({ id, file, input }: MappingRequest): Promise<void> {
     content.buffer instanceof ArrayBuffer
       ? content
       : new Uint8Array(content);
-  port!.postMessage({ id, ok: true, contentType, content: owned } satisfies MappingReply, [
-    owned.buffer as ArrayBuffer,
-  ]);
+  answer({ id, ok: true, contentType, content: owned }, owned.buffer as ArrayBuffer);
 }
 
-function answerError(id: number, err: unknown): void {
-  const error = toWireError(err);
+/**
+ * The error as it can cross to the main thread: `details` holding something that cannot be
+ * cloned (a function, a socket …) is reduced to what JSON keeps, so that it does not take the
+ * other answers of its batch down with it.
+ */
+function cloneable(error: WireError): WireError {
+  if (error.kind !== 'amt') return error;
   try {
-    port!.postMessage({ id, ok: false, error } satisfies MappingReply);
+    structuredClone(error.details);
+    return error;
   } catch {
-    // `details` held something that cannot be cloned (a function, a socket …): keep what JSON keeps.
-    const plain = error.kind === 'amt' ? { ...error, details: jsonCopy(error.details) } : error;
-    port!.postMessage({ id, ok: false, error: plain } satisfies MappingReply);
+    return { ...error, details: jsonCopy(error.details) };
   }
 }
 

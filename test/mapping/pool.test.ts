@@ -227,6 +227,57 @@ describe('mapping worker pool', function () {
   });
 });
 
+describe('mapping worker pool: batches', function () {
+  this.timeout(60_000);
+
+  it('sends the mappings asked for in one turn in one message and answers them in fewer messages', async () => {
+    const pool = createMappingPool({ threads: 1 });
+    try {
+      const suite = loadMappingTestSuite(SUITE);
+      const step = await pool.loadMappingStep(suite.mappingFile);
+      await step(suite.cases[0]!.input); // the worker is running and has compiled the mapping
+      const [worker] = pool.workersForTest();
+      let posted = 0;
+      const post = worker!.postMessage.bind(worker);
+      worker!.postMessage = (...args: Parameters<typeof post>) => {
+        posted += 1;
+        post(...args);
+      };
+      let answers = 0;
+      worker!.on('message', () => (answers += 1));
+
+      const bodies = await Promise.all(Array.from({ length: 12 }, () => step(suite.cases[0]!.input)));
+      expect(posted).to.equal(1);
+      expect(answers).to.be.within(1, 11);
+      expect(new Set(bodies.map((b) => withoutClock(b.content))).size).to.equal(1);
+      expect(withoutClock(bodies[0]!.content)).to.contain('<xdomea:');
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('fails a request that cannot be sent to a worker alone, and maps the others of its batch', async () => {
+    const pool = createMappingPool({ threads: 1 });
+    try {
+      const suite = loadMappingTestSuite(SUITE);
+      const step = await pool.loadMappingStep(suite.mappingFile);
+      const good = suite.cases[0]!.input;
+      const bad = { ...good, application: { ...(good.application as object), callback: () => 0 } };
+      const [first, broken, last] = await Promise.all([
+        outcome(() => step(good)),
+        outcome(() => step(bad)),
+        outcome(() => step(good)),
+      ]);
+      expect(broken).to.be.instanceOf(Error);
+      expect((broken as Error).message).to.match(/could not be cloned/);
+      for (const body of [first, last])
+        expect(withoutClock((body as MappedBody).content)).to.contain('<xdomea:');
+    } finally {
+      await pool.close();
+    }
+  });
+});
+
 describe('mapping worker pool: workers that die, closing', function () {
   this.timeout(60_000);
   let dir: string;
