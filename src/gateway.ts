@@ -64,6 +64,9 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
       ? createMappingPool({ threads: config.pipeline.mappingThreads })
       : undefined;
   const loadMapping = options.loadMapping ?? (mappingPool as MappingPool).loadMappingStep;
+  // The routes' mappings are compiled, with their schemas, on every worker before the gateway
+  // reports ready: the first applications after a start do not wait a second or more for it.
+  const warm = options.workers === false ? undefined : mappingPool?.warmUp(mappingFiles(config));
   const pipeline = new Pipeline({
     config,
     store,
@@ -100,6 +103,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
   });
 
   const identity = await createIdentityVerifier(config, store, { logger });
+  await warm;
   let shuttingDown = false;
   const app = createApp({
     identity,
@@ -169,6 +173,12 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
 function gatewayRouter(config: GatewayConfig): Router {
   // Status notices to citizens' postboxes travel as messages of their own, on routes derived here.
   return createRouter({ ...config, routes: [...config.routes, ...statusNoticeRoutes(config)] });
+}
+
+/** The mapping files of the configured routes and of the status notice routes. */
+function mappingFiles(config: GatewayConfig): string[] {
+  const files = [...config.routes, ...statusNoticeRoutes(config)].map((route) => route.mapping);
+  return files.filter((file): file is string => file !== undefined);
 }
 
 function attachmentStore(config: GatewayConfig): AttachmentStore {

@@ -20,6 +20,12 @@ export interface MappingPoolOptions {
 export interface MappingPool {
   /** As `loadMappingStep` from `./index.js`; the returned step maps on a worker thread. */
   loadMappingStep(file: string): Promise<MappingStep>;
+  /**
+   * Starts every worker and has each compile these mapping files and their schemas now, so that
+   * the first applications after a start do not wait for it. A file that fails to compile is
+   * not an error here: its messages fail with the compile error as they would have.
+   */
+  warmUp(files: readonly string[]): Promise<void>;
   /** Terminates the workers; mappings still pending and later calls fail. Safe to call twice. */
   close(): Promise<void>;
   /** The running workers, so a test can stop one mid-task. */
@@ -35,7 +41,8 @@ export interface MappingPool {
 export interface MappingRequest {
   readonly id: number;
   readonly file: string;
-  readonly input: MappingInput;
+  /** Absent: only compile the file (warm-up); the answer then has empty content. */
+  readonly input?: MappingInput;
 }
 
 /** An error as it crosses the thread boundary. */
@@ -76,6 +83,9 @@ interface Slot {
 
 const inlinePool: MappingPool = {
   loadMappingStep,
+  async warmUp(files) {
+    await Promise.allSettled(files.map((file) => loadMappingStep(file)));
+  },
   close: () => Promise.resolve(),
   workersForTest: () => [],
 };
@@ -188,9 +198,9 @@ export function createMappingPool(options: MappingPoolOptions): MappingPool {
     return best;
   };
 
-  const run = (file: string, input: MappingInput): Promise<MappedBody> => {
+  const run = (file: string, input: MappingInput | undefined, on?: Slot): Promise<MappedBody> => {
     if (closing !== undefined) return Promise.reject(closed());
-    const slot = leastBusy();
+    const slot = on ?? leastBusy();
     const id = nextId++;
     return new Promise<MappedBody>((resolve, reject) => {
       if (slot.pending.size === 0) slot.worker.ref();
@@ -221,21 +231,30 @@ export function createMappingPool(options: MappingPoolOptions): MappingPool {
     }
   };
 
+  const loadStep = async (file: string): Promise<MappingStep> => {
+    if (closing !== undefined) throw closed();
+    const absolute = path.resolve(file);
+    // Compiled here as well: a broken file fails now, and the step declares its source format.
+    // The schemas are compiled only where validation runs, in the workers.
+    const mapping = await loadMapping(absolute, { schemas: false });
+    let step = steps.get(mapping);
+    if (step === undefined) {
+      step = Object.assign((input: MappingInput) => run(absolute, input), {
+        source: mapping.definition.source.format,
+      });
+      steps.set(mapping, step);
+    }
+    return step;
+  };
+
   return {
-    async loadMappingStep(file: string): Promise<MappingStep> {
-      if (closing !== undefined) throw closed();
-      const absolute = path.resolve(file);
-      // Compiled here as well: a broken file fails now, and the step declares its source format.
-      // The schemas are compiled only where validation runs, in the workers.
-      const mapping = await loadMapping(absolute, { schemas: false });
-      let step = steps.get(mapping);
-      if (step === undefined) {
-        step = Object.assign((input: MappingInput) => run(absolute, input), {
-          source: mapping.definition.source.format,
-        });
-        steps.set(mapping, step);
-      }
-      return step;
+    loadMappingStep: loadStep,
+    async warmUp(files: readonly string[]): Promise<void> {
+      const absolute = [...new Set(files.map((file) => path.resolve(file)))];
+      if (absolute.length === 0 || closing !== undefined) return;
+      await Promise.allSettled(absolute.map((file) => loadStep(file)));
+      leastBusy(); // starts every worker
+      await Promise.allSettled(slots.flatMap((slot) => absolute.map((file) => run(file, undefined, slot))));
     },
     close(): Promise<void> {
       closing ??= Promise.all(

@@ -52,7 +52,7 @@ async function handle({ id, file, input }: MappingRequest): Promise<void> {
   let body: MappedBody;
   try {
     const step = await loadMappingStep(file);
-    body = await step(input);
+    body = input === undefined ? { contentType: '', content: '' } : await step(input);
   } catch (err) {
     answer({ id, ok: false, error: cloneable(toWireError(err)) });
     return;

@@ -278,6 +278,51 @@ describe('mapping worker pool: batches', function () {
   });
 });
 
+describe('mapping worker pool: warm-up', function () {
+  this.timeout(60_000);
+  let dir: string;
+  before(() => {
+    dir = mkdtempSync(path.join(os.tmpdir(), 'amt-mapping-warm-'));
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('starts every worker and has each compile the files before the first application', async () => {
+    const file = path.join(dir, 'parken.mapping.yaml');
+    writeFileSync(file, XDOMEA_0504);
+    const pool = createMappingPool({ threads: 2 });
+    try {
+      expect(pool.workersForTest()).to.have.length(0); // workers start on demand otherwise
+      await pool.warmUp([file, path.relative(process.cwd(), file)]);
+      const workers = pool.workersForTest();
+      expect(workers).to.have.length(2);
+      const step = await pool.loadMappingStep(file);
+      const body = await step(input({ created: '2024-05-02T08:15:00Z' }));
+      expect(String(body.content)).to.contain('<xdomea:Erstellungszeitpunkt>2024-05-02T08:15:00Z<');
+      expect(pool.workersForTest()).to.deep.equal(workers);
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('does not fail on a broken file: its messages fail with the compile error as before', async () => {
+    const file = path.join(dir, 'broken.mapping.yaml');
+    writeFileSync(
+      file,
+      'source: { format: json }\ntarget: { format: json }\nrules:\n  - { to: name, frm: x }\n',
+    );
+    for (const threads of [0, 1]) {
+      const pool = createMappingPool({ threads });
+      try {
+        await pool.warmUp([file]);
+        const err = await failure(() => pool.loadMappingStep(file));
+        expect(isAmtError(err) && err.code).to.equal('AMT_MAPPING_COMPILE_FAILED');
+      } finally {
+        await pool.close();
+      }
+    }
+  });
+});
+
 describe('mapping worker pool: workers that die, closing', function () {
   this.timeout(60_000);
   let dir: string;
