@@ -1,9 +1,16 @@
 /**
  * End-to-end throughput: 5 KB JSON applications → durable intake → mapping → xdomea XML → XSD
  * validation → delivery to a local HTTP receiver, against a bare Node forwarder (HTTP in → HTTP
- * out, nothing stored or mapped) measured in the same run. Then intake latency at a fixed rate.
+ * out, nothing stored or mapped) measured in the same run, with the CPU each delivered application
+ * cost the gateway's threads and the bench process (Linux). Then intake latency at a fixed rate,
+ * on the mapped route and on a pass-through route.
  *
- *   npm run bench:e2e [-- --requests 10000 --concurrency 64 --runs 3 --rate 1000 --seconds 5 --warmup 3]
+ * Every closed-loop run first sends `--warmup-requests` applications that are not counted (and
+ * waits until the gateway delivered them), so that both sides are measured with their code
+ * compiled by the JIT: sustained throughput, not the first second after a start.
+ *
+ *   npm run bench:e2e [-- --requests 10000 --warmup-requests 2000 --concurrency 64 --runs 3
+ *                         --rate 1000 --seconds 5 --warmup 3]
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -21,6 +28,7 @@ import {
   writeGatewayConfig,
 } from '../test/support/gateway-process.js';
 import { closedLoop, median, openLoop, percentile, type LoadResult, type Request } from './load.js';
+import { readThreadCpu } from './support.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const MAPPING = path.join(ROOT, 'mappings/bewohnerparken/bewohnerparken.mapping.yaml');
@@ -28,6 +36,7 @@ const MAPPING = path.join(ROOT, 'mappings/bewohnerparken/bewohnerparken.mapping.
 const { values } = parseArgs({
   options: {
     requests: { type: 'string', default: '10000' },
+    'warmup-requests': { type: 'string', default: '2000' },
     concurrency: { type: 'string', default: '64' },
     runs: { type: 'string', default: '3' },
     rate: { type: 'string', default: '1000' },
@@ -36,6 +45,7 @@ const { values } = parseArgs({
   },
 });
 const REQUESTS = Number(values.requests);
+const WARMUP_REQUESTS = Number(values['warmup-requests']);
 const CONCURRENCY = Number(values.concurrency);
 const RUNS = Number(values.runs);
 
@@ -124,8 +134,9 @@ async function main(): Promise<void> {
   const endToEnd: number[] = [];
   const intakeP50: number[] = [];
   const intakeP99: number[] = [];
+  const cpu: { main: number; others: number; bench: number }[] = [];
   console.log(
-    `bench:e2e — ${REQUESTS} applications of ${applicationBody(0, 'x').length} bytes, concurrency ${CONCURRENCY}, ${RUNS} runs`,
+    `bench:e2e — ${REQUESTS} applications of ${applicationBody(0, 'x').length} bytes after ${WARMUP_REQUESTS} uncounted, concurrency ${CONCURRENCY}, ${RUNS} runs`,
   );
   console.log(
     `route: ${mapped ? 'mapping bewohnerparken → xdomea XML, XSD-validated' : 'JSON pass-through (mapping file not found)'} → http adapter`,
@@ -133,6 +144,7 @@ async function main(): Promise<void> {
 
   for (let run = 0; run < RUNS; run++) {
     const forwarder = await startForwarder(`${receiver.url}/import`);
+    await closedLoop(forwarder.url, WARMUP_REQUESTS, CONCURRENCY, requests(WARMUP_REQUESTS, `fwdw${run}`));
     const base = await closedLoop(forwarder.url, REQUESTS, CONCURRENCY, requests(REQUESTS, `fwd${run}`));
     forwarder.child.kill();
     baseline.push(base.ok / base.seconds);
@@ -141,11 +153,30 @@ async function main(): Promise<void> {
     const port = await freePort();
     const gateway = await spawnGateway(gatewayConfig(dir, receiver.url, port, mapped), port);
     receiver.byDeliveryId.clear();
+    const warm = await closedLoop(
+      gateway.url,
+      WARMUP_REQUESTS,
+      CONCURRENCY,
+      requests(WARMUP_REQUESTS, `gww${run}`),
+    );
+    await waitDelivered(receiver, warm.ok, 120_000);
+    receiver.byDeliveryId.clear();
     const make = requests(REQUESTS, `gw${run}`);
+    const cpuBefore = readThreadCpu(gateway.child.pid!);
+    const benchBefore = process.cpuUsage();
     const started = performance.now();
     const load = await closedLoop(gateway.url, REQUESTS, CONCURRENCY, make);
     const done = await waitDelivered(receiver, load.ok, 120_000);
     const delivered = receiver.byDeliveryId.size;
+    const cpuAfter = readThreadCpu(gateway.child.pid!);
+    const benchCpu = process.cpuUsage(benchBefore);
+    if (cpuBefore && cpuAfter && delivered > 0) {
+      cpu.push({
+        main: (cpuAfter.mainMs - cpuBefore.mainMs) / delivered,
+        others: (cpuAfter.othersMs - cpuBefore.othersMs) / delivered,
+        bench: (benchCpu.user + benchCpu.system) / 1000 / delivered,
+      });
+    }
     gateway.child.kill('SIGTERM');
     await gateway.exited;
     rmSync(dir, { recursive: true, force: true });
@@ -161,30 +192,36 @@ async function main(): Promise<void> {
   }
 
   // Intake latency at a fixed arrival rate (open loop), on the same route: the mapping and the
-  // deliveries run while the requests come in. Counted after a warm-up at the same rate.
+  // deliveries run while the requests come in. Counted after a warm-up at the same rate. Then
+  // the same on a pass-through route (http delivery of the JSON, no mapping, no XSD).
   const rate = Number(values.rate);
   const seconds = Number(values.seconds);
   const warmup = Number(values.warmup);
-  const paced: LoadResult[] = [];
-  for (let run = 0; run < RUNS; run++) {
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'amt-bench-'));
-    const port = await freePort();
-    const gateway = await spawnGateway(gatewayConfig(dir, receiver.url, port, mapped), port);
-    const result = await openLoop(
-      gateway.url,
-      rate,
-      seconds,
-      requests(Math.round(rate * (warmup + seconds)), `paced${run}`),
-      warmup,
-    );
-    gateway.child.kill('SIGTERM');
-    await gateway.exited;
-    rmSync(dir, { recursive: true, force: true });
-    paced.push(result);
-    console.log(
-      `  open loop run ${run + 1}: ${result.ok} ok, ${result.failed} failed, p50 ${fmt(percentile(result.latenciesMs, 50), 1)} ms, p99 ${fmt(percentile(result.latenciesMs, 99), 1)} ms, max ${fmt(percentile(result.latenciesMs, 100), 1)} ms`,
-    );
-  }
+  const pacedRuns = async (withMapping: boolean, label: string): Promise<LoadResult[]> => {
+    const results: LoadResult[] = [];
+    for (let run = 0; run < RUNS; run++) {
+      const dir = mkdtempSync(path.join(os.tmpdir(), 'amt-bench-'));
+      const port = await freePort();
+      const gateway = await spawnGateway(gatewayConfig(dir, receiver.url, port, withMapping), port);
+      const result = await openLoop(
+        gateway.url,
+        rate,
+        seconds,
+        requests(Math.round(rate * (warmup + seconds)), `${label}${run}`),
+        warmup,
+      );
+      gateway.child.kill('SIGTERM');
+      await gateway.exited;
+      rmSync(dir, { recursive: true, force: true });
+      results.push(result);
+      console.log(
+        `  open loop ${label} run ${run + 1}: ${result.ok} ok, ${result.failed} failed, p50 ${fmt(percentile(result.latenciesMs, 50), 1)} ms, p99 ${fmt(percentile(result.latenciesMs, 99), 1)} ms, max ${fmt(percentile(result.latenciesMs, 100), 1)} ms`,
+      );
+    }
+    return results;
+  };
+  const paced = await pacedRuns(mapped, mapped ? 'mapped' : 'pass-through');
+  const passThrough = mapped ? await pacedRuns(false, 'pass-through') : undefined;
   await receiver.close();
 
   const ratio = median(endToEnd) / median(baseline);
@@ -197,10 +234,23 @@ async function main(): Promise<void> {
   console.log(
     `  gateway end to end (delivered) ${fmt(median(endToEnd))} applications/s   ratio to baseline ${fmt(ratio, 2)}×`,
   );
-  const pacedMedian = (p: number): number => median(paced.map((r) => percentile(r.latenciesMs, p)));
+  if (cpu.length > 0) {
+    const m = (pick: (c: (typeof cpu)[number]) => number): string => fmt(median(cpu.map(pick)), 3);
+    console.log(
+      `  CPU per delivered application  gateway main thread ${m((c) => c.main)} ms, its other threads ${m((c) => c.others)} ms (mapping, GC, I/O); load generator + receiver ${m((c) => c.bench)} ms`,
+    );
+  }
+  const summary = (results: readonly LoadResult[]): string => {
+    const at = (p: number): number => median(results.map((r) => percentile(r.latenciesMs, p)));
+    const ok = results.reduce((n, r) => n + r.ok, 0);
+    const failed = results.reduce((n, r) => n + r.failed, 0);
+    return `${ok} ok, ${failed} failed, p50 ${fmt(at(50), 1)} ms, p99 ${fmt(at(99), 1)} ms, max ${fmt(at(100), 1)} ms`;
+  };
   console.log(
-    `  intake at ${rate}/s for ${seconds}s after ${warmup}s warm-up (open loop, medians of ${RUNS} runs): ${paced.reduce((n, r) => n + r.ok, 0)} ok, ${paced.reduce((n, r) => n + r.failed, 0)} failed, p50 ${fmt(pacedMedian(50), 1)} ms, p99 ${fmt(pacedMedian(99), 1)} ms, max ${fmt(pacedMedian(100), 1)} ms`,
+    `  intake at ${rate}/s for ${seconds}s after ${warmup}s warm-up (open loop, medians of ${RUNS} runs)`,
   );
+  console.log(`    ${mapped ? 'mapped route' : 'pass-through route'}: ${summary(paced)}`);
+  if (passThrough) console.log(`    pass-through route: ${summary(passThrough)}`);
 }
 
 await main();

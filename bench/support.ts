@@ -3,7 +3,7 @@
  * from /proc (Linux), sampled in a worker thread so that a busy event loop here does not stretch
  * the sampling interval, and a receiver that streams request bodies away instead of keeping them.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Worker } from 'node:worker_threads';
@@ -192,3 +192,38 @@ export const fmt = (n: number, digits = 0): string =>
 
 /** Bytes as MB (2^20) with one decimal. */
 export const mb = (bytes: number): string => fmt(bytes / MiB, 1);
+
+/** CPU time of a process so far, in ms: its main thread and all its other threads (Linux /proc). */
+export interface ThreadCpu {
+  readonly mainMs: number;
+  readonly othersMs: number;
+}
+
+/**
+ * Reads utime + stime of every thread of `pid` from /proc (in USER_HZ ticks of 10 ms); undefined
+ * where there is no /proc. Threads that ended in between are missing from a later reading.
+ */
+export function readThreadCpu(pid: number): ThreadCpu | undefined {
+  let tasks: string[];
+  try {
+    tasks = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return undefined;
+  }
+  let mainMs = 0;
+  let othersMs = 0;
+  for (const task of tasks) {
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${pid}/task/${task}/stat`, 'utf8');
+    } catch {
+      continue; // the thread ended
+    }
+    // Fields after the command name (which may hold spaces): state is field 3, utime 14, stime 15.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const ms = (Number(fields[11]) + Number(fields[12])) * 10;
+    if (task === String(pid)) mainMs += ms;
+    else othersMs += ms;
+  }
+  return { mainMs, othersMs };
+}
