@@ -256,6 +256,20 @@ describe('http adapter: delivery against a real receiver', () => {
     }
   });
 
+  it('classifies an answer cut off in its body as retryable, not as delivered', async () => {
+    const cutting = await startServer((_req, res) => {
+      res.writeHead(201, { 'content-type': 'application/json', 'content-length': '100' });
+      res.write('{"id":"FV-');
+      setTimeout(() => res.socket?.destroy(), 20);
+    });
+    try {
+      const error = await rejection(adapter({ url: `${cutting.url}/antraege` }));
+      expect(error.code).to.equal('AMT_DELIVERY_RETRYABLE');
+    } finally {
+      await cutting.close();
+    }
+  });
+
   it('classifies a timeout as retryable', async () => {
     const error = await rejection(adapter({ url: `${server.url}/slow`, timeout: '200ms' }));
     expect(error.code).to.equal('AMT_DELIVERY_RETRYABLE');

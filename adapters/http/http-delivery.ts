@@ -326,19 +326,40 @@ function exchange(
   return answer.finally(() => clearTimeout(timer));
 }
 
-async function readCapped(stream: Readable, limit: number): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of stream) {
-    const buffer = chunk as Buffer;
-    chunks.push(buffer);
-    size += buffer.length;
-    if (size >= limit) {
-      stream.destroy();
-      break;
-    }
-  }
-  return Buffer.concat(chunks).subarray(0, limit);
+/**
+ * The answer's body, up to `limit` bytes (the rest is not read). Plain stream events rather than
+ * an async iterator: that costs a promise per chunk and its own end-of-stream watcher, on every
+ * delivery. A body that ends early (the connection closed, the request destroyed) rejects.
+ */
+function readCapped(stream: Readable, limit: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let settled = false;
+    const finish = (err?: Error): void => {
+      if (settled) return;
+      settled = true;
+      if (err) reject(err);
+      else resolve(Buffer.concat(chunks).subarray(0, limit));
+    };
+    stream.on('data', (chunk: Buffer) => {
+      chunks.push(chunk);
+      size += chunk.length;
+      if (size >= limit) {
+        finish();
+        stream.destroy();
+      }
+    });
+    stream.once('end', () => finish());
+    stream.once('error', (err) => finish(err));
+    stream.once('close', () => finish(prematureClose()));
+  });
+}
+
+function prematureClose(): Error {
+  return Object.assign(new Error('the answer ended before its body was complete'), {
+    code: 'ERR_STREAM_PREMATURE_CLOSE',
+  });
 }
 
 function plainHeaders(headers: IncomingHttpHeaders): Record<string, string | undefined> {
