@@ -128,7 +128,7 @@ const fmt = (n: number, digits = 0): string =>
 
 async function main(): Promise<void> {
   const mapped = existsSync(MAPPING);
-  const receiver = await startReceiver();
+  const receiver = await startReceiver({ keepBodies: false });
   const baseline: number[] = [];
   const intake: number[] = [];
   const endToEnd: number[] = [];

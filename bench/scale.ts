@@ -292,7 +292,7 @@ function load(): string {
 }
 
 async function main(): Promise<void> {
-  const receiver = await startReceiver();
+  const receiver = await startReceiver({ keepBodies: false });
   console.log(
     `bench:scale — ${fmt(REQUESTS)} applications of ${fmt(request('x').body.length)} bytes per scenario, ` +
       `${CONCURRENCY} in flight spread over the instances, ${RUNS} runs; JSON pass-through route → http adapter`,
