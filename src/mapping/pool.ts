@@ -33,8 +33,9 @@ export interface MappingPool {
 }
 
 /**
- * Main thread → worker, in batches: the mappings asked for during one turn of the event loop
- * travel in one message, and the worker answers those it finished in one turn in one message.
+ * Main thread → worker, in batches: an idle worker gets a mapping at once, a busy one gets the
+ * mappings asked for during one turn of the event loop in one message; the worker answers the
+ * first mapping it finished in a turn at once and the others of that turn together.
  * A message costs a wake-up of the other thread and an event dispatch on each side (together
  * about as much as a fifth of a mapping); under load one of them serves many mappings.
  */
@@ -203,10 +204,13 @@ export function createMappingPool(options: MappingPoolOptions): MappingPool {
     const slot = on ?? leastBusy();
     const id = nextId++;
     return new Promise<MappedBody>((resolve, reject) => {
-      if (slot.pending.size === 0) slot.worker.ref();
+      const idle = slot.pending.size === 0;
+      if (idle) slot.worker.ref();
       slot.pending.set(id, { resolve, reject });
       slot.outbox.push({ id, file, input });
-      if (slot.outbox.length === 1) setImmediate(() => post(slot));
+      // An idle worker starts at once; what is asked of a busy one waits for the end of the turn.
+      if (idle) post(slot);
+      else if (slot.outbox.length === 1) setImmediate(() => post(slot));
     });
   };
 

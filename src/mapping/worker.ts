@@ -19,16 +19,25 @@ port.on('message', (requests: readonly MappingRequest[]) => {
 });
 
 /**
- * Answers finished in this turn are posted together after it (see MappingRequest in pool.ts),
- * or as soon as the first of them has waited this long: a large batch of requests does not hold
- * back the deliveries of its first mappings until its last one is done.
+ * The first answer of a turn is posted at once; the others finished in the same turn together
+ * after it (see MappingRequest in pool.ts), or as soon as the first of them has waited this
+ * long: a large batch of requests does not hold back its deliveries until its last one is done.
  */
 const HOLD_REPLIES_MS = 2;
 let replies: MappingReply[] = [];
 let transfers: ArrayBuffer[] = [];
 let firstReplyAt = 0;
+let answeredThisTurn = false;
 
 function answer(reply: MappingReply, transfer?: ArrayBuffer): void {
+  if (!answeredThisTurn) {
+    // The first answer of a turn leaves at once: the main thread can deliver it while this
+    // thread maps the rest.
+    answeredThisTurn = true;
+    setImmediate(() => (answeredThisTurn = false));
+    port!.postMessage([reply], transfer === undefined ? [] : [transfer]);
+    return;
+  }
   replies.push(reply);
   if (transfer !== undefined) transfers.push(transfer);
   if (replies.length === 1) {
