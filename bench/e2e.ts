@@ -9,8 +9,12 @@
  * waits until the gateway delivered them), so that both sides are measured with their code
  * compiled by the JIT: sustained throughput, not the first second after a start.
  *
+ * Last, the sustained rate: offered rates stepped up on one gateway until the deliveries no
+ * longer keep pace.
+ *
  *   npm run bench:e2e [-- --requests 10000 --warmup-requests 2000 --concurrency 64 --runs 3
- *                         --rate 1000 --seconds 5 --warmup 3]
+ *                         --rate 1000 --seconds 5 --warmup 3 --steps-from 1000 --steps-to 2200
+ *                         --step-by 200]
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -42,6 +46,9 @@ const { values } = parseArgs({
     rate: { type: 'string', default: '1000' },
     seconds: { type: 'string', default: '5' },
     warmup: { type: 'string', default: '3' },
+    'steps-from': { type: 'string', default: '1000' },
+    'steps-to': { type: 'string', default: '2200' },
+    'step-by': { type: 'string', default: '200' },
   },
 });
 const REQUESTS = Number(values.requests);
@@ -222,6 +229,44 @@ async function main(): Promise<void> {
   };
   const paced = await pacedRuns(mapped, mapped ? 'mapped' : 'pass-through');
   const passThrough = mapped ? await pacedRuns(false, 'pass-through') : undefined;
+
+  // Sustained rate: one gateway, offered rates stepped up (1 s warm-up + `seconds` each). A rate
+  // is sustained when the deliveries keep pace: once the step's last request is answered, all
+  // of its applications are delivered within 500 ms (the ones still in flight). The burst above
+  // lets intake run ahead and the deliveries catch up afterwards; this is the steady state.
+  const steps: { rate: number; p99: number; lagMs: number; sustained: boolean }[] = [];
+  {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'amt-bench-'));
+    const port = await freePort();
+    const gateway = await spawnGateway(gatewayConfig(dir, receiver.url, port, mapped), port);
+    receiver.byDeliveryId.clear();
+    let accepted = 0;
+    const from = Number(values['steps-from']);
+    const to = Number(values['steps-to']);
+    const by = Number(values['step-by']);
+    for (let stepRate = from; stepRate <= to; stepRate += by) {
+      const result = await openLoop(
+        gateway.url,
+        stepRate,
+        seconds,
+        requests(Math.round(stepRate * (1 + seconds)), `step${stepRate}-`),
+        1,
+      );
+      accepted += Math.round(stepRate * (1 + seconds)) - result.failed;
+      const answered = performance.now();
+      const caughtUp = await waitDelivered(receiver, accepted, 30_000);
+      const lagMs = caughtUp - answered;
+      const sustained = result.failed === 0 && lagMs <= 500;
+      steps.push({ rate: stepRate, p99: percentile(result.latenciesMs, 99), lagMs, sustained });
+      console.log(
+        `  step ${fmt(stepRate)}/s: ${result.failed} failed, intake p99 ${fmt(percentile(result.latenciesMs, 99), 1)} ms, deliveries caught up ${fmt(lagMs)} ms after the last answer${sustained ? '' : ' — not sustained'}`,
+      );
+      if (!sustained) break;
+    }
+    gateway.child.kill('SIGTERM');
+    await gateway.exited;
+    rmSync(dir, { recursive: true, force: true });
+  }
   await receiver.close();
 
   const ratio = median(endToEnd) / median(baseline);
@@ -251,6 +296,11 @@ async function main(): Promise<void> {
   );
   console.log(`    ${mapped ? 'mapped route' : 'pass-through route'}: ${summary(paced)}`);
   if (passThrough) console.log(`    pass-through route: ${summary(passThrough)}`);
+  const held = steps.filter((step) => step.sustained);
+  const highest = held[held.length - 1];
+  console.log(
+    `  sustained (stepped open loop, ${seconds}s per step): ${highest ? `${fmt(highest.rate)} applications/s delivered as offered, intake p99 ${fmt(highest.p99, 1)} ms` : `not even ${values['steps-from']}/s`}${held.length === steps.length ? ' (highest step tried)' : ''}`,
+  );
 }
 
 await main();
