@@ -175,10 +175,9 @@ function gatewayRouter(config: GatewayConfig): Router {
   return createRouter({ ...config, routes: [...config.routes, ...statusNoticeRoutes(config)] });
 }
 
-/** The mapping files of the configured routes and of the status notice routes. */
+/** The mapping files of the configured routes (status notice routes never map). */
 function mappingFiles(config: GatewayConfig): string[] {
-  const files = [...config.routes, ...statusNoticeRoutes(config)].map((route) => route.mapping);
-  return files.filter((file): file is string => file !== undefined);
+  return config.routes.flatMap((route) => (route.mapping === undefined ? [] : [route.mapping]));
 }
 
 function attachmentStore(config: GatewayConfig): AttachmentStore {

@@ -352,7 +352,10 @@ function readCapped(stream: Readable, limit: number): Promise<Buffer> {
     });
     stream.once('end', () => finish());
     stream.once('error', (err) => finish(err));
-    stream.once('close', () => finish(prematureClose()));
+    // 'close' follows every 'end' too; only a close before it is an error (built only then).
+    stream.once('close', () => {
+      if (!settled) finish(prematureClose());
+    });
   });
 }
 

@@ -191,9 +191,14 @@ export function createMappingPool(options: MappingPoolOptions): MappingPool {
     }
   };
 
-  /** Workers are started on demand, up to `threads`; a worker that died is replaced here. */
-  const leastBusy = (): Slot => {
+  /** Starts workers up to `threads`; a worker that died is replaced here. */
+  const fill = (): void => {
     while (slots.length < threads) spawn();
+  };
+
+  /** Workers are started on demand (see `fill`). */
+  const leastBusy = (): Slot => {
+    fill();
     let best = slots[0]!;
     for (const slot of slots) if (slot.pending.size < best.pending.size) best = slot;
     return best;
@@ -257,7 +262,7 @@ export function createMappingPool(options: MappingPoolOptions): MappingPool {
       const absolute = [...new Set(files.map((file) => path.resolve(file)))];
       if (absolute.length === 0 || closing !== undefined) return;
       await Promise.allSettled(absolute.map((file) => loadStep(file)));
-      leastBusy(); // starts every worker
+      fill();
       await Promise.allSettled(slots.flatMap((slot) => absolute.map((file) => run(file, undefined, slot))));
     },
     close(): Promise<void> {

@@ -34,6 +34,12 @@ export interface PipelineDeps {
 export class Pipeline {
   readonly owner: string;
   private readonly deps: PipelineDeps;
+  /**
+   * How many slots must be free before a claim when some are busy: a quarter of them (at most a
+   * batch). Under load a claim then takes several messages in one transaction instead of one
+   * message per finished delivery.
+   */
+  private readonly refill: number;
   private readonly now: () => number;
   private running = false;
   private loop: Promise<void> | undefined;
@@ -44,6 +50,8 @@ export class Pipeline {
 
   constructor(deps: PipelineDeps) {
     this.deps = deps;
+    const { concurrency, batchSize } = deps.config.pipeline;
+    this.refill = Math.max(1, Math.min(batchSize, Math.floor(concurrency / 4)));
     this.owner = deps.owner ?? `worker-${randomUUID()}`;
     this.now = deps.now ?? Date.now;
   }
@@ -80,19 +88,9 @@ export class Pipeline {
     await this.deps.store.releaseLeases(this.owner, this.now());
   }
 
-  /**
-   * How many slots must be free before a claim when some are busy: a quarter of them (at most a
-   * batch). Under load a claim then takes several messages in one transaction instead of one
-   * message per finished delivery.
-   */
-  private get refill(): number {
-    const { concurrency, batchSize } = this.deps.config.pipeline;
-    return Math.max(1, Math.min(batchSize, Math.floor(concurrency / 4)));
-  }
-
   private async run(): Promise<void> {
     const { concurrency, batchSize, leaseMs, pollIntervalMs } = this.deps.config.pipeline;
-    const refill = this.refill;
+    const { refill } = this;
     while (this.running) {
       const free = concurrency - this.inFlight.size;
       let claimed: MessageRecord[] = [];

@@ -74,9 +74,8 @@ export function validateXml(
   schemaSetName?: string,
   options: ValidateXmlOptions = {},
 ): XsdValidationResult {
-  const limits: XmlLimits = { ...DEFAULT_XML_LIMITS, ...options.limits };
   if (typeof xml === 'string') return validateXmlText(xml, schemaSetName, options).validation;
-  const text = decodeXml(xml, limits);
+  const text = decodeXml(xml, { ...DEFAULT_XML_LIMITS, ...options.limits });
   return validateBytes(hasBom(xml) ? Buffer.from(text, 'utf8') : xml, schemaSetName, options);
 }
 
