@@ -115,6 +115,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
     metrics,
     shuttingDown: () => shuttingDown,
     onAccepted: wake,
+    reserveSlot: () => pipeline.reserve(),
     adapters,
     status,
     scheduler: jobs.scheduler,

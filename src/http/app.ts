@@ -25,6 +25,7 @@ import { loadOpenApiDocument, requestValidators } from './openapi.js';
 import { live, metricsEndpoint, ready } from './operations.js';
 import { problemHandler, routeOf, sendProblem } from './problem.js';
 import { statusReportHandler } from './status-report.js';
+import type { SlotReservation } from '../pipeline/pipeline.js';
 
 export interface HttpDeps {
   config: GatewayConfig;
@@ -39,6 +40,8 @@ export interface HttpDeps {
   shuttingDown(): boolean;
   /** Called after messages were accepted, so the pipeline picks them up at once. */
   onAccepted(): void;
+  /** A free delivery slot for an application about to be accepted (`Pipeline.reserve`). */
+  reserveSlot?: () => SlotReservation | undefined;
   /** Adapter instances by id, for peer callbacks (`POST /api/v1/callbacks/{instanceId}`). */
   adapters?: ReadonlyMap<string, AdapterInstance>;
   /** Verifies citizen identities (SAML) forwarded with applications; see `createIdentityVerifier`. */
@@ -108,6 +111,7 @@ export function createApp(deps: HttpDeps): express.Express {
         metrics: deps.metrics,
         validators,
         onAccepted: () => deps.onAccepted(),
+        reserveSlot: deps.reserveSlot,
         now,
         identity: deps.identity,
         logger: deps.logger,

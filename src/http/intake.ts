@@ -18,7 +18,8 @@ import type { IdentityRequest, IdentityVerifier, SubmittedIdentity } from '../id
 import type { Logger } from '../observability/log.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { Router } from '../routing.js';
-import type { AttachmentRef, MessageRecord, Store } from '../store/types.js';
+import type { SlotReservation } from '../pipeline/pipeline.js';
+import type { AcceptResult, AttachmentRef, MessageRecord, Store } from '../store/types.js';
 import { clientOf, mayActFor, type AuthenticatedClient } from './auth.js';
 import { bodyKind, readJsonBody } from './body.js';
 import { readMultipart, type UploadedFile } from './multipart.js';
@@ -37,6 +38,8 @@ export interface IntakeDeps {
   readonly metrics: Metrics;
   readonly validators: RequestValidators;
   readonly onAccepted: () => void;
+  /** A free delivery slot for the message about to be accepted, if the pipeline has one. */
+  readonly reserveSlot?: () => SlotReservation | undefined;
   readonly now: () => number;
   /** Verifies forwarded SAML responses; absent when the gateway has no `identity` section. */
   readonly identity?: IdentityVerifier | undefined;
@@ -156,32 +159,43 @@ async function submitApplication(
   }
   const verifiedIdentity = await verifiedIdentityOf(deps, routed, request);
   await storeInlineAttachments(deps, inline);
-  const [result] = await deps.store.accept([
-    {
-      id: newId(),
-      deliveryId: newId(),
-      direction: 'outbound',
-      tenantId: tenant.id,
-      ars: tenant.ars,
-      service,
-      reference: input.reference,
-      clientId: client.id,
-      routeId: route.id,
-      target: route.adapter,
-      // Stored as sent (key order included); what identifies the request is its hash above.
-      payload: JSON.stringify({
+  const slot = deps.reserveSlot?.();
+  let result: AcceptResult | undefined;
+  try {
+    [result] = await deps.store.accept([
+      {
+        id: newId(),
+        deliveryId: newId(),
+        direction: 'outbound',
+        tenantId: tenant.id,
+        ars: tenant.ars,
+        service,
         reference: input.reference,
-        applicant: input.applicant,
-        data: input.data,
-        channel: input.channel,
-        verifiedIdentity,
-      }),
-      attachments,
-      idempotency:
-        idempotencyKey === undefined ? undefined : { key: idempotencyKey, requestHash: request.requestHash },
-      receivedAt: request.now,
-    },
-  ]);
+        clientId: client.id,
+        routeId: route.id,
+        target: route.adapter,
+        // Stored as sent (key order included); what identifies the request is its hash above.
+        payload: JSON.stringify({
+          reference: input.reference,
+          applicant: input.applicant,
+          data: input.data,
+          channel: input.channel,
+          verifiedIdentity,
+        }),
+        attachments,
+        idempotency:
+          idempotencyKey === undefined
+            ? undefined
+            : { key: idempotencyKey, requestHash: request.requestHash },
+        receivedAt: request.now,
+        ...(slot ? { claim: slot.claim } : {}),
+      },
+    ]);
+  } catch (err) {
+    slot?.release();
+    throw err;
+  }
+  if (slot && result?.kind !== 'created') slot.release();
   if (!result) throw new AmtError('AMT_INTERNAL', 'the store returned no result for an accepted message');
   if (result.kind === 'conflict') {
     throw new AmtError(
@@ -189,9 +203,18 @@ async function submitApplication(
       'this Idempotency-Key was already used for a different application',
     );
   }
-  sendAccepted(res, result.message);
-  if (result.kind === 'created') deps.onAccepted();
-  return result.kind === 'created' ? 'accepted' : 'duplicate';
+  if (result.kind !== 'created') {
+    sendAccepted(res, result.message);
+    return 'duplicate';
+  }
+  try {
+    sendAccepted(res, result.message);
+  } finally {
+    // Answered first: delivery work started here runs partly before the next await.
+    if (slot) slot.take(result.message);
+    else deps.onAccepted();
+  }
+  return 'accepted';
 }
 
 /** The message an earlier request with this client, key and body created, if any. */

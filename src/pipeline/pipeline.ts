@@ -12,7 +12,7 @@ import type { VerifiedIdentity } from '../identity/identity.js';
 import type { Logger } from '../observability/log.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { Router } from '../routing.js';
-import type { ErrorInfo, MessageRecord, Outcome, Store } from '../store/types.js';
+import type { ErrorInfo, MessageRecord, NewMessage, Outcome, Store } from '../store/types.js';
 import { backoffDelay } from './backoff.js';
 import { applicationFor, passThrough, type MappedBody, type MappingStep } from './mapping-step.js';
 import { readStoredMessage } from './stored-message.js';
@@ -31,6 +31,16 @@ export interface PipelineDeps {
   readonly now?: () => number;
 }
 
+/** A delivery slot held for a message that is being accepted (see `Pipeline.reserve`). */
+export interface SlotReservation {
+  /** What the message is to be stored with: claimed by this pipeline. */
+  readonly claim: NonNullable<NewMessage['claim']>;
+  /** The message was stored with the claim: deliver it from here. */
+  take(message: MessageRecord): void;
+  /** The message was not stored with the claim (a duplicate, a conflict, a failure): free the slot. */
+  release(): void;
+}
+
 export class Pipeline {
   readonly owner: string;
   private readonly deps: PipelineDeps;
@@ -47,6 +57,14 @@ export class Pipeline {
   private readonly controllers = new Set<AbortController>();
   private wakeUp: (() => void) | undefined;
   private wakeRequested = false;
+  /** Slots held by `reserve` whose message is not yet stored. */
+  private reserved = 0;
+  private reservationsSettled: (() => void) | undefined;
+  /**
+   * The last claim found nothing more due, and nothing has been queued since: a new message may
+   * take a free slot directly without overtaking one that waits.
+   */
+  private caughtUp = false;
 
   constructor(deps: PipelineDeps) {
     this.deps = deps;
@@ -65,7 +83,41 @@ export class Pipeline {
   /** Asks the loop to look for due work now (after an intake, a replay, a notification). */
   wake(): void {
     this.wakeRequested = true;
+    this.caughtUp = false;
     this.wakeUp?.();
+  }
+
+  /**
+   * Holds a free delivery slot for a message about to be accepted, so that it is stored already
+   * claimed (`NewMessage.claim`) and delivered from memory: no claim transaction, no reading the
+   * message back, no wait for the loop. Only while no other message waits, so that a new
+   * application never overtakes a queued one; undefined otherwise, and the message is queued
+   * and claimed as usual. A crash after the commit loses nothing: the lease expires and the
+   * message is reclaimed like any other.
+   */
+  reserve(): SlotReservation | undefined {
+    const { concurrency, leaseMs } = this.deps.config.pipeline;
+    if (!this.running || !this.caughtUp || this.inFlight.size + this.reserved >= concurrency)
+      return undefined;
+    this.reserved++;
+    let settled = false;
+    const settle = (): void => {
+      if (settled) throw new Error('a slot reservation was settled twice');
+      settled = true;
+      this.reserved--;
+      if (this.reserved === 0) this.reservationsSettled?.();
+    };
+    return {
+      claim: { owner: this.owner, leaseExpiresAt: this.now() + leaseMs },
+      take: (message) => {
+        settle();
+        this.track(this.process(message));
+      },
+      release: () => {
+        settle();
+        this.slotFreed();
+      },
+    };
   }
 
   /**
@@ -77,6 +129,11 @@ export class Pipeline {
     this.running = false;
     this.wakeUp?.();
     await this.loop;
+    // A message accepted with a reservation is delivered like one the loop claimed.
+    if (this.reserved > 0)
+      await new Promise<void>((resolve) => {
+        this.reservationsSettled = resolve;
+      });
     const drained = await Promise.race([
       Promise.allSettled([...this.inFlight]).then(() => true),
       sleep(this.deps.config.pipeline.drainTimeoutMs).then(() => false),
@@ -92,23 +149,22 @@ export class Pipeline {
     const { concurrency, batchSize, leaseMs, pollIntervalMs } = this.deps.config.pipeline;
     const { refill } = this;
     while (this.running) {
-      const free = concurrency - this.inFlight.size;
+      const free = concurrency - this.inFlight.size - this.reserved;
       let claimed: MessageRecord[] = [];
       if (free >= refill) {
         this.wakeRequested = false;
+        const limit = Math.min(batchSize, free);
         try {
-          claimed = await this.deps.store.claimDue(
-            this.owner,
-            Math.min(batchSize, free),
-            leaseMs,
-            this.now(),
-          );
+          claimed = await this.deps.store.claimDue(this.owner, limit, leaseMs, this.now());
+          // Nothing more was due, unless something was queued while the claim ran.
+          this.caughtUp = claimed.length < limit && !this.wakeRequested;
         } catch (err) {
+          this.caughtUp = false;
           this.deps.logger.error('claiming due messages failed', { error: err });
         }
         for (const message of claimed) this.track(this.process(message));
       }
-      const full = concurrency - this.inFlight.size < refill;
+      const full = concurrency - this.inFlight.size - this.reserved < refill;
       // When (nearly) every slot is busy a pending wake-up must wait for free slots: looping on
       // it without awaiting would starve the event loop the deliveries in flight need.
       if (full || (claimed.length === 0 && !this.wakeRequested)) {
@@ -121,8 +177,14 @@ export class Pipeline {
     this.inFlight.add(work);
     void work.finally(() => {
       this.inFlight.delete(work);
-      if (this.deps.config.pipeline.concurrency - this.inFlight.size === this.refill) this.wakeUp?.();
+      this.slotFreed();
     });
+  }
+
+  /** Wakes the loop waiting for free slots once enough are free for a claim. */
+  private slotFreed(): void {
+    if (this.deps.config.pipeline.concurrency - this.inFlight.size - this.reserved === this.refill)
+      this.wakeUp?.();
   }
 
   /** Waits for a wake-up, enough finished deliveries (when full) or the poll interval. */

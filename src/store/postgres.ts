@@ -89,18 +89,23 @@ const MESSAGE_COLUMNS = `${MESSAGE_FIELDS.replace(/\w+/g, 'm.$&')},
  */
 const ACCEPT_SQL = prepared(`WITH input AS (
      SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
-       $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::bigint[])
+       $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::bigint[],
+       $22::text[], $23::bigint[])
        WITH ORDINALITY AS i(id, delivery_id, direction, tenant_id, ars, service, reference, client_id,
-         route_id, target, payload, idempotency_key, request_hash, received_at, ord)
+         route_id, target, payload, idempotency_key, request_hash, received_at, lease_owner,
+         lease_expires_at, ord)
    ), created AS (
      INSERT INTO messages (id, delivery_id, direction, tenant_id, ars, service, reference, client_id,
-       route_id, target, status, payload, attempts, run_at, idempotency_key, request_hash, history_seq,
-       created_at, updated_at)
+       route_id, target, status, payload, attempts, attempt_seq, lease_owner, lease_expires_at, run_at,
+       idempotency_key, request_hash, history_seq, created_at, updated_at)
      SELECT id, delivery_id, direction, tenant_id, ars, service, reference, client_id, route_id, target,
-       'received', payload, 0, received_at, idempotency_key, request_hash, 1, received_at, received_at
+       CASE WHEN lease_owner IS NULL THEN 'received' ELSE 'delivering' END, payload,
+       CASE WHEN lease_owner IS NULL THEN 0 ELSE 1 END, CASE WHEN lease_owner IS NULL THEN 0 ELSE 1 END,
+       lease_owner, lease_expires_at, received_at, idempotency_key, request_hash,
+       CASE WHEN lease_owner IS NULL THEN 1 ELSE 2 END, received_at, received_at
      FROM input ORDER BY client_id, idempotency_key, ord
      ON CONFLICT (client_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
-     RETURNING id, created_at
+     RETURNING id, created_at, lease_owner
    ), stored_attachments AS (
      INSERT INTO message_attachments (message_id, position, sha256, size, filename, media_type, purpose)
      SELECT a.message_id, a.position, a.sha256, a.size, a.filename, a.media_type, a.purpose
@@ -110,8 +115,12 @@ const ACCEPT_SQL = prepared(`WITH input AS (
    ), received_event AS (
      INSERT INTO message_history (message_id, seq, at, status, event, detail)
      SELECT id, 1, created_at, 'received', 'received', NULL FROM created
+     UNION ALL
+     SELECT id, 2, created_at, 'delivering', 'claimed',
+       json_build_object('owner', lease_owner, 'attempt', 1)::text
+     FROM created WHERE lease_owner IS NOT NULL
    )
-   SELECT id FROM created`);
+   SELECT id, lease_owner FROM created`);
 
 /**
  * Claims due messages: parameters $1 owner, $2 limit, $3 lease ms, $4 now. Two index-backed
@@ -262,9 +271,13 @@ export class PostgresStore implements Store {
 
   async accept(messages: readonly NewMessage[]): Promise<AcceptResult[]> {
     if (messages.length === 0) return [];
-    const { rows } = await this.query<{ id: string }>(ACCEPT_SQL, acceptParams(messages));
+    const { rows } = await this.query<{ id: string; lease_owner: string | null }>(
+      ACCEPT_SQL,
+      acceptParams(messages),
+    );
     const createdIds = new Set(rows.map((r) => r.id));
-    if (createdIds.size > 0) this.announceWork();
+    // Messages stored as claimed are not work for anyone else.
+    if (rows.some((r) => r.lease_owner === null)) this.announceWork();
     const duplicates = messages.filter((m) => !createdIds.has(m.id));
     // Read after the commit: the message a duplicate key points to may belong to another
     // transaction that committed while ours waited on the unique index.
@@ -767,6 +780,8 @@ function acceptParams(messages: readonly NewMessage[]): unknown[] {
     attachments.map((x) => x.a.filename),
     attachments.map((x) => x.a.mediaType),
     attachments.map((x) => x.a.purpose ?? null),
+    messages.map((m) => m.claim?.owner ?? null),
+    messages.map((m) => m.claim?.leaseExpiresAt ?? null),
   ];
 }
 
@@ -892,15 +907,15 @@ function newMessageRecord(m: NewMessage): MessageRecord {
     clientId: m.clientId,
     routeId: m.routeId,
     target: m.target,
-    status: 'received',
+    status: m.claim ? 'delivering' : 'received',
     payload: m.payload,
     attachments: m.attachments.map((a) =>
       attachmentRef(a.sha256, a.size, a.filename, a.mediaType, a.purpose),
     ),
-    attempts: 0,
+    attempts: m.claim ? 1 : 0,
     runAt: m.receivedAt,
-    leaseOwner: undefined,
-    leaseExpiresAt: undefined,
+    leaseOwner: m.claim?.owner,
+    leaseExpiresAt: m.claim?.leaseExpiresAt,
     remoteReference: undefined,
     remoteStatus: undefined,
     lastError: undefined,

@@ -129,10 +129,11 @@ function prepareStatements(db: Database.Database) {
   const p = (sql: string): Stmt => db.prepare(sql);
   return {
     insertMessage: p(`INSERT INTO messages (id, delivery_id, direction, tenant_id, ars, service, reference,
-        client_id, route_id, target, status, payload, attempts, attempt_seq, run_at, idempotency_key,
-        request_hash, created_at, updated_at)
+        client_id, route_id, target, status, payload, attempts, attempt_seq, lease_owner, lease_expires_at,
+        run_at, idempotency_key, request_hash, created_at, updated_at)
       VALUES (@id, @deliveryId, @direction, @tenantId, @ars, @service, @reference, @clientId, @routeId,
-        @target, 'received', @payload, 0, 0, @receivedAt, @key, @requestHash, @receivedAt, @receivedAt)`),
+        @target, @status, @payload, @attempts, @attempts, @leaseOwner, @leaseExpiresAt, @receivedAt, @key,
+        @requestHash, @receivedAt, @receivedAt)`),
     insertAttachment:
       p(`INSERT INTO message_attachments (message_id, position, sha256, size, filename, media_type, purpose)
       VALUES (?, ?, ?, ?, ?, ?, ?)`),
@@ -286,7 +287,11 @@ export class SqliteStore implements Store {
       clientId: m.clientId,
       routeId: m.routeId,
       target: m.target,
+      status: m.claim ? 'delivering' : 'received',
       payload: m.payload,
+      attempts: m.claim ? 1 : 0,
+      leaseOwner: m.claim?.owner ?? null,
+      leaseExpiresAt: m.claim?.leaseExpiresAt ?? null,
       receivedAt: m.receivedAt,
       key: m.idempotency?.key ?? null,
       requestHash: m.idempotency?.requestHash ?? null,
@@ -295,6 +300,8 @@ export class SqliteStore implements Store {
       sql.insertAttachment.run(m.id, position, a.sha256, a.size, a.filename, a.mediaType, a.purpose ?? null),
     );
     this.addHistory(m.id, m.receivedAt, 'received', 'received', undefined);
+    if (m.claim)
+      this.addHistory(m.id, m.receivedAt, 'delivering', 'claimed', { owner: m.claim.owner, attempt: 1 });
     return {
       kind: 'created',
       message: {
@@ -308,13 +315,13 @@ export class SqliteStore implements Store {
         clientId: m.clientId,
         routeId: m.routeId,
         target: m.target,
-        status: 'received',
+        status: m.claim ? 'delivering' : 'received',
         payload: m.payload,
         attachments: m.attachments.map(copyAttachment),
-        attempts: 0,
+        attempts: m.claim ? 1 : 0,
         runAt: m.receivedAt,
-        leaseOwner: undefined,
-        leaseExpiresAt: undefined,
+        leaseOwner: m.claim?.owner,
+        leaseExpiresAt: m.claim?.leaseExpiresAt,
         remoteReference: undefined,
         remoteStatus: undefined,
         lastError: undefined,

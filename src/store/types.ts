@@ -44,6 +44,13 @@ export interface NewMessage {
   /** When an Idempotency-Key was sent: the key and the hash of the request it came with. */
   readonly idempotency: { readonly key: string; readonly requestHash: string } | undefined;
   readonly receivedAt: number;
+  /**
+   * Stores the message already claimed by this lease owner (status `delivering`, first attempt,
+   * history `received` then `claimed`), as if `claimDue` had taken it at `receivedAt`: a worker
+   * with a free slot takes over what it just accepted without reading it back. Ignored when the
+   * call answers `existing` or `conflict`.
+   */
+  readonly claim?: { readonly owner: string; readonly leaseExpiresAt: number };
 }
 
 export interface MessageRecord {

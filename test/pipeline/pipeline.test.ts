@@ -28,7 +28,7 @@ import { createLogger } from '../../src/observability/log.js';
 import { createMetrics } from '../../src/observability/metrics.js';
 import { inboundReceiver } from '../../src/pipeline/inbound.js';
 import type { MappingStep } from '../../src/pipeline/mapping-step.js';
-import { Pipeline } from '../../src/pipeline/pipeline.js';
+import { Pipeline, type SlotReservation } from '../../src/pipeline/pipeline.js';
 import { createRouter } from '../../src/routing.js';
 import { withGroupCommit } from '../../src/store/group-commit.js';
 import { SqliteStore } from '../../src/store/sqlite.js';
@@ -334,6 +334,94 @@ describe('pipeline', function () {
     expect(limits[0]).to.equal(8);
     expect(limits[1]).to.equal(2);
     expect(Math.min(...limits)).to.be.at.least(2);
+  });
+
+  /** A new application as intake stores it, with the claim of a reserved slot if one is given. */
+  async function acceptWith(slot: SlotReservation | undefined): Promise<MessageRecord> {
+    const route = createRouter(config).resolve(ARS, SERVICE)!;
+    const [result] = await store.accept([
+      {
+        id: randomUUID(),
+        deliveryId: randomUUID(),
+        direction: 'outbound',
+        tenantId: 'muenster',
+        ars: ARS,
+        service: SERVICE,
+        reference: `ref-${randomUUID()}`,
+        clientId: 'portal',
+        routeId: route.id,
+        target: route.adapter,
+        payload: JSON.stringify({ applicant: { familyName: 'Mustermann' }, data: { zone: 'A' } }),
+        attachments: [],
+        idempotency: undefined,
+        receivedAt: Date.now(),
+        ...(slot ? { claim: slot.claim } : {}),
+      },
+    ]);
+    if (result?.kind !== 'created') throw new Error('not created');
+    return result.message;
+  }
+
+  it('delivers a message accepted into a reserved slot from memory, without claiming it', async () => {
+    let claimedByLoop = 0;
+    const claimDue = raw.claimDue.bind(raw);
+    raw.claimDue = async (owner, limit, leaseMs, now) => {
+      const claimed = await claimDue(owner, limit, leaseMs, now);
+      claimedByLoop += claimed.length;
+      return claimed;
+    };
+    const pipeline = startPipeline();
+    // Once the loop has found nothing due, a slot is offered.
+    const slot = await until(async () => pipeline.reserve(), 'a slot to be offered');
+    expect(slot.claim.owner).to.equal(pipeline.owner);
+    const m = await acceptWith(slot);
+    expect(m.status).to.equal('delivering');
+    slot.take(m);
+    const done = await until(statusOf(m.id, 'delivered'), 'delivery');
+    expect(done.remoteReference).to.equal(`VG-${m.deliveryId.slice(0, 8)}`);
+    expect(deliveries.map((d) => d.deliveryId)).to.deep.equal([m.deliveryId]);
+    const history = await store.history(m.id);
+    expect(history.map((e) => e.event)).to.deep.equal(['received', 'claimed', 'delivered']);
+    expect(history[1]?.detail).to.deep.include({ owner: pipeline.owner, attempt: 1 });
+    expect(claimedByLoop).to.equal(0);
+  });
+
+  it('offers no slot while a queued message waits or every slot is busy, and a released one is free again', async () => {
+    const cfg = baseConfig(dir);
+    const narrow = { ...cfg, pipeline: { ...cfg.pipeline, concurrency: 1 } } as GatewayConfig;
+    const releases: Array<() => void> = [];
+    behaviour.primary = () =>
+      new Promise((resolve) => releases.push(() => resolve({ remoteReference: 'ok' })));
+    const pipeline = startPipeline(narrow);
+    const unused = await until(async () => pipeline.reserve(), 'a slot to be offered');
+    // The only slot is held: nothing else is offered, and the loop claims nothing meanwhile.
+    expect(pipeline.reserve()).to.equal(undefined);
+    unused.release();
+    expect(() => unused.release()).to.throw(/twice/);
+    const queued = await accept(SERVICE, narrow); // queued the usual way, with a wake-up
+    // A new application must not overtake the queued one.
+    expect(pipeline.reserve()).to.equal(undefined);
+    await until(async () => (releases.length === 1 ? true : undefined), 'the queued message to start');
+    expect(deliveries[0]?.messageId).to.equal(queued.id);
+    expect(pipeline.reserve()).to.equal(undefined); // busy
+    releases[0]!();
+    await until(statusOf(queued.id, 'delivered'), 'queued delivery');
+    const slot = await until(async () => pipeline.reserve(), 'the slot to be offered again');
+    slot.release();
+  });
+
+  it('stop() waits for a reserved slot’s message and delivers it', async () => {
+    const pipeline = startPipeline();
+    const slot = await until(async () => pipeline.reserve(), 'a slot to be offered');
+    let stopped = false;
+    const stopping = pipeline.stop().then(() => (stopped = true));
+    const m = await acceptWith(slot);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(stopped).to.equal(false);
+    expect(pipeline.reserve()).to.equal(undefined);
+    slot.take(m);
+    await stopping;
+    expect((await store.getMessage(m.id))?.status).to.equal('delivered');
   });
 
   it('retries retryable failures with the same delivery id, then delivers', async () => {

@@ -355,6 +355,60 @@ export function describeStoreContract(
         });
       });
 
+      it('stores a message claimed at intake when asked, as if claimDue had taken it then', async () => {
+        const claim = { owner: 'w1', leaseExpiresAt: T0 + LEASE };
+        const [plainOne, claimedOne] = await store.accept([draft(), draft({ claim })]);
+        expect(created(plainOne).status).to.equal('received');
+        const m = created(claimedOne);
+        expectFields(m, {
+          status: 'delivering',
+          leaseOwner: 'w1',
+          leaseExpiresAt: T0 + LEASE,
+          attempts: 1,
+          runAt: T0,
+          updatedAt: T0,
+        });
+        expect(plain(await store.getMessage(m.id))).to.deep.equal(plain(m));
+        const history = await store.history(m.id);
+        expect(history.map((h) => [h.seq, h.at, h.event, h.status])).to.deep.equal([
+          [1, T0, 'received', 'received'],
+          [2, T0, 'claimed', 'delivering'],
+        ]);
+        expect(history[1]?.detail).to.deep.include({ owner: 'w1', attempt: 1 });
+        // Not handed to anyone else while the lease holds; only the unclaimed one is due.
+        expect((await store.claimDue('w2', 10, LEASE, T0 + 1)).map((x) => x.id)).to.deep.equal([
+          created(plainOne).id,
+        ]);
+        expect(await store.complete([delivered(m, 'w1', T0 + 20, 'r-1')], T0 + 20)).to.deep.equal([true]);
+        const done = (await store.getMessage(m.id))!;
+        expectFields(done, { status: 'delivered', remoteReference: 'r-1', leaseOwner: undefined });
+        expect((await store.attempts(m.id)).map((a) => [a.n, a.outcome])).to.deep.equal([[1, 'delivered']]);
+      });
+
+      it('reclaims a message claimed at intake once its lease expired (the taker crashed)', async () => {
+        const m = await acceptOne({ claim: { owner: 'w1', leaseExpiresAt: T0 + LEASE } });
+        expect(await store.claimDue('w2', 10, LEASE, T0 + LEASE - 1)).to.deep.equal([]);
+        const [again] = await store.claimDue('w2', 10, LEASE, T0 + LEASE);
+        expectFields(again, { id: m.id, leaseOwner: 'w2', attempts: 2 });
+        expect((await store.history(m.id)).map((h) => h.event)).to.deep.equal([
+          'received',
+          'claimed',
+          'reclaimed',
+        ]);
+      });
+
+      it('ignores the claim of a call answered with an existing message or a conflict', async () => {
+        const first = await acceptOne({ idempotency: { key: 'k-c', requestHash: 'h1' } });
+        const claim = { owner: 'w1', leaseExpiresAt: T0 + LEASE };
+        const results = await store.accept([
+          draft({ idempotency: { key: 'k-c', requestHash: 'h1' }, claim }),
+          draft({ idempotency: { key: 'k-c', requestHash: 'h2' }, claim }),
+        ]);
+        expect(results.map((r) => r.kind)).to.deep.equal(['existing', 'conflict']);
+        expectFields(await store.getMessage(first.id), { status: 'received', leaseOwner: undefined });
+        expect(await store.history(first.id)).to.have.length(1);
+      });
+
       it('treats the same key twice in one batch as two calls in sequence', async () => {
         const a = draft({ idempotency: { key: 'k', requestHash: 'h1' } });
         const b = draft({ idempotency: { key: 'k', requestHash: 'h1' } });
