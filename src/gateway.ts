@@ -54,7 +54,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
   const logger = options.logger ?? createLogger({ level: config.logging.level });
   const metrics = createMetrics();
   mkdirSync(config.dataDir, { recursive: true });
-  const { store, onWork } = await openStore(config.store);
+  const { store, onWork } = await openStore(config.store, { writerThread: true });
   const router = gatewayRouter(config);
   const attachments = attachmentStore(config);
   const adapters = new Map<string, AdapterInstance>();

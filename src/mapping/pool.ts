@@ -6,11 +6,12 @@
  * compiles the same file for itself.
  */
 import path from 'node:path';
-import { Worker } from 'node:worker_threads';
-import { AmtError, ERROR_CATALOG, type ErrorCode, type Problem } from '../errors.js';
+import type { Worker } from 'node:worker_threads';
+import { AmtError } from '../errors.js';
 import type { MappedBody, MappingInput, MappingStep } from '../pipeline/mapping-step.js';
 import { loadMapping, loadMappingStep } from './index.js';
 import type { CompiledMapping } from './run.js';
+import { fromWireError, startModuleWorker, type WireError } from '../worker-thread.js';
 
 export interface MappingPoolOptions {
   /** Worker threads; 0 maps inline on the calling thread. */
@@ -46,19 +47,6 @@ export interface MappingRequest {
   readonly input?: MappingInput;
 }
 
-/** An error as it crosses the thread boundary. */
-export type WireError =
-  | {
-      readonly kind: 'amt';
-      readonly code: ErrorCode;
-      readonly message: string;
-      readonly problems: readonly Problem[];
-      readonly details: unknown;
-      readonly retryable: boolean;
-      readonly retryAfterSeconds: number | undefined;
-    }
-  | { readonly kind: 'other'; readonly message: string };
-
 /** Worker → main thread (in batches, see MappingRequest); a Buffer arrives as a Uint8Array (transferred). */
 export type MappingReply =
   | {
@@ -91,41 +79,6 @@ const inlinePool: MappingPool = {
   workersForTest: () => [],
 };
 
-/**
- * Starts one worker on `worker.js` beside this file (`dist/`), or — run from source under tsx —
- * on `worker.ts`. tsx's `--import` registers its hooks in worker threads only on some Node
- * versions (not on 20), so the worker gets the parent's flags without tsx and registers tsx
- * itself, once, on every version.
- */
-function startWorker(): Worker {
-  const here = new URL(import.meta.url);
-  if (path.extname(here.pathname) !== '.ts') return new Worker(new URL('./worker.js', here));
-  const entry = new URL('./worker.ts', here).href;
-  const tsx = import.meta.resolve('tsx/esm/api');
-  const bootstrap = `import(${JSON.stringify(tsx)}).then((api) => { api.register(); return import(${JSON.stringify(entry)}); });`;
-  try {
-    return new Worker(bootstrap, { eval: true, execArgv: withoutTsx(process.execArgv) });
-  } catch (err) {
-    // Process-wide flags (--trace-gc, --max-old-space-size, …) are refused for a worker.
-    if ((err as { code?: unknown }).code !== 'ERR_WORKER_INVALID_EXEC_ARGV') throw err;
-    return new Worker(bootstrap, { eval: true, execArgv: [] });
-  }
-}
-
-const PRELOAD_FLAG = /^(--import|--loader|--experimental-loader|--require|-r)$/;
-const PRELOAD_ASSIGNMENT = /^(--import|--loader|--experimental-loader|--require)=/;
-
-/** The Node flags without the ones that preload tsx (`--import tsx`, tsx CLI's `--require …/tsx/…`). */
-function withoutTsx(execArgv: readonly string[]): string[] {
-  const kept: string[] = [];
-  for (let i = 0; i < execArgv.length; i += 1) {
-    const flag = execArgv[i]!;
-    if (PRELOAD_FLAG.test(flag) && /\btsx\b/.test(execArgv[i + 1] ?? '')) i += 1;
-    else if (!(PRELOAD_ASSIGNMENT.test(flag) && /\btsx\b/.test(flag))) kept.push(flag);
-  }
-  return kept;
-}
-
 export function createMappingPool(options: MappingPoolOptions): MappingPool {
   const { threads } = options;
   if (!Number.isInteger(threads) || threads < 0) {
@@ -151,7 +104,7 @@ export function createMappingPool(options: MappingPoolOptions): MappingPool {
   };
 
   const spawn = (): Slot => {
-    const worker = startWorker();
+    const worker = startModuleWorker(import.meta.url, 'worker');
     // An idle worker does not keep the process alive; it is referenced while it has work.
     worker.unref();
     const slot: Slot = { worker, pending: new Map(), outbox: [], gone: false };
@@ -187,7 +140,7 @@ export function createMappingPool(options: MappingPoolOptions): MappingPool {
             : Buffer.from(content.buffer, content.byteOffset, content.byteLength),
       });
     } else {
-      task.reject(fromWire(reply.error));
+      task.reject(fromWireError(reply.error));
     }
   };
 
@@ -276,17 +229,4 @@ export function createMappingPool(options: MappingPoolOptions): MappingPool {
     },
     workersForTest: () => slots.map((slot) => slot.worker),
   };
-}
-
-/** Rebuilds an AmtError with everything the pipeline and the message history read from it. */
-function fromWire(error: WireError): Error {
-  if (error.kind === 'amt' && Object.hasOwn(ERROR_CATALOG, error.code)) {
-    return new AmtError(error.code, error.message, {
-      problems: error.problems,
-      details: error.details,
-      retryable: error.retryable,
-      ...(error.retryAfterSeconds === undefined ? {} : { retryAfterSeconds: error.retryAfterSeconds }),
-    });
-  }
-  return new Error(error.message);
 }

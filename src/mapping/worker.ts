@@ -5,10 +5,10 @@
  * the trip back, in batches as well.
  */
 import { parentPort } from 'node:worker_threads';
-import { isAmtError } from '../errors.js';
 import type { MappedBody } from '../pipeline/mapping-step.js';
 import { loadMappingStep } from './index.js';
-import type { MappingReply, MappingRequest, WireError } from './pool.js';
+import type { MappingReply, MappingRequest } from './pool.js';
+import { toWireError } from '../worker-thread.js';
 
 const port = parentPort;
 if (port === null)
@@ -63,7 +63,7 @@ async function handle({ id, file, input }: MappingRequest): Promise<void> {
     const step = await loadMappingStep(file);
     body = input === undefined ? { contentType: '', content: '' } : await step(input);
   } catch (err) {
-    answer({ id, ok: false, error: cloneable(toWireError(err)) });
+    answer({ id, ok: false, error: toWireError(err) });
     return;
   }
   const { contentType, content } = body;
@@ -79,42 +79,4 @@ async function handle({ id, file, input }: MappingRequest): Promise<void> {
       ? content
       : new Uint8Array(content);
   answer({ id, ok: true, contentType, content: owned }, owned.buffer as ArrayBuffer);
-}
-
-/**
- * The error as it can cross to the main thread: `details` holding something that cannot be
- * cloned (a function, a socket …) is reduced to what JSON keeps, so that it does not take the
- * other answers of its batch down with it.
- */
-function cloneable(error: WireError): WireError {
-  if (error.kind !== 'amt') return error;
-  try {
-    structuredClone(error.details);
-    return error;
-  } catch {
-    return { ...error, details: jsonCopy(error.details) };
-  }
-}
-
-function toWireError(err: unknown): WireError {
-  if (isAmtError(err)) {
-    return {
-      kind: 'amt',
-      code: err.code,
-      message: err.message,
-      problems: err.problems.map((p) => ({ path: p.path, message: p.message })),
-      details: err.details,
-      retryable: err.retryable,
-      retryAfterSeconds: err.retryAfterSeconds,
-    };
-  }
-  return { kind: 'other', message: err instanceof Error ? err.message : String(err) };
-}
-
-function jsonCopy(value: unknown): unknown {
-  try {
-    return value === undefined ? undefined : (JSON.parse(JSON.stringify(value)) as unknown);
-  } catch {
-    return undefined;
-  }
 }

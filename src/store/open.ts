@@ -12,16 +12,22 @@ export interface OpenedStore {
 
 export async function openStore(
   config: StoreConfig,
-  options: { migrate?: boolean } = {},
+  options: {
+    migrate?: boolean;
+    /** SQLite: intake commits, claims and outcomes on a store thread (the gateway's choice). */
+    writerThread?: boolean;
+  } = {},
 ): Promise<OpenedStore> {
   let raw: Store & { onWork?: (listener: () => void) => Promise<() => Promise<void>> };
   if (config.type === 'sqlite') {
     const { SqliteStore } = await import('./sqlite.js');
-    raw = SqliteStore.open(config.path);
+    raw = SqliteStore.open(config.path, { writerThread: options.writerThread ?? false });
   } else {
     const { PostgresStore } = await import('./postgres.js');
     raw = await PostgresStore.open(config.url, { poolSize: config.poolSize });
   }
   if (options.migrate !== false) await raw.migrate();
+  // Starts the store thread, if there is one, so that a database it cannot open fails the start.
+  await raw.ping();
   return { store: withGroupCommit(raw), onWork: raw.onWork?.bind(raw) };
 }

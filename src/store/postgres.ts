@@ -11,6 +11,7 @@ import { AmtError } from '../errors.js';
 import { decodeCursor, encodeCursor } from './cursor.js';
 import * as jobs from './postgres-jobs.js';
 import { MIGRATIONS } from './postgres-migrations.js';
+import { newMessageRecord } from './records.js';
 import type {
   AcceptResult,
   AttachmentRef,
@@ -893,35 +894,6 @@ function toPage<T>(rows: T[], limit: number, messageOf: (item: T) => MessageReco
   const items = rows.slice(0, size);
   const last = items[items.length - 1];
   return { items, nextCursor: last === undefined ? undefined : encodeCursor(messageOf(last)) };
-}
-
-function newMessageRecord(m: NewMessage): MessageRecord {
-  return {
-    id: m.id,
-    deliveryId: m.deliveryId,
-    direction: m.direction,
-    tenantId: m.tenantId,
-    ars: m.ars,
-    service: m.service,
-    reference: m.reference,
-    clientId: m.clientId,
-    routeId: m.routeId,
-    target: m.target,
-    status: m.claim ? 'delivering' : 'received',
-    payload: m.payload,
-    attachments: m.attachments.map((a) =>
-      attachmentRef(a.sha256, a.size, a.filename, a.mediaType, a.purpose),
-    ),
-    attempts: m.claim ? 1 : 0,
-    runAt: m.receivedAt,
-    leaseOwner: m.claim?.owner,
-    leaseExpiresAt: m.claim?.leaseExpiresAt,
-    remoteReference: undefined,
-    remoteStatus: undefined,
-    lastError: undefined,
-    createdAt: m.receivedAt,
-    updatedAt: m.receivedAt,
-  };
 }
 
 function toMessage(r: MessageRow): MessageRecord {

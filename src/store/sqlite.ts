@@ -15,11 +15,12 @@ import Database from 'better-sqlite3';
 import { AmtError } from '../errors.js';
 import { decodeCursor, encodeCursor } from './cursor.js';
 import * as jobs from './sqlite-jobs.js';
+import { newMessageRecord, attachmentRef } from './records.js';
 import { applySqliteMigrations } from './sqlite-migrations.js';
+import { StoreThread } from './sqlite-thread.js';
 import { WalSync, type WalSyncOptions } from './wal-sync.js';
 import type {
   AcceptResult,
-  AttachmentRef,
   AttemptRecord,
   CitizenStatusRecord,
   DeadLetter,
@@ -214,14 +215,20 @@ export class SqliteStore implements Store {
     private readonly db: Database.Database,
     /** Flushes the WAL after durable commits; undefined when SQLite syncs in COMMIT itself. */
     private readonly wal: WalSync | undefined,
+    /** Runs intake commits, claims and outcomes on a connection of its own (see sqlite-thread.ts). */
+    private readonly thread: StoreThread | undefined,
   ) {}
 
   /**
    * Opens (or creates) the database file, creating its directory. Call `migrate()` before use.
    * `busyTimeoutMs`: how long a write waits for another process's transaction before the call
-   * fails with `AMT_STORE_UNAVAILABLE`.
+   * fails with `AMT_STORE_UNAVAILABLE`. `writerThread`: run `accept`, `claimDue`, `complete` and
+   * `releaseLeases` on a store thread (see sqlite-thread.ts); ignored for a database in memory.
    */
-  static open(file: string, options: { busyTimeoutMs?: number; walSync?: WalSyncOptions } = {}): SqliteStore {
+  static open(
+    file: string,
+    options: { busyTimeoutMs?: number; walSync?: WalSyncOptions; writerThread?: boolean } = {},
+  ): SqliteStore {
     const busyTimeoutMs = options.busyTimeoutMs ?? BUSY_TIMEOUT_MS;
     fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
     const db = new Database(file, { timeout: busyTimeoutMs });
@@ -241,7 +248,11 @@ export class SqliteStore implements Store {
       db.close();
       throw unavailable(err);
     }
-    return new SqliteStore(db, wal);
+    const thread =
+      options.writerThread && wal
+        ? new StoreThread({ file: path.resolve(db.name), busyTimeoutMs: options.busyTimeoutMs })
+        : undefined;
+    return new SqliteStore(db, wal, thread);
   }
 
   private get sql(): Statements {
@@ -255,14 +266,17 @@ export class SqliteStore implements Store {
 
   async ping(): Promise<void> {
     guard(() => this.db.prepare('SELECT 1').get());
+    await this.thread?.ping();
   }
 
   async close(): Promise<void> {
+    await this.thread?.close();
     await this.wal?.close();
     if (this.db.open) this.db.close();
   }
 
   async accept(messages: readonly NewMessage[]): Promise<AcceptResult[]> {
+    if (this.thread) return this.thread.accept(messages);
     return this.write(() => messages.map((m) => this.acceptOne(m)));
   }
 
@@ -302,33 +316,7 @@ export class SqliteStore implements Store {
     this.addHistory(m.id, m.receivedAt, 'received', 'received', undefined);
     if (m.claim)
       this.addHistory(m.id, m.receivedAt, 'delivering', 'claimed', { owner: m.claim.owner, attempt: 1 });
-    return {
-      kind: 'created',
-      message: {
-        id: m.id,
-        deliveryId: m.deliveryId,
-        direction: m.direction,
-        tenantId: m.tenantId,
-        ars: m.ars,
-        service: m.service,
-        reference: m.reference,
-        clientId: m.clientId,
-        routeId: m.routeId,
-        target: m.target,
-        status: m.claim ? 'delivering' : 'received',
-        payload: m.payload,
-        attachments: m.attachments.map(copyAttachment),
-        attempts: m.claim ? 1 : 0,
-        runAt: m.receivedAt,
-        leaseOwner: m.claim?.owner,
-        leaseExpiresAt: m.claim?.leaseExpiresAt,
-        remoteReference: undefined,
-        remoteStatus: undefined,
-        lastError: undefined,
-        createdAt: m.receivedAt,
-        updatedAt: m.receivedAt,
-      },
-    };
+    return { kind: 'created', message: newMessageRecord(m) };
   }
 
   async findByIdempotencyKey(
@@ -406,6 +394,7 @@ export class SqliteStore implements Store {
 
   async claimDue(owner: string, limit: number, leaseMs: number, now: number): Promise<MessageRecord[]> {
     if (limit <= 0) return [];
+    if (this.thread) return this.thread.claimDue(owner, limit, leaseMs, now);
     return this.writeUnsynced(() => {
       const sql = this.sql;
       const candidates = sql.claimCandidates.all({ now, limit }) as Pick<
@@ -432,6 +421,7 @@ export class SqliteStore implements Store {
   }
 
   async complete(outcomes: readonly Outcome[], now: number): Promise<boolean[]> {
+    if (this.thread) return this.thread.complete(outcomes, now);
     return this.write(() => outcomes.map((o) => this.completeOne(o, now)));
   }
 
@@ -487,6 +477,7 @@ export class SqliteStore implements Store {
   }
 
   async releaseLeases(owner: string, now: number): Promise<number> {
+    if (this.thread) return this.thread.releaseLeases(owner, now);
     return this.write(() => {
       const released = this.sql.release.all({ owner, now }) as { id: string }[];
       for (const { id } of released) this.addHistory(id, now, 'retrying', 'released', { owner });
@@ -707,7 +698,7 @@ export class SqliteStore implements Store {
 
   private toRecord(row: MessageRow): MessageRecord {
     const attachments = (this.sql.attachments.all(row.id) as AttachmentRow[]).map((a) =>
-      copyAttachment({
+      attachmentRef({
         sha256: a.sha256,
         size: a.size,
         filename: a.filename,
@@ -798,11 +789,6 @@ export class SqliteStore implements Store {
 }
 
 type Seq = { attempt_seq: number };
-
-function copyAttachment(a: AttachmentRef): AttachmentRef {
-  const ref = { sha256: a.sha256, size: a.size, filename: a.filename, mediaType: a.mediaType };
-  return a.purpose === undefined ? ref : { ...ref, purpose: a.purpose };
-}
 
 function parseError(text: string | null): ErrorInfo | undefined {
   return text === null ? undefined : (JSON.parse(text) as ErrorInfo);

@@ -14,10 +14,10 @@ import { describeStoreContract } from './contract.js';
 
 const dirs = new Map<Store, string>();
 
-function openFresh(wrap: (s: Store) => Store): () => Promise<Store> {
+function openFresh(wrap: (s: Store) => Store, writerThread = false): () => Promise<Store> {
   return async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'amtsbote-sqlite-'));
-    const store = wrap(SqliteStore.open(path.join(dir, 'data', 'amtsbote.db')));
+    const store = wrap(SqliteStore.open(path.join(dir, 'data', 'amtsbote.db'), { writerThread }));
     dirs.set(store, dir);
     return store;
   };
@@ -37,6 +37,11 @@ describeStoreContract(
 describeStoreContract(
   'SQLite with group commit',
   openFresh((s) => withGroupCommit(s)),
+  removeDir,
+);
+describeStoreContract(
+  'SQLite with group commit and a store thread',
+  openFresh((s) => withGroupCommit(s), true),
   removeDir,
 );
 
