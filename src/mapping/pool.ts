@@ -8,7 +8,12 @@
 import path from 'node:path';
 import type { Worker } from 'node:worker_threads';
 import { AmtError } from '../errors.js';
-import type { MappedBody, MappingInput, MappingStep } from '../pipeline/mapping-step.js';
+import type {
+  JsonTextMappingInput,
+  MappedBody,
+  MappingInput,
+  MappingStep,
+} from '../pipeline/mapping-step.js';
 import { loadMapping, loadMappingStep } from './index.js';
 import type { CompiledMapping } from './run.js';
 import { fromWireError, startModuleWorker, type WireError } from '../worker-thread.js';
@@ -44,7 +49,7 @@ export interface MappingRequest {
   readonly id: number;
   readonly file: string;
   /** Absent: only compile the file (warm-up); the answer then has empty content. */
-  readonly input?: MappingInput;
+  readonly input?: MappingInput | JsonTextMappingInput;
 }
 
 /** Worker → main thread (in batches, see MappingRequest); a Buffer arrives as a Uint8Array (transferred). */
@@ -157,7 +162,11 @@ export function createMappingPool(options: MappingPoolOptions): MappingPool {
     return best;
   };
 
-  const run = (file: string, input: MappingInput | undefined, on?: Slot): Promise<MappedBody> => {
+  const run = (
+    file: string,
+    input: MappingInput | JsonTextMappingInput | undefined,
+    on?: Slot,
+  ): Promise<MappedBody> => {
     if (closing !== undefined) return Promise.reject(closed());
     const slot = on ?? leastBusy();
     const id = nextId++;
@@ -201,8 +210,10 @@ export function createMappingPool(options: MappingPoolOptions): MappingPool {
     const mapping = await loadMapping(absolute, { schemas: false });
     let step = steps.get(mapping);
     if (step === undefined) {
+      const source = mapping.definition.source.format;
       step = Object.assign((input: MappingInput) => run(absolute, input), {
-        source: mapping.definition.source.format,
+        source,
+        ...(source === 'json' ? { fromJsonText: (input: JsonTextMappingInput) => run(absolute, input) } : {}),
       });
       steps.set(mapping, step);
     }

@@ -9,6 +9,7 @@ import type { MappedBody } from '../pipeline/mapping-step.js';
 import { loadMappingStep } from './index.js';
 import type { MappingReply, MappingRequest } from './pool.js';
 import { toWireError } from '../worker-thread.js';
+import { AmtError } from '../errors.js';
 
 const port = parentPort;
 if (port === null)
@@ -57,11 +58,24 @@ function postReplies(): void {
   port!.postMessage(batch, list);
 }
 
+/** The stored application text; the gateway wrote it, so text that is not JSON is a fault of ours. */
+function parseStoredJson(text: string, messageId: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (cause) {
+    throw new AmtError('AMT_INTERNAL', `the stored payload of message ${messageId} is not JSON`, { cause });
+  }
+}
+
 async function handle({ id, file, input }: MappingRequest): Promise<void> {
   let body: MappedBody;
   try {
     const step = await loadMappingStep(file);
-    body = input === undefined ? { contentType: '', content: '' } : await step(input);
+    if (input === undefined) body = { contentType: '', content: '' };
+    else if ('applicationJson' in input) {
+      const { applicationJson, ...rest } = input;
+      body = await step({ ...rest, application: parseStoredJson(applicationJson, input.message.id) });
+    } else body = await step(input);
   } catch (err) {
     answer({ id, ok: false, error: toWireError(err) });
     return;

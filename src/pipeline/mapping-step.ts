@@ -28,6 +28,15 @@ export interface MappingInput {
   readonly attachments: readonly AttachmentRef[];
 }
 
+/**
+ * A JSON application as its stored text, for a step that maps elsewhere (a worker thread): the
+ * text crosses as one string and is parsed there, instead of being parsed here and its object
+ * tree copied across.
+ */
+export interface JsonTextMappingInput extends Omit<MappingInput, 'application'> {
+  readonly applicationJson: string;
+}
+
 export interface MappedBody {
   readonly contentType: string;
   readonly content: string | Buffer;
@@ -41,6 +50,8 @@ export interface MappingStep {
    * gets the parsed application whatever the message holds (pass-through, custom steps).
    */
   readonly source?: SourceFormat;
+  /** The same mapping for a JSON application given as text (steps of JSON sources may offer it). */
+  readonly fromJsonText?: (input: JsonTextMappingInput) => Promise<MappedBody>;
 }
 
 export const passThrough: MappingStep = (input) => ({

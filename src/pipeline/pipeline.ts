@@ -15,7 +15,7 @@ import type { Router } from '../routing.js';
 import type { ErrorInfo, MessageRecord, NewMessage, Outcome, Store } from '../store/types.js';
 import { backoffDelay } from './backoff.js';
 import { applicationFor, passThrough, type MappedBody, type MappingStep } from './mapping-step.js';
-import { readStoredMessage } from './stored-message.js';
+import { isPlainApplication, readStoredMessage } from './stored-message.js';
 
 export interface PipelineDeps {
   readonly config: GatewayConfig;
@@ -256,21 +256,31 @@ export class Pipeline {
     let body: MappedBody;
     let identity: VerifiedIdentity | undefined;
     try {
-      const stored = readStoredMessage(message);
-      identity = stored.identity;
       const step = route.mapping ? await this.deps.loadMapping(route.mapping) : passThrough;
-      body = await step({
-        application: applicationFor(step, stored, route.mapping ?? 'pass-through'),
-        message: {
-          id: message.id,
-          deliveryId: message.deliveryId,
-          tenant: { id: tenant.id, name: tenant.name, ars: tenant.ars },
-          service: message.service,
-          reference: message.reference,
-          receivedAt: message.createdAt,
-        },
-        attachments: message.attachments,
-      });
+      const context = {
+        id: message.id,
+        deliveryId: message.deliveryId,
+        tenant: { id: tenant.id, name: tenant.name, ars: tenant.ars },
+        service: message.service,
+        reference: message.reference,
+        receivedAt: message.createdAt,
+      };
+      if (step.fromJsonText && step.source === 'json' && isPlainApplication(message)) {
+        // Mapped on a worker thread: the stored text goes there and is parsed there.
+        body = await step.fromJsonText({
+          applicationJson: message.payload,
+          message: context,
+          attachments: message.attachments,
+        });
+      } else {
+        const stored = readStoredMessage(message);
+        identity = stored.identity;
+        body = await step({
+          application: applicationFor(step, stored, route.mapping ?? 'pass-through'),
+          message: context,
+          attachments: message.attachments,
+        });
+      }
     } catch (err) {
       // Mapping and validation errors are permanent: the raw payload is never passed on unmapped.
       // So is a message of the wrong kind for the mapping. What is not the message's fault — a

@@ -47,6 +47,15 @@ export function readStoredMessage(
 }
 
 /**
+ * Whether the stored payload is an outbound application without a verified identity — then the
+ * parsed payload is all `readStoredMessage` would give — told without parsing it. Conservative:
+ * the text `"verifiedIdentity"` anywhere (inside the data, say) answers false, "parse and see".
+ */
+export function isPlainApplication(message: Pick<MessageRecord, 'direction' | 'payload'>): boolean {
+  return message.direction === 'outbound' && !message.payload.includes('"verifiedIdentity"');
+}
+
+/**
  * The document of an inbound message: `document` of its payload, as the inbound hand-over wrote
  * it from the adapter's `InboundApplication.document` (null when there was none).
  */

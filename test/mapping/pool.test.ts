@@ -92,13 +92,27 @@ describe('mapping worker pool', function () {
     const inline = await loadMappingStep(suite.mappingFile);
     const pooled = await pool.loadMappingStep(suite.mappingFile);
     expect(pooled.source).to.equal(inline.source).and.equal('json');
+    const fromJsonText = pooled.fromJsonText!;
     let mapped = 0;
     let refused = 0;
     for (const testCase of suite.cases) {
-      const [expected, actual] = await Promise.all([
+      const { application, ...rest } = testCase.input;
+      const [expected, actual, fromText] = await Promise.all([
         outcome(() => inline(testCase.input)),
         outcome(() => pooled(testCase.input)),
+        // The stored text, parsed on the worker: the same outcome as the parsed application.
+        outcome(() => fromJsonText({ ...rest, applicationJson: JSON.stringify(application) })),
       ]);
+      if (fromText instanceof Error) {
+        expect(actual, testCase.name).to.be.instanceOf(Error);
+        expect([fromText.message, (fromText as AmtError).problems]).to.deep.equal([
+          (actual as AmtError).message,
+          (actual as AmtError).problems,
+        ]);
+      } else {
+        expect(actual, testCase.name).not.to.be.instanceOf(Error);
+        expect(withoutClock(fromText.content)).to.equal(withoutClock((actual as MappedBody).content));
+      }
       if (expected instanceof Error) {
         refused += 1;
         expect(isAmtError(expected), testCase.name).to.equal(true);
@@ -123,6 +137,21 @@ describe('mapping worker pool', function () {
     // The suite has both kinds; a comparison of nothing would prove nothing.
     expect(mapped).to.be.greaterThan(3);
     expect(refused).to.be.greaterThan(2);
+  });
+
+  it('offers the text form only for JSON sources, and holds stored text that is not JSON as an internal fault', async () => {
+    const suite = loadMappingTestSuite(SUITE);
+    const step = await pool.loadMappingStep(suite.mappingFile);
+    const { application: _unused, ...rest } = suite.cases[0]!.input;
+    const err = await failure(() => step.fromJsonText!({ ...rest, applicationJson: '{"reference": ' }));
+    expect(isAmtError(err) && [err.code, err.message]).to.deep.equal([
+      'AMT_INTERNAL',
+      `the stored payload of message ${rest.message.id} is not JSON`,
+    ]);
+    const xml = path.join(ROOT, 'mappings/xbeteiligung-inbound/xbeteiligung-inbound.mapping.yaml');
+    const xmlStep = await pool.loadMappingStep(xml);
+    expect(xmlStep.source).to.equal('xml');
+    expect(xmlStep.fromJsonText).to.equal(undefined);
   });
 
   it('delivers the expected xdomea message for the sample application', async () => {

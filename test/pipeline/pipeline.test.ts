@@ -27,7 +27,7 @@ import { loadMappingStep } from '../../src/mapping/index.js';
 import { createLogger } from '../../src/observability/log.js';
 import { createMetrics } from '../../src/observability/metrics.js';
 import { inboundReceiver } from '../../src/pipeline/inbound.js';
-import type { MappingStep } from '../../src/pipeline/mapping-step.js';
+import type { JsonTextMappingInput, MappingInput, MappingStep } from '../../src/pipeline/mapping-step.js';
 import { Pipeline, type SlotReservation } from '../../src/pipeline/pipeline.js';
 import { createRouter } from '../../src/routing.js';
 import { withGroupCommit } from '../../src/store/group-commit.js';
@@ -422,6 +422,42 @@ describe('pipeline', function () {
     slot.take(m);
     await stopping;
     expect((await store.getMessage(m.id))?.status).to.equal('delivered');
+  });
+
+  it('gives a step that maps JSON text elsewhere the stored text of a plain application, and parses otherwise', async () => {
+    const calls: string[] = [];
+    const recording: MappingStep = Object.assign(
+      (input: MappingInput) => {
+        calls.push('parsed');
+        return { contentType: 'application/json', content: canonicalJson(input.application) };
+      },
+      {
+        source: 'json' as const,
+        fromJsonText: async (input: JsonTextMappingInput) => {
+          calls.push('text');
+          expect(input.message.tenant).to.deep.equal({ id: 'muenster', name: 'Stadt Münster', ars: ARS });
+          return { contentType: 'application/json', content: input.applicationJson };
+        },
+      },
+    );
+    startPipeline(config, undefined, async () => recording);
+    const plainPayload = canonicalJson({ reference: 'P-1', applicant: { familyName: 'Muster' } });
+    const plain = await accept(MAPPED_SERVICE, config, plainPayload);
+    await until(statusOf(plain.id, 'delivered'), 'plain delivery');
+    // A key named like the identity, deeper down: the text cannot tell, so it is parsed.
+    const doubtful = await accept(
+      MAPPED_SERVICE,
+      config,
+      canonicalJson({ reference: 'P-2', data: { verifiedIdentity: 'no' } }),
+    );
+    await until(statusOf(doubtful.id, 'delivered'), 'doubtful delivery');
+    expect(calls).to.deep.equal(['text', 'parsed']);
+    expect(String(deliveries[0]?.body.content)).to.equal(plainPayload);
+    expect(JSON.parse(String(deliveries[1]?.body.content))).to.deep.equal({
+      reference: 'P-2',
+      data: { verifiedIdentity: 'no' },
+    });
+    expect(deliveries[1]).to.not.have.property('identity');
   });
 
   it('retries retryable failures with the same delivery id, then delivers', async () => {

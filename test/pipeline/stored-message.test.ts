@@ -5,7 +5,7 @@
 import { expect } from 'chai';
 import { canonicalJson } from '../../src/canonical-json.js';
 import { AmtError } from '../../src/errors.js';
-import { readStoredMessage } from '../../src/pipeline/stored-message.js';
+import { isPlainApplication, readStoredMessage } from '../../src/pipeline/stored-message.js';
 
 const XML = '<antrag xmlns="urn:example"><name>Müller</name></antrag>';
 
@@ -47,6 +47,21 @@ describe('stored message', () => {
       'outbound',
     );
     expect(portal.document).to.equal(undefined);
+  });
+
+  it('tells a plain outbound application from the text alone, and says "parse" when in doubt', () => {
+    const plain = (payload: unknown, direction: 'inbound' | 'outbound' = 'outbound') =>
+      isPlainApplication({ direction, payload: canonicalJson(payload) });
+    expect(plain({ reference: 'P-1', applicant: { familyName: 'Müller' }, data: { zone: 'A' } })).to.equal(
+      true,
+    );
+    const identity = { verifiedIdentity: { trustLevel: 'substantial', familyName: 'Müller' } };
+    expect(plain({ reference: 'P-1', ...identity })).to.equal(false);
+    // The name as a key deeper down is no identity, but the text cannot tell: parsed, to be sure.
+    expect(plain({ reference: 'P-1', data: { verifiedIdentity: 'no' } })).to.equal(false);
+    // Inside a string value it is escaped and cannot be mistaken for a key.
+    expect(plain({ reference: 'P-1', data: { note: '"verifiedIdentity": {}' } })).to.equal(true);
+    expect(plain({ reference: 'P-1', data: { zone: 'A' } }, 'inbound')).to.equal(false);
   });
 
   it('holds a message whose stored document is unreadable instead of guessing', () => {
