@@ -91,6 +91,8 @@ interface CopyContext {
 interface TableRule {
   /** Values the target needs and the source does not store: SQL over the source row `t`. */
   readonly derived?: Readonly<Record<string, string>>;
+  /** Source columns whose value is taken from this SQL over the source row `t` instead. */
+  readonly replaced?: Readonly<Record<string, string>>;
   /** Adjusts a source row (SQLite values, by column name) before it is written. */
   readonly transform?: (row: Row, ctx: CopyContext) => Row;
   /** Rows written after the source's rows. */
@@ -100,6 +102,10 @@ interface TableRule {
 /** Everything the copy knows about particular tables. */
 const TABLE_RULES: Readonly<Record<string, TableRule>> = {
   messages: {
+    // SQLite keeps the payload in a table of its own (its row holds '' or the purge marker).
+    replaced: {
+      payload: 'COALESCE((SELECT p.payload FROM message_payloads p WHERE p.message_id = t.id), t.payload)',
+    },
     // PostgreSQL numbers history rows from a counter on the message row; SQLite takes MAX(seq) + 1.
     derived: {
       history_seq: '(SELECT COALESCE(MAX(h.seq), 0) FROM message_history h WHERE h.message_id = t.id)',
@@ -136,6 +142,8 @@ const TABLE_RULES: Readonly<Record<string, TableRule>> = {
 
 /** Tables each store keeps for itself. */
 const NOT_COPIED = new Set(['schema_migrations']);
+/** SQLite tables whose rows the copy folds into another table's columns (see `replaced`). */
+const FOLDED = new Set(['message_payloads']);
 
 /** PostgreSQL accepts at most 65,535 parameters per statement. */
 const MAX_PARAMETERS = 60_000;
@@ -393,7 +401,7 @@ async function planTables(db: Database.Database, target: pg.Client, notes: strin
       )
       .pluck()
       .all() as string[]
-  ).filter((t) => !NOT_COPIED.has(t));
+  ).filter((t) => !NOT_COPIED.has(t) && !FOLDED.has(t));
   const targetColumns = await describeTarget(target);
   const problems: string[] = [];
   const plans: TablePlan[] = [];
@@ -416,11 +424,14 @@ async function planTables(db: Database.Database, target: pg.Client, notes: strin
     }[];
     const sourceNames = new Set(info.map((c) => c.name));
     const rule = TABLE_RULES[table] ?? {};
-    const derived = Object.fromEntries(
-      Object.entries(rule.derived ?? {}).filter(
+    const derived = Object.fromEntries([
+      ...Object.entries(rule.derived ?? {}).filter(
         ([c]) => !sourceNames.has(c) && columns.some((t) => t.name === c),
       ),
-    );
+      ...Object.entries(rule.replaced ?? {}).filter(
+        ([c]) => sourceNames.has(c) && columns.some((t) => t.name === c),
+      ),
+    ]);
     for (const name of sourceNames) {
       if (columns.some((c) => c.name === name)) continue;
       const used = Number(
@@ -444,7 +455,9 @@ async function planTables(db: Database.Database, target: pg.Client, notes: strin
       .map((c) => c.name);
     plans.push({
       name: table,
-      sourceColumns: written.filter((c) => sourceNames.has(c.name)).map((c) => c.name),
+      sourceColumns: written
+        .filter((c) => sourceNames.has(c.name) && !(c.name in derived))
+        .map((c) => c.name),
       derived,
       sourceKey: pk.length > 0 ? pk : ['rowid'],
       targetKey: await targetKeyOf(target, table),

@@ -64,6 +64,7 @@ function prepareStatements(db: Database.Database) {
     attachmentShas: p(`SELECT sha256 FROM message_attachments WHERE message_id = ?`),
     dropAttachments: p(`DELETE FROM message_attachments WHERE message_id = ?`),
     purgePayload: p(`UPDATE messages SET payload = '${PURGED_PAYLOAD}' WHERE id = ?`),
+    dropPayload: p(`DELETE FROM message_payloads WHERE message_id = ?`),
     history: p(`INSERT INTO message_history (message_id, seq, at, status, event, detail)
       VALUES (@id, (SELECT COALESCE(MAX(seq), 0) + 1 FROM message_history WHERE message_id = @id),
         @at, @status, 'purged', @detail)`),
@@ -183,6 +184,7 @@ export function purgePayloads(db: Database.Database, filter: PurgeFilter, now: n
     const shas = (s.attachmentShas.all(message.id) as { sha256: string }[]).map((r) => r.sha256);
     s.dropAttachments.run(message.id);
     s.purgePayload.run(message.id);
+    s.dropPayload.run(message.id);
     s.history.run({
       id: message.id,
       at: now,

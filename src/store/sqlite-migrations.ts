@@ -164,6 +164,24 @@ CREATE INDEX messages_purgeable ON messages (updated_at, id)
   WHERE status IN ('delivered', 'dead') AND payload <> '{"amtsbote":"purged"}';
 `,
   },
+  {
+    version: 4,
+    name: 'payloads apart from the message rows',
+    sql: `
+-- SQLite rewrites a whole row on UPDATE, overflow pages included: with the application in the
+-- message row, every claim and every outcome wrote its payload (kilobytes) again. The payload
+-- now lives in a row of its own, written once. messages.payload stays as a marker: '' while
+-- the payload is in message_payloads, the purge marker once it was purged (the retention
+-- index and the replay check read it there).
+CREATE TABLE message_payloads (
+  message_id  TEXT PRIMARY KEY REFERENCES messages (id) ON DELETE CASCADE,
+  payload     TEXT NOT NULL
+) STRICT;
+INSERT INTO message_payloads (message_id, payload)
+  SELECT id, payload FROM messages WHERE payload <> '{"amtsbote":"purged"}';
+UPDATE messages SET payload = '' WHERE payload <> '{"amtsbote":"purged"}';
+`,
+  },
 ];
 
 /**

@@ -65,6 +65,7 @@ interface MessageRow {
   route_id: string;
   target: string;
   status: MessageStatus;
+  /** '' while the payload is in message_payloads; the purge marker once purged. */
   payload: string;
   attempts: number;
   attempt_seq: number;
@@ -133,8 +134,10 @@ function prepareStatements(db: Database.Database) {
         client_id, route_id, target, status, payload, attempts, attempt_seq, lease_owner, lease_expires_at,
         run_at, idempotency_key, request_hash, created_at, updated_at)
       VALUES (@id, @deliveryId, @direction, @tenantId, @ars, @service, @reference, @clientId, @routeId,
-        @target, @status, @payload, @attempts, @attempts, @leaseOwner, @leaseExpiresAt, @receivedAt, @key,
+        @target, @status, '', @attempts, @attempts, @leaseOwner, @leaseExpiresAt, @receivedAt, @key,
         @requestHash, @receivedAt, @receivedAt)`),
+    insertPayload: p(`INSERT INTO message_payloads (message_id, payload) VALUES (?, ?)`),
+    payload: p(`SELECT payload FROM message_payloads WHERE message_id = ?`),
     insertAttachment:
       p(`INSERT INTO message_attachments (message_id, position, sha256, size, filename, media_type, purpose)
       VALUES (?, ?, ?, ?, ?, ?, ?)`),
@@ -244,6 +247,9 @@ export class SqliteStore implements Store {
         db.pragma('synchronous = FULL');
       }
       db.pragma('foreign_keys = ON');
+      // Deleted and overwritten content is zeroed in the file, so a purged payload (personal
+      // data) does not linger in free pages until they happen to be reused.
+      db.pragma('secure_delete = ON');
     } catch (err) {
       db.close();
       throw unavailable(err);
@@ -302,7 +308,6 @@ export class SqliteStore implements Store {
       routeId: m.routeId,
       target: m.target,
       status: m.claim ? 'delivering' : 'received',
-      payload: m.payload,
       attempts: m.claim ? 1 : 0,
       leaseOwner: m.claim?.owner ?? null,
       leaseExpiresAt: m.claim?.leaseExpiresAt ?? null,
@@ -310,6 +315,7 @@ export class SqliteStore implements Store {
       key: m.idempotency?.key ?? null,
       requestHash: m.idempotency?.requestHash ?? null,
     });
+    sql.insertPayload.run(m.id, m.payload);
     m.attachments.forEach((a, position) =>
       sql.insertAttachment.run(m.id, position, a.sha256, a.size, a.filename, a.mediaType, a.purpose ?? null),
     );
@@ -696,6 +702,13 @@ export class SqliteStore implements Store {
     return row && this.toRecord(row);
   }
 
+  /** The payload of a message whose row says it is kept apart (see migration 4). */
+  private payloadOf(id: string): string {
+    const found = this.sql.payload.get(id) as { payload: string } | undefined;
+    if (found === undefined) throw new AmtError('AMT_INTERNAL', `message ${id} has no stored payload`);
+    return found.payload;
+  }
+
   private toRecord(row: MessageRow): MessageRecord {
     const attachments = (this.sql.attachments.all(row.id) as AttachmentRow[]).map((a) =>
       attachmentRef({
@@ -718,7 +731,7 @@ export class SqliteStore implements Store {
       routeId: row.route_id,
       target: row.target,
       status: row.status,
-      payload: row.payload,
+      payload: row.payload === '' ? this.payloadOf(row.id) : row.payload,
       attachments,
       attempts: row.attempts,
       runAt: row.run_at,

@@ -9,7 +9,7 @@ import { isAmtError } from '../../src/errors.js';
 import { withGroupCommit } from '../../src/store/group-commit.js';
 import { SqliteStore } from '../../src/store/sqlite.js';
 import { SQLITE_MIGRATIONS } from '../../src/store/sqlite-migrations.js';
-import type { NewMessage, Store } from '../../src/store/types.js';
+import { PURGED_PAYLOAD, type NewMessage, type Store } from '../../src/store/types.js';
 import { describeStoreContract } from './contract.js';
 
 const dirs = new Map<Store, string>();
@@ -134,6 +134,78 @@ describe('SqliteStore', () => {
       expect(ars).to.equal('ars');
     } finally {
       db.close();
+    }
+  });
+
+  it('moves the payloads of a database written before migration 4 apart, keeping purged ones as marked', async () => {
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    const db = new Database(file);
+    db.exec(
+      'CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL) STRICT',
+    );
+    for (const m of SQLITE_MIGRATIONS.filter((x) => x.version < 4)) {
+      db.exec(m.sql);
+      db.prepare('INSERT INTO schema_migrations VALUES (?, ?, ?)').run(m.version, m.name, T0);
+    }
+    const insert = db.prepare(`INSERT INTO messages (id, delivery_id, direction, tenant_id, ars, service,
+        client_id, route_id, target, status, payload, attempts, attempt_seq, run_at, created_at, updated_at)
+      VALUES (?, ?, 'outbound', 'muenster', '055150000000', '99123456789012', 'portal', 'route', 'fv', ?, ?, 0, 0, ?, ?, ?)`);
+    const payload = JSON.stringify({ applicant: { familyName: 'Müller' }, data: { zone: 'A' } });
+    insert.run('m-old', 'd-old', 'received', payload, T0, T0, T0);
+    insert.run('m-purged', 'd-purged', 'delivered', PURGED_PAYLOAD, T0, T0, T0);
+    db.close();
+
+    const store = SqliteStore.open(file);
+    await store.migrate();
+    expect((await store.getMessage('m-old'))?.payload).to.equal(payload);
+    expect((await store.getMessage('m-purged'))?.payload).to.equal(PURGED_PAYLOAD);
+    const [claimed] = await store.claimDue('w1', 10, 1000, T0);
+    expect([claimed?.id, claimed?.payload]).to.deep.equal(['m-old', payload]);
+    await store.close();
+    const check = new Database(file, { readonly: true });
+    try {
+      expect(check.prepare('SELECT id, payload FROM messages ORDER BY id').all()).to.deep.equal([
+        { id: 'm-old', payload: '' },
+        { id: 'm-purged', payload: PURGED_PAYLOAD },
+      ]);
+      expect(check.prepare('SELECT message_id, payload FROM message_payloads').all()).to.deep.equal([
+        { message_id: 'm-old', payload },
+      ]);
+    } finally {
+      check.close();
+    }
+  });
+
+  it('purging a payload deletes the row that held it, not only the message’s marker', async () => {
+    const store = SqliteStore.open(file);
+    await store.migrate();
+    const m = {
+      ...newMessage(1),
+      payload: JSON.stringify({ applicant: { familyName: 'Quirinius-Löwenherz' } }),
+    };
+    await store.accept([m]);
+    const [claimed] = await store.claimDue('w1', 1, 1000, T0 + 5);
+    await store.complete(
+      [
+        {
+          kind: 'delivered',
+          messageId: claimed!.id,
+          leaseOwner: 'w1',
+          attempt: { startedAt: T0 + 5, endedAt: T0 + 6, target: 'fachverfahren' },
+          remoteReference: undefined,
+        },
+      ],
+      T0 + 6,
+    );
+    expect(await store.purgePayloads({ before: T0 + 10, limit: 10 }, T0 + 20)).to.deep.include({ purged: 1 });
+    await store.close();
+    const check = new Database(file, { readonly: true });
+    try {
+      expect(check.prepare('SELECT count(*) FROM message_payloads').pluck().get()).to.equal(0);
+      // Nothing of it is left in the file's live pages either (the WAL is checkpointed on close).
+      expect(fs.readFileSync(file).includes(Buffer.from(m.payload))).to.equal(false);
+    } finally {
+      check.close();
     }
   });
 
