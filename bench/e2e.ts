@@ -14,7 +14,11 @@
  *
  *   npm run bench:e2e [-- --requests 10000 --warmup-requests 2000 --concurrency 64 --runs 3
  *                         --rate 1000 --seconds 5 --warmup 3 --steps-from 1000 --steps-to 2200
- *                         --step-by 200]
+ *                         --step-by 200 --gateway-node-options=--v8-pool-size=1]
+ *
+ * `--gateway-node-options=FLAGS`: Node flags for the gateway process only (space-separated; the `=`
+ * form, since the value starts with a dash), to measure
+ * a setting as it would be deployed; the forwarder keeps Node's defaults.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -49,8 +53,10 @@ const { values } = parseArgs({
     'steps-from': { type: 'string', default: '1000' },
     'steps-to': { type: 'string', default: '2200' },
     'step-by': { type: 'string', default: '200' },
+    'gateway-node-options': { type: 'string', default: '' },
   },
 });
+const GATEWAY_NODE_ARGS = values['gateway-node-options'].split(/\s+/).filter(Boolean);
 const REQUESTS = Number(values.requests);
 const WARMUP_REQUESTS = Number(values['warmup-requests']);
 const CONCURRENCY = Number(values.concurrency);
@@ -148,6 +154,7 @@ async function main(): Promise<void> {
   console.log(
     `route: ${mapped ? 'mapping bewohnerparken → xdomea XML, XSD-validated' : 'JSON pass-through (mapping file not found)'} → http adapter`,
   );
+  if (GATEWAY_NODE_ARGS.length > 0) console.log(`gateway Node flags: ${GATEWAY_NODE_ARGS.join(' ')}`);
 
   for (let run = 0; run < RUNS; run++) {
     const forwarder = await startForwarder(`${receiver.url}/import`);
@@ -158,7 +165,12 @@ async function main(): Promise<void> {
 
     const dir = mkdtempSync(path.join(os.tmpdir(), 'amt-bench-'));
     const port = await freePort();
-    const gateway = await spawnGateway(gatewayConfig(dir, receiver.url, port, mapped), port);
+    const gateway = await spawnGateway(
+      gatewayConfig(dir, receiver.url, port, mapped),
+      port,
+      undefined,
+      GATEWAY_NODE_ARGS,
+    );
     receiver.byDeliveryId.clear();
     const warm = await closedLoop(
       gateway.url,
@@ -209,7 +221,12 @@ async function main(): Promise<void> {
     for (let run = 0; run < RUNS; run++) {
       const dir = mkdtempSync(path.join(os.tmpdir(), 'amt-bench-'));
       const port = await freePort();
-      const gateway = await spawnGateway(gatewayConfig(dir, receiver.url, port, withMapping), port);
+      const gateway = await spawnGateway(
+        gatewayConfig(dir, receiver.url, port, withMapping),
+        port,
+        undefined,
+        GATEWAY_NODE_ARGS,
+      );
       const result = await openLoop(
         gateway.url,
         rate,
@@ -238,7 +255,12 @@ async function main(): Promise<void> {
   {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'amt-bench-'));
     const port = await freePort();
-    const gateway = await spawnGateway(gatewayConfig(dir, receiver.url, port, mapped), port);
+    const gateway = await spawnGateway(
+      gatewayConfig(dir, receiver.url, port, mapped),
+      port,
+      undefined,
+      GATEWAY_NODE_ARGS,
+    );
     receiver.byDeliveryId.clear();
     let accepted = 0;
     const from = Number(values['steps-from']);

@@ -73,15 +73,19 @@ export interface GatewayProcess {
   output(): string;
 }
 
-/** Starts `amtsbote start -c FILE` and resolves once /health/ready answers 200. */
+/**
+ * Starts `amtsbote start -c FILE` and resolves once /health/ready answers 200. `nodeArgs`: Node
+ * flags for the gateway process (e.g. `--v8-pool-size=1`).
+ */
 export async function spawnGateway(
   configFile: string,
   port: number,
   timeoutMs = 20_000,
+  nodeArgs: readonly string[] = [],
 ): Promise<GatewayProcess> {
   const child = spawn(
     process.execPath,
-    ['--import', 'tsx', path.join(ROOT, 'src/main.ts'), 'start', '-c', configFile],
+    [...nodeArgs, '--import', 'tsx', path.join(ROOT, 'src/main.ts'), 'start', '-c', configFile],
     {
       cwd: ROOT,
       stdio: ['ignore', 'pipe', 'pipe'],
