@@ -3,7 +3,7 @@
  * file while being hashed and counted, are fsynced, then renamed to their hash — the same file
  * uploaded twice is stored once, and a crash leaves at most a temp file, never a half file.
  */
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash, hash, randomUUID } from 'node:crypto';
 import { createReadStream, createWriteStream, mkdirSync, promises as fsp, statSync } from 'node:fs';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
@@ -85,8 +85,8 @@ export class AttachmentStore {
   }
 
   /** Stores content already in memory (inline attachments): hashed once, written only when new. */
-  async saveBuffer(content: Buffer): Promise<StoredFile> {
-    const sha256 = createHash('sha256').update(content).digest('hex');
+  /** `sha256`: the content's SHA-256 (hex) when the caller has just computed it from `content`. */
+  async saveBuffer(content: Buffer, sha256: string = hash('sha256', content)): Promise<StoredFile> {
     const final = this.pathOf(sha256);
     const stored = { sha256, size: content.length };
     // Content-addressed: a file under this name was fsynced before it was renamed there.

@@ -106,8 +106,13 @@ export async function readJsonBody(req: Request, limitBytes: number): Promise<un
   return parseJsonText(decodeUtf8(await readBody(req, limitBytes)));
 }
 
-/** Whether brackets outside string literals nest deeper than `maxDepth` (one linear pass). */
+/**
+ * Whether brackets outside string literals nest deeper than `maxDepth` (one linear pass). Text
+ * with no more opening brackets than `maxDepth` cannot, which counting with indexOf tells
+ * without walking every character of a typical application.
+ */
 export function nestingExceeds(text: string, maxDepth: number): boolean {
+  if (openingBrackets(text, maxDepth + 1) <= maxDepth) return false;
   let depth = 0;
   let inString = false;
   for (let i = 0; i < text.length; i++) {
@@ -125,4 +130,13 @@ export function nestingExceeds(text: string, maxDepth: number): boolean {
     }
   }
   return false;
+}
+
+/** Opening brackets (`{` and `[`, in strings too) in `text`, counted up to `stopAt`. */
+function openingBrackets(text: string, stopAt: number): number {
+  let count = 0;
+  for (const bracket of ['{', '[']) {
+    for (let i = text.indexOf(bracket); i !== -1 && count < stopAt; i = text.indexOf(bracket, i + 1)) count++;
+  }
+  return count;
 }

@@ -3,7 +3,7 @@
  * when one is forwarded, save attachments, then one durable `store.accept`. The 202 leaves only
  * after that commit; no message is stored for a request that fails before it.
  */
-import { createHash } from 'node:crypto';
+import { createHash, hash } from 'node:crypto';
 import { newId } from '../ids.js';
 import type { Request, RequestHandler, Response } from 'express';
 import type { ValidateFunction } from 'ajv/dist/2020.js';
@@ -319,7 +319,7 @@ function decodeInlineAttachments(deps: IntakeDeps, inline: readonly InlineAttach
       });
     }
     const ref: AttachmentRef = {
-      sha256: createHash('sha256').update(content).digest('hex'),
+      sha256: hash('sha256', content),
       size: content.length,
       filename: attachment.filename,
       mediaType: attachment.mediaType,
@@ -333,7 +333,7 @@ async function storeInlineAttachments(
   deps: IntakeDeps,
   decoded: readonly DecodedAttachment[],
 ): Promise<void> {
-  await Promise.all(decoded.map(({ content }) => deps.attachments.saveBuffer(content)));
+  await Promise.all(decoded.map(({ content, ref }) => deps.attachments.saveBuffer(content, ref.sha256)));
 }
 
 function uploadedAttachments(
