@@ -169,6 +169,8 @@ describe('pipeline', function () {
     service = SERVICE,
     cfg = config,
     payload: string = JSON.stringify({ applicant: { familyName: 'Mustermann' }, data: { zone: 'A' } }),
+    /** As intake does with a reserved slot: stored claimed, and no wake-up. */
+    slot?: SlotReservation,
   ): Promise<MessageRecord> {
     const route = createRouter(cfg).resolve(ARS, service)!;
     const [result] = await store.accept([
@@ -187,10 +189,11 @@ describe('pipeline', function () {
         attachments: [],
         idempotency: undefined,
         receivedAt: Date.now(),
+        ...(slot ? { claim: slot.claim } : {}),
       },
     ]);
     if (result?.kind !== 'created') throw new Error('not created');
-    pipelines.forEach((p) => p.wake());
+    if (!slot) pipelines.forEach((p) => p.wake());
     return result.message;
   }
 
@@ -336,32 +339,6 @@ describe('pipeline', function () {
     expect(Math.min(...limits)).to.be.at.least(2);
   });
 
-  /** A new application as intake stores it, with the claim of a reserved slot if one is given. */
-  async function acceptWith(slot: SlotReservation | undefined): Promise<MessageRecord> {
-    const route = createRouter(config).resolve(ARS, SERVICE)!;
-    const [result] = await store.accept([
-      {
-        id: randomUUID(),
-        deliveryId: randomUUID(),
-        direction: 'outbound',
-        tenantId: 'muenster',
-        ars: ARS,
-        service: SERVICE,
-        reference: `ref-${randomUUID()}`,
-        clientId: 'portal',
-        routeId: route.id,
-        target: route.adapter,
-        payload: JSON.stringify({ applicant: { familyName: 'Mustermann' }, data: { zone: 'A' } }),
-        attachments: [],
-        idempotency: undefined,
-        receivedAt: Date.now(),
-        ...(slot ? { claim: slot.claim } : {}),
-      },
-    ]);
-    if (result?.kind !== 'created') throw new Error('not created');
-    return result.message;
-  }
-
   it('delivers a message accepted into a reserved slot from memory, without claiming it', async () => {
     let claimedByLoop = 0;
     const claimDue = raw.claimDue.bind(raw);
@@ -374,7 +351,7 @@ describe('pipeline', function () {
     // Once the loop has found nothing due, a slot is offered.
     const slot = await until(async () => pipeline.reserve(), 'a slot to be offered');
     expect(slot.claim.owner).to.equal(pipeline.owner);
-    const m = await acceptWith(slot);
+    const m = await accept(SERVICE, config, undefined, slot);
     expect(m.status).to.equal('delivering');
     slot.take(m);
     const done = await until(statusOf(m.id, 'delivered'), 'delivery');
@@ -415,7 +392,7 @@ describe('pipeline', function () {
     const slot = await until(async () => pipeline.reserve(), 'a slot to be offered');
     let stopped = false;
     const stopping = pipeline.stop().then(() => (stopped = true));
-    const m = await acceptWith(slot);
+    const m = await accept(SERVICE, config, undefined, slot);
     await new Promise((r) => setTimeout(r, 20));
     expect(stopped).to.equal(false);
     expect(pipeline.reserve()).to.equal(undefined);

@@ -3,11 +3,13 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { promisify } from 'node:util';
 import Database from 'better-sqlite3';
 import { expect } from 'chai';
 import { isAmtError } from '../../src/errors.js';
 import { withGroupCommit } from '../../src/store/group-commit.js';
 import { SqliteStore } from '../../src/store/sqlite.js';
+import { StoreThread } from '../../src/store/sqlite-thread.js';
 import { SQLITE_MIGRATIONS } from '../../src/store/sqlite-migrations.js';
 import { PURGED_PAYLOAD, type NewMessage, type Store } from '../../src/store/types.js';
 import { describeStoreContract } from './contract.js';
@@ -454,5 +456,83 @@ describe('SqliteStore', () => {
       }
     }
     await check.close();
+  });
+});
+
+describe('SQLite store thread', () => {
+  // Its behaviour as a store is the contract suite's ("SQLite with group commit and a store thread").
+  let n = 1000;
+  let dir: string;
+  let file: string;
+
+  beforeEach(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'amtsbote-thread-'));
+    file = path.join(dir, 'amtsbote.db');
+    const store = SqliteStore.open(file);
+    await store.migrate();
+    await store.close();
+  });
+
+  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it('writes through its own connection what the caller’s connection then reads', async () => {
+    const store = SqliteStore.open(file, { writerThread: true });
+    try {
+      const m = newMessage(++n);
+      const [result] = await store.accept([m]);
+      expect(result?.kind).to.equal('created');
+      expect((await store.getMessage(m.id))?.payload).to.equal(m.payload);
+      const [claimed] = await store.claimDue('w1', 10, 1000, T0 + n);
+      expect(claimed?.id).to.equal(m.id);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('fails the calls of a thread that died with AMT_STORE_UNAVAILABLE, and starts a new one for the next', async () => {
+    const thread = new StoreThread({ file, busyTimeoutMs: undefined });
+    try {
+      await thread.ping();
+      const worker = thread.workerForTest()!;
+      const pending = thread.accept([newMessage(++n)]);
+      await worker.terminate();
+      const err = await pending.then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(isAmtError(err) && err.code).to.equal('AMT_STORE_UNAVAILABLE');
+      const m = newMessage(++n);
+      const [result] = await thread.accept([m]);
+      expect(result?.kind).to.equal('created');
+      expect(thread.workerForTest()).to.not.equal(worker);
+    } finally {
+      await thread.close();
+    }
+  });
+
+  it('keeps no process alive once its calls are answered', async () => {
+    const code = `
+      const { SqliteStore } = await import(${JSON.stringify(SQLITE_MODULE)});
+      const store = SqliteStore.open(${JSON.stringify(file)}, { writerThread: true });
+      await store.ping();
+      console.log('answered');`;
+    const { stdout } = await promisify(execFile)(
+      process.execPath,
+      ['--import', 'tsx', '--input-type=module', '-e', code],
+      { timeout: 15_000 },
+    );
+    expect(stdout.trim()).to.equal('answered');
+  });
+
+  it('is closed for good: later calls fail, a second close is harmless', async () => {
+    const thread = new StoreThread({ file, busyTimeoutMs: undefined });
+    await thread.ping();
+    await thread.close();
+    await thread.close();
+    const err = await thread.ping().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(isAmtError(err) && err.code).to.equal('AMT_STORE_UNAVAILABLE');
   });
 });
