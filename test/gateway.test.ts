@@ -77,6 +77,43 @@ describe('gateway assembly', function () {
     return { status: response.status, body: JSON.parse(text) };
   }
 
+  it('hands an application straight to a free delivery slot; a repeated request gets the same message', async () => {
+    const submit = async (reference: string, key: string): Promise<{ status: number; body: Json }> => {
+      const response = await fetch(`${gateway.url}/api/v1/applications`, {
+        method: 'POST',
+        headers: {
+          authorization: `Bearer ${PORTAL_KEY}`,
+          'content-type': 'application/json',
+          'idempotency-key': key,
+        },
+        body: JSON.stringify({
+          tenant: '059130000000',
+          service: '99058013001000',
+          reference,
+          applicant: { familyName: 'Mustermann' },
+          data: { zone: 'A' },
+        }),
+      });
+      return { status: response.status, body: (await response.json()) as Json };
+    };
+    // The pipeline is idle: its first claim found nothing due, so a slot is offered.
+    let first = await submit('HAND-1', 'hand-1');
+    for (let i = 0; i < 50 && first.body.status !== 'delivering'; i++) {
+      await new Promise((r) => setTimeout(r, 20));
+      first = await submit(`HAND-1-${i}`, `hand-1-${i}`);
+    }
+    expect([first.status, first.body.status]).to.deep.equal([202, 'delivering']);
+    const again = await submit('HAND-1', 'hand-1');
+    expect([again.status, again.body.id]).to.deep.equal([202, first.body.id]);
+    let history: Json[] = [];
+    for (let i = 0; i < 100; i++) {
+      history = (await call('GET', `/api/v1/applications/${first.body.id}`, PORTAL_KEY)).body.history;
+      if (history.some((h: Json) => h.event === 'delivered')) break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(history.map((h: Json) => h.event)).to.deep.equal(['received', 'claimed', 'delivered']);
+  });
+
   it('lists the configured jobs under the admin API, for admin clients only', async () => {
     expect((await call('GET', '/api/v1/admin/jobs', PORTAL_KEY)).status).to.equal(403);
     const { status, body } = await call('GET', '/api/v1/admin/jobs');

@@ -91,9 +91,10 @@ export class Pipeline {
    * Holds a free delivery slot for a message about to be accepted, so that it is stored already
    * claimed (`NewMessage.claim`) and delivered from memory: no claim transaction, no reading the
    * message back, no wait for the loop. Only while no other message waits, so that a new
-   * application never overtakes a queued one; undefined otherwise, and the message is queued
-   * and claimed as usual. A crash after the commit loses nothing: the lease expires and the
-   * message is reclaimed like any other.
+   * application does not overtake a queued one (a retry that falls due meanwhile is found by
+   * the next poll, within `pipeline.pollInterval`); undefined otherwise, and the message is
+   * queued and claimed as usual. A crash after the commit loses nothing: the lease expires and
+   * the message is reclaimed like any other.
    */
   reserve(): SlotReservation | undefined {
     const { concurrency, leaseMs } = this.deps.config.pipeline;
