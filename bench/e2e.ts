@@ -34,6 +34,7 @@ import {
   freePort,
   spawnGateway,
   writeGatewayConfig,
+  type GatewayProcess,
 } from '../test/support/gateway-process.js';
 import { closedLoop, median, openLoop, percentile, type LoadResult, type Request } from './load.js';
 import { readThreadCpu } from './support.js';
@@ -129,6 +130,29 @@ function gatewayConfig(dir: string, receiverUrl: string, port: number, mapped: b
   return config;
 }
 
+/** A gateway process on a fresh data directory delivering to the receiver; `stop()` removes both. */
+async function startGateway(
+  receiver: Receiver,
+  mapped: boolean,
+): Promise<GatewayProcess & { stop(): Promise<void> }> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'amt-bench-'));
+  const port = await freePort();
+  const gateway = await spawnGateway(
+    gatewayConfig(dir, receiver.url, port, mapped),
+    port,
+    undefined,
+    GATEWAY_NODE_ARGS,
+  );
+  return {
+    ...gateway,
+    async stop() {
+      gateway.child.kill('SIGTERM');
+      await gateway.exited;
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
 async function waitDelivered(receiver: Receiver, count: number, timeoutMs: number): Promise<number> {
   const deadline = performance.now() + timeoutMs;
   while (receiver.byDeliveryId.size < count && performance.now() < deadline)
@@ -163,14 +187,7 @@ async function main(): Promise<void> {
     forwarder.child.kill();
     baseline.push(base.ok / base.seconds);
 
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'amt-bench-'));
-    const port = await freePort();
-    const gateway = await spawnGateway(
-      gatewayConfig(dir, receiver.url, port, mapped),
-      port,
-      undefined,
-      GATEWAY_NODE_ARGS,
-    );
+    const gateway = await startGateway(receiver, mapped);
     receiver.byDeliveryId.clear();
     const warm = await closedLoop(
       gateway.url,
@@ -196,9 +213,7 @@ async function main(): Promise<void> {
         bench: (benchCpu.user + benchCpu.system) / 1000 / delivered,
       });
     }
-    gateway.child.kill('SIGTERM');
-    await gateway.exited;
-    rmSync(dir, { recursive: true, force: true });
+    await gateway.stop();
     if (load.failed > 0 || delivered < load.ok)
       console.log(`  run ${run + 1}: ${load.failed} failed requests, ${load.ok - delivered} undelivered`);
     intake.push(load.ok / load.seconds);
@@ -219,14 +234,7 @@ async function main(): Promise<void> {
   const pacedRuns = async (withMapping: boolean, label: string): Promise<LoadResult[]> => {
     const results: LoadResult[] = [];
     for (let run = 0; run < RUNS; run++) {
-      const dir = mkdtempSync(path.join(os.tmpdir(), 'amt-bench-'));
-      const port = await freePort();
-      const gateway = await spawnGateway(
-        gatewayConfig(dir, receiver.url, port, withMapping),
-        port,
-        undefined,
-        GATEWAY_NODE_ARGS,
-      );
+      const gateway = await startGateway(receiver, withMapping);
       const result = await openLoop(
         gateway.url,
         rate,
@@ -234,9 +242,7 @@ async function main(): Promise<void> {
         requests(Math.round(rate * (warmup + seconds)), `${label}${run}`),
         warmup,
       );
-      gateway.child.kill('SIGTERM');
-      await gateway.exited;
-      rmSync(dir, { recursive: true, force: true });
+      await gateway.stop();
       results.push(result);
       console.log(
         `  open loop ${label} run ${run + 1}: ${result.ok} ok, ${result.failed} failed, p50 ${fmt(percentile(result.latenciesMs, 50), 1)} ms, p99 ${fmt(percentile(result.latenciesMs, 99), 1)} ms, max ${fmt(percentile(result.latenciesMs, 100), 1)} ms`,
@@ -253,14 +259,7 @@ async function main(): Promise<void> {
   // lets intake run ahead and the deliveries catch up afterwards; this is the steady state.
   const steps: { rate: number; p99: number; lagMs: number; sustained: boolean }[] = [];
   {
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'amt-bench-'));
-    const port = await freePort();
-    const gateway = await spawnGateway(
-      gatewayConfig(dir, receiver.url, port, mapped),
-      port,
-      undefined,
-      GATEWAY_NODE_ARGS,
-    );
+    const gateway = await startGateway(receiver, mapped);
     receiver.byDeliveryId.clear();
     let accepted = 0;
     const from = Number(values['steps-from']);
@@ -285,9 +284,7 @@ async function main(): Promise<void> {
       );
       if (!sustained) break;
     }
-    gateway.child.kill('SIGTERM');
-    await gateway.exited;
-    rmSync(dir, { recursive: true, force: true });
+    await gateway.stop();
   }
   await receiver.close();
 

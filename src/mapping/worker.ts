@@ -8,8 +8,8 @@ import { parentPort } from 'node:worker_threads';
 import type { MappedBody } from '../pipeline/mapping-step.js';
 import { loadMappingStep } from './index.js';
 import type { MappingReply, MappingRequest } from './pool.js';
+import { parseStoredPayload } from '../pipeline/stored-message.js';
 import { toWireError } from '../worker-thread.js';
-import { AmtError } from '../errors.js';
 
 const port = parentPort;
 if (port === null)
@@ -58,15 +58,6 @@ function postReplies(): void {
   port!.postMessage(batch, list);
 }
 
-/** The stored application text; the gateway wrote it, so text that is not JSON is a fault of ours. */
-function parseStoredJson(text: string, messageId: string): unknown {
-  try {
-    return JSON.parse(text) as unknown;
-  } catch (cause) {
-    throw new AmtError('AMT_INTERNAL', `the stored payload of message ${messageId} is not JSON`, { cause });
-  }
-}
-
 async function handle({ id, file, input }: MappingRequest): Promise<void> {
   let body: MappedBody;
   try {
@@ -74,7 +65,7 @@ async function handle({ id, file, input }: MappingRequest): Promise<void> {
     if (input === undefined) body = { contentType: '', content: '' };
     else if ('applicationJson' in input) {
       const { applicationJson, ...rest } = input;
-      body = await step({ ...rest, application: parseStoredJson(applicationJson, input.message.id) });
+      body = await step({ ...rest, application: parseStoredPayload(applicationJson, input.message.id) });
     } else body = await step(input);
   } catch (err) {
     answer({ id, ok: false, error: toWireError(err) });

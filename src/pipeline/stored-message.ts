@@ -27,12 +27,7 @@ export interface StoredMessage {
 export function readStoredMessage(
   message: Pick<MessageRecord, 'id' | 'direction' | 'payload'>,
 ): StoredMessage {
-  let application: unknown;
-  try {
-    application = JSON.parse(message.payload);
-  } catch (cause) {
-    throw new AmtError('AMT_INTERNAL', `the stored payload of message ${message.id} is not JSON`, { cause });
-  }
+  const application = parseStoredPayload(message.payload, message.id);
   const record = isRecord(application) ? application : {};
   return {
     application,
@@ -44,6 +39,15 @@ export function readStoredMessage(
         ? storedIdentity(record.verifiedIdentity, message.id)
         : undefined,
   };
+}
+
+/** The stored payload, parsed; the gateway wrote it, so text that is not JSON is a fault of ours. */
+export function parseStoredPayload(payload: string, messageId: string): unknown {
+  try {
+    return JSON.parse(payload) as unknown;
+  } catch (cause) {
+    throw new AmtError('AMT_INTERNAL', `the stored payload of message ${messageId} is not JSON`, { cause });
+  }
 }
 
 /**

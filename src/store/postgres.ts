@@ -11,10 +11,9 @@ import { AmtError } from '../errors.js';
 import { decodeCursor, encodeCursor } from './cursor.js';
 import * as jobs from './postgres-jobs.js';
 import { MIGRATIONS } from './postgres-migrations.js';
-import { newMessageRecord } from './records.js';
+import { attachmentRef, newMessageRecord } from './records.js';
 import type {
   AcceptResult,
-  AttachmentRef,
   AttemptRecord,
   CitizenStatusRecord,
   DeadLetter,
@@ -89,7 +88,9 @@ const MESSAGE_COLUMNS = `${MESSAGE_FIELDS.replace(/\w+/g, 'm.$&')},
  * batch the first of two equal keys wins, as if they had been accepted one after another.
  */
 const ACCEPT_SQL = prepared(`WITH input AS (
-     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+     -- claimed: 1 when the message is stored already claimed (NewMessage.claim), else 0
+     SELECT *, (lease_owner IS NOT NULL)::int AS claimed
+     FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
        $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::bigint[],
        $22::text[], $23::bigint[])
        WITH ORDINALITY AS i(id, delivery_id, direction, tenant_id, ars, service, reference, client_id,
@@ -100,10 +101,9 @@ const ACCEPT_SQL = prepared(`WITH input AS (
        route_id, target, status, payload, attempts, attempt_seq, lease_owner, lease_expires_at, run_at,
        idempotency_key, request_hash, history_seq, created_at, updated_at)
      SELECT id, delivery_id, direction, tenant_id, ars, service, reference, client_id, route_id, target,
-       CASE WHEN lease_owner IS NULL THEN 'received' ELSE 'delivering' END, payload,
-       CASE WHEN lease_owner IS NULL THEN 0 ELSE 1 END, CASE WHEN lease_owner IS NULL THEN 0 ELSE 1 END,
-       lease_owner, lease_expires_at, received_at, idempotency_key, request_hash,
-       CASE WHEN lease_owner IS NULL THEN 1 ELSE 2 END, received_at, received_at
+       CASE claimed WHEN 1 THEN 'delivering' ELSE 'received' END, payload, claimed, claimed,
+       lease_owner, lease_expires_at, received_at, idempotency_key, request_hash, 1 + claimed,
+       received_at, received_at
      FROM input ORDER BY client_id, idempotency_key, ord
      ON CONFLICT (client_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
      RETURNING id, created_at, lease_owner
@@ -910,9 +910,7 @@ function toMessage(r: MessageRow): MessageRecord {
     target: r.target,
     status: r.status,
     payload: r.payload,
-    attachments: (r.attachments ?? []).map((a) =>
-      attachmentRef(a.sha256, a.size, a.filename, a.mediaType, a.purpose ?? undefined),
-    ),
+    attachments: (r.attachments ?? []).map((a) => attachmentRef({ ...a, purpose: a.purpose ?? undefined })),
     attempts: r.attempts,
     runAt: r.run_at,
     leaseOwner: r.lease_owner ?? undefined,
@@ -923,19 +921,6 @@ function toMessage(r: MessageRow): MessageRecord {
     createdAt: r.created_at,
     updatedAt: r.updated_at,
   };
-}
-
-/** The same shape whether built from input or read back: `purpose` only when there is one. */
-function attachmentRef(
-  sha256: string,
-  size: number,
-  filename: string,
-  mediaType: string,
-  purpose: string | undefined,
-): AttachmentRef {
-  return purpose === undefined
-    ? { sha256, size, filename, mediaType }
-    : { sha256, size, filename, mediaType, purpose };
 }
 
 function normalizeError(e: ErrorInfo): ErrorInfo {

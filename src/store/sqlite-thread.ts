@@ -89,15 +89,12 @@ export class StoreThread {
   async close(): Promise<void> {
     if (this.closed) return;
     const worker = this.worker;
-    if (worker) {
-      try {
-        await this.call('close', []);
-      } finally {
-        this.closed = true;
-        await worker.terminate();
-      }
+    try {
+      if (worker) await this.call('close', []);
+    } finally {
+      this.closed = true;
+      await worker?.terminate();
     }
-    this.closed = true;
   }
 
   /** The running worker, so a test can stop it mid-task. */

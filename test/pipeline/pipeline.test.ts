@@ -261,6 +261,15 @@ describe('pipeline', function () {
     rmSync(dir, { recursive: true, force: true });
   });
 
+  /** A configuration with `concurrency` slots whose deliveries wait until the test releases them. */
+  function heldDeliveries(concurrency: number): { cfg: GatewayConfig; releases: Array<() => void> } {
+    const cfg = baseConfig(dir);
+    const releases: Array<() => void> = [];
+    behaviour.primary = () =>
+      new Promise((resolve) => releases.push(() => resolve({ remoteReference: 'ok' })));
+    return { cfg: { ...cfg, pipeline: { ...cfg.pipeline, concurrency } } as GatewayConfig, releases };
+  }
+
   it('delivers with the delivery id and records the remote reference and history', async () => {
     startPipeline();
     const m = await accept();
@@ -281,11 +290,7 @@ describe('pipeline', function () {
   });
 
   it('with every slot busy, wake-ups wait for a free slot instead of spinning the event loop', async () => {
-    const cfg = baseConfig(dir);
-    const narrow = { ...cfg, pipeline: { ...cfg.pipeline, concurrency: 1 } } as GatewayConfig;
-    const releases: Array<() => void> = [];
-    behaviour.primary = () =>
-      new Promise((resolve) => releases.push(() => resolve({ remoteReference: 'ok' })));
+    const { cfg: narrow, releases } = heldDeliveries(1);
     startPipeline(narrow);
     const first = await accept(SERVICE, narrow);
     await until(async () => (releases.length === 1 ? true : undefined), 'first delivery to start');
@@ -305,11 +310,7 @@ describe('pipeline', function () {
   });
 
   it('under load claims several messages at a time: it waits for a quarter of the slots to free up', async () => {
-    const cfg = baseConfig(dir);
-    const eight = { ...cfg, pipeline: { ...cfg.pipeline, concurrency: 8 } } as GatewayConfig;
-    const releases: Array<() => void> = [];
-    behaviour.primary = () =>
-      new Promise((resolve) => releases.push(() => resolve({ remoteReference: 'ok' })));
+    const { cfg: eight, releases } = heldDeliveries(8);
     const limits: number[] = [];
     const claimDue = raw.claimDue.bind(raw);
     raw.claimDue = async (owner, limit, leaseMs, now) => {
@@ -364,11 +365,7 @@ describe('pipeline', function () {
   });
 
   it('offers no slot while a queued message waits or every slot is busy, and a released one is free again', async () => {
-    const cfg = baseConfig(dir);
-    const narrow = { ...cfg, pipeline: { ...cfg.pipeline, concurrency: 1 } } as GatewayConfig;
-    const releases: Array<() => void> = [];
-    behaviour.primary = () =>
-      new Promise((resolve) => releases.push(() => resolve({ remoteReference: 'ok' })));
+    const { cfg: narrow, releases } = heldDeliveries(1);
     const pipeline = startPipeline(narrow);
     const unused = await until(async () => pipeline.reserve(), 'a slot to be offered');
     // The only slot is held: nothing else is offered, and the loop claims nothing meanwhile.
