@@ -3,7 +3,7 @@
  * them down in order (intake closed → deliveries drained → leases released → store closed).
  */
 import { mkdirSync } from 'node:fs';
-import type { Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import type { AdapterInstance, AdapterManifest } from './adapter-contract.js';
@@ -132,7 +132,9 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
     },
   });
   const server: Server = await new Promise((resolve, reject) => {
-    const s = app.listen(options.port ?? config.server.port, config.server.host, () => resolve(s));
+    const s = createServer(app).listen(options.port ?? config.server.port, config.server.host, () =>
+      resolve(s),
+    );
     s.once('error', reject);
   });
   server.requestTimeout = config.server.requestTimeoutMs;

@@ -4,6 +4,7 @@
  * nothing compares the secret itself byte by byte.
  */
 import { createHash } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { RequestHandler, Response } from 'express';
 import type { ClientConfig } from '../config/types.js';
 import { AmtError } from '../errors.js';
@@ -40,18 +41,29 @@ export function createAuthenticator(
   };
 }
 
+export type Authenticator = ReturnType<typeof createAuthenticator>;
+
+/** The client a request authenticates as; on failure the answer gets its `WWW-Authenticate` header. */
+export function authenticateRequest(
+  authenticate: Authenticator,
+  req: IncomingMessage,
+  res: ServerResponse,
+): AuthenticatedClient {
+  try {
+    return authenticate(req.headers.authorization);
+  } catch (err) {
+    res.setHeader(
+      'WWW-Authenticate',
+      (err as AmtError).code === 'AMT_AUTH_INVALID' ? 'Bearer error="invalid_token"' : 'Bearer',
+    );
+    throw err;
+  }
+}
+
 /** Middleware: authenticates and leaves the client in `res.locals.client`. */
-export function requireClient(authenticate: ReturnType<typeof createAuthenticator>): RequestHandler {
+export function requireClient(authenticate: Authenticator): RequestHandler {
   return (req, res, next) => {
-    try {
-      res.locals.client = authenticate(req.headers.authorization);
-    } catch (err) {
-      res.setHeader(
-        'WWW-Authenticate',
-        (err as AmtError).code === 'AMT_AUTH_INVALID' ? 'Bearer error="invalid_token"' : 'Bearer',
-      );
-      throw err;
-    }
+    res.locals.client = authenticateRequest(authenticate, req, res);
     next();
   };
 }

@@ -3,7 +3,7 @@
  * invalid UTF-8 is an error instead of silently becoming U+FFFD, and nesting is bounded before
  * JSON.parse sees the text.
  */
-import type { Request } from 'express';
+import type { IncomingMessage } from 'node:http';
 import { AmtError } from '../errors.js';
 
 export const MAX_JSON_DEPTH = 64;
@@ -11,7 +11,7 @@ export const MAX_JSON_DEPTH = 64;
 export type BodyKind = 'json' | 'multipart';
 
 /** Checks Content-Type (and Content-Encoding) against what the endpoint takes; 415 otherwise. */
-export function bodyKind(req: Request, accepted: readonly BodyKind[]): BodyKind {
+export function bodyKind(req: IncomingMessage, accepted: readonly BodyKind[]): BodyKind {
   const encoding = req.headers['content-encoding'];
   if (encoding !== undefined && encoding.trim().toLowerCase() !== 'identity') {
     throw new AmtError('AMT_UNSUPPORTED_MEDIA_TYPE', `Content-Encoding ${encoding} is not supported`);
@@ -45,7 +45,7 @@ function tooLarge(limitBytes: number): AmtError {
  * Reads the whole body up to `limitBytes`. Past the limit the rest is drained, not kept, so the
  * client still receives the 413 on a healthy connection.
  */
-export function readBody(req: Request, limitBytes: number): Promise<Buffer> {
+export function readBody(req: IncomingMessage, limitBytes: number): Promise<Buffer> {
   const declared = Number(req.headers['content-length']);
   if (Number.isFinite(declared) && declared > limitBytes) {
     req.resume();
@@ -102,7 +102,7 @@ export function parseJsonText(text: string, what = 'the request body'): unknown 
   }
 }
 
-export async function readJsonBody(req: Request, limitBytes: number): Promise<unknown> {
+export async function readJsonBody(req: IncomingMessage, limitBytes: number): Promise<unknown> {
   return parseJsonText(decodeUtf8(await readBody(req, limitBytes)));
 }
 

@@ -5,7 +5,7 @@
  */
 import { createHash, hash } from 'node:crypto';
 import { newId } from '../ids.js';
-import type { Request, RequestHandler, Response } from 'express';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ValidateFunction } from 'ajv/dist/2020.js';
 import type { AttachmentStore } from '../attachments.js';
 import { canonicalJson } from '../canonical-json.js';
@@ -20,18 +20,25 @@ import type { Metrics } from '../observability/metrics.js';
 import type { Router } from '../routing.js';
 import type { SlotReservation } from '../pipeline/pipeline.js';
 import type { AcceptResult, AttachmentRef, MessageRecord, Store } from '../store/types.js';
-import { clientOf, mayActFor, type AuthenticatedClient } from './auth.js';
+import { authenticateRequest, mayActFor, type AuthenticatedClient, type Authenticator } from './auth.js';
 import { bodyKind, readJsonBody } from './body.js';
 import { readMultipart, type UploadedFile } from './multipart.js';
 import { validationProblems, type RequestValidators } from './openapi.js';
+import { answerError } from './problem.js';
 
 /** Most attachments of one application (also `maxItems` in the OpenAPI document). */
 export const MAX_ATTACHMENTS = 100;
 
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,200}$/;
 
+/** The route template of the intake, for logs. */
+export const INTAKE_PATH = '/api/v1/applications';
+
 export interface IntakeDeps {
   readonly config: GatewayConfig;
+  readonly authenticate: Authenticator;
+  /** True while draining after SIGTERM: intake answers 503 AMT_SHUTTING_DOWN. */
+  readonly shuttingDown: () => boolean;
   readonly store: Store;
   readonly router: Router;
   readonly attachments: AttachmentStore;
@@ -43,8 +50,19 @@ export interface IntakeDeps {
   readonly now: () => number;
   /** Verifies forwarded SAML responses; absent when the gateway has no `identity` section. */
   readonly identity?: IdentityVerifier | undefined;
-  readonly logger?: Pick<Logger, 'info'>;
+  readonly logger: Logger;
 }
+
+/**
+ * Serves one intake request on plain Node objects, errors included (the gateway's request listener
+ * calls it without express for the canonical path; express' route for the same path calls it
+ * too). `observed.client` is set once the request authenticated, for the access log.
+ */
+export type IntakeHandler = (
+  req: IncomingMessage,
+  res: ServerResponse,
+  observed: { client?: AuthenticatedClient },
+) => Promise<void>;
 
 /** The application fields after schema validation (attachments are handled apart). */
 interface ApplicationInput {
@@ -75,18 +93,22 @@ interface RoutedApplication {
 
 type IntakeOutcome = 'accepted' | 'duplicate' | 'rejected' | 'failed';
 
-export function intakeHandler(deps: IntakeDeps): RequestHandler {
-  return async (req, res) => {
+export function intakeHandler(deps: IntakeDeps): IntakeHandler {
+  return async (req, res, observed) => {
     const started = performance.now();
-    const observed: { tenant: string } = { tenant: 'unknown' };
+    const metricLabels: { tenant: string } = { tenant: 'unknown' };
     let outcome: IntakeOutcome = 'failed';
     try {
-      outcome = await submitApplication(deps, req, res, observed);
+      if (deps.shuttingDown())
+        throw new AmtError('AMT_SHUTTING_DOWN', 'the gateway is shutting down; send the application again');
+      const client = authenticateRequest(deps.authenticate, req, res);
+      observed.client = client;
+      outcome = await submitApplication(deps, client, req, res, metricLabels);
     } catch (err) {
       outcome = isAmtError(err) && err.status < 500 ? 'rejected' : 'failed';
-      throw err;
+      answerError(deps.logger, req, res, err, INTAKE_PATH);
     } finally {
-      deps.metrics.intakeTotal.inc({ tenant: observed.tenant, outcome });
+      deps.metrics.intakeTotal.inc({ tenant: metricLabels.tenant, outcome });
       deps.metrics.intakeDuration.observe({ outcome }, (performance.now() - started) / 1000);
     }
   };
@@ -94,11 +116,11 @@ export function intakeHandler(deps: IntakeDeps): RequestHandler {
 
 async function submitApplication(
   deps: IntakeDeps,
-  req: Request,
-  res: Response,
+  client: AuthenticatedClient,
+  req: IncomingMessage,
+  res: ServerResponse,
   observed: { tenant: string },
 ): Promise<IntakeOutcome> {
-  const client = clientOf(res);
   const kind = bodyKind(req, ['json', 'multipart']);
   const idempotencyKey = parseIdempotencyKey(req.headers['idempotency-key']);
   const routeFor = (application: unknown, validate: ValidateFunction): RoutedApplication => {
@@ -237,7 +259,7 @@ async function verifiedIdentityOf(
     return await identityForApplication(deps.identity, input.identity, route.minTrustLevel, request);
   } catch (err) {
     if (isAmtError(err) && err.status < 500) {
-      deps.logger?.info('citizen identity refused', {
+      deps.logger.info('citizen identity refused', {
         code: err.code,
         client: request.clientId,
         tenant: tenant.id,
@@ -248,9 +270,15 @@ async function verifiedIdentityOf(
   }
 }
 
-function sendAccepted(res: Response, message: MessageRecord): void {
-  const self = `/api/v1/applications/${message.id}`;
-  res.status(202).location(self).json({ id: message.id, status: message.status, links: { self } });
+function sendAccepted(res: ServerResponse, message: MessageRecord): void {
+  const self = `${INTAKE_PATH}/${message.id}`;
+  const body = JSON.stringify({ id: message.id, status: message.status, links: { self } });
+  res.writeHead(202, {
+    Location: self,
+    'Content-Type': 'application/json; charset=utf-8',
+    'Content-Length': Buffer.byteLength(body),
+  });
+  res.end(body);
 }
 
 export function parseIdempotencyKey(header: string | string[] | undefined): string | undefined {

@@ -6,7 +6,7 @@
  * upload of the same content reuses them.
  */
 import { PassThrough, type Readable } from 'node:stream';
-import type { Request } from 'express';
+import type { IncomingMessage } from 'node:http';
 import busboy from 'busboy';
 import type { AttachmentStore, StoredFile } from '../attachments.js';
 import { AmtError, isAmtError } from '../errors.js';
@@ -44,7 +44,7 @@ const FILE_PART = 'attachment';
 const PURPOSE_PART = 'purpose';
 
 export function readMultipart<T>(
-  req: Request,
+  req: IncomingMessage,
   options: MultipartOptions<T>,
 ): Promise<MultipartSubmission<T>> {
   let parser: busboy.Busboy;

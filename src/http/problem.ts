@@ -4,7 +4,8 @@
  * the log carries too.
  */
 import { randomUUID } from 'node:crypto';
-import type { ErrorRequestHandler, Request, Response } from 'express';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ErrorRequestHandler, Request } from 'express';
 import { AmtError, isAmtError, type ErrorCode } from '../errors.js';
 import type { Logger } from '../observability/log.js';
 
@@ -38,16 +39,30 @@ export function problemOf(err: AmtError, instance: string | undefined): ProblemD
   };
 }
 
+/**
+ * Answers with the problem document of `err`; `instance` is the request's path (express' `req.path`,
+ * relative to a mounted router, or the path of `req.url`).
+ */
 export function sendProblem(
-  req: Request,
-  res: Response,
+  req: IncomingMessage & { readonly path?: string },
+  res: ServerResponse,
   err: AmtError,
   headers: Record<string, string> = {},
 ): void {
-  res.status(err.status);
+  const body = JSON.stringify(problemOf(err, req.path ?? pathOf(req.url)));
+  res.statusCode = err.status;
   for (const [name, value] of Object.entries(headers)) res.setHeader(name, value);
   if (err.status === 503) res.setHeader('Retry-After', String(err.retryAfterSeconds ?? RETRY_AFTER_SECONDS));
-  res.type(PROBLEM_CONTENT_TYPE).send(JSON.stringify(problemOf(err, req.path)));
+  res.setHeader('Content-Type', `${PROBLEM_CONTENT_TYPE}; charset=utf-8`);
+  res.setHeader('Content-Length', Buffer.byteLength(body));
+  res.end(req.method === 'HEAD' ? undefined : body);
+}
+
+/** The path of a request target, without its query. */
+function pathOf(url: string | undefined): string {
+  const target = url ?? '/';
+  const query = target.indexOf('?');
+  return query === -1 ? target : target.slice(0, query);
 }
 
 /** Maps errors that did not come from us (express' router, Node) onto the catalog. */
@@ -65,28 +80,41 @@ function foreignToAmtError(err: unknown): AmtError | undefined {
 
 /** The last middleware: turns whatever was thrown into a problem answer and logs what is internal. */
 export function problemHandler(logger: Logger): ErrorRequestHandler {
-  return (err: unknown, req, res, _next) => {
-    let amt = isAmtError(err) ? err : foreignToAmtError(err);
-    if (!amt || amt.status >= 500) {
-      const incident = randomUUID();
-      logger.error('request failed', {
-        incident,
-        method: req.method,
-        route: routeOf(req),
-        code: amt?.code ?? 'AMT_INTERNAL',
-        error: err,
-        stack: stackFrames(err),
-      });
-      if (!amt || amt.code === 'AMT_INTERNAL') {
-        amt = new AmtError('AMT_INTERNAL', `an internal error occurred; incident ${incident}`);
-      }
+  return (err: unknown, req, res, _next) => answerError(logger, req, res, err, routeOf(req));
+}
+
+/**
+ * Answers a request that failed with `err`: a problem document, or a closed connection when the
+ * answer had begun. Errors that are not the client's are logged with an incident id the answer
+ * names; `route` is the route template for that log line.
+ */
+export function answerError(
+  logger: Logger,
+  req: IncomingMessage & { readonly path?: string },
+  res: ServerResponse,
+  err: unknown,
+  route: string,
+): void {
+  let amt = isAmtError(err) ? err : foreignToAmtError(err);
+  if (!amt || amt.status >= 500) {
+    const incident = randomUUID();
+    logger.error('request failed', {
+      incident,
+      method: req.method,
+      route,
+      code: amt?.code ?? 'AMT_INTERNAL',
+      error: err,
+      stack: stackFrames(err),
+    });
+    if (!amt || amt.code === 'AMT_INTERNAL') {
+      amt = new AmtError('AMT_INTERNAL', `an internal error occurred; incident ${incident}`);
     }
-    if (res.headersSent) {
-      res.destroy();
-      return;
-    }
-    sendProblem(req, res, amt);
-  };
+  }
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  sendProblem(req, res, amt);
 }
 
 /** The route template (`/api/v1/applications/:id`) rather than the path, for logs and metrics. */

@@ -275,6 +275,40 @@ describe('http: bad input', () => {
     });
   }
 
+  it('answers alike on the spellings of the path that go through the router (trailing slash, case, query)', async () => {
+    // The canonical request line is served without express; these reach the same handler through
+    // express' route. Headers and problem documents must not tell the two apart.
+    const unauthenticated: Case = {
+      name: 'no key',
+      request: { json: application() },
+      status: 401,
+      code: 'AMT_AUTH_MISSING',
+    };
+    const shape = (res: ApiResponse): unknown => ({
+      status: res.status,
+      contentType: res.headers.get('content-type'),
+      cacheControl: res.headers.get('cache-control'),
+      wwwAuthenticate: res.headers.get('www-authenticate'),
+      body: { ...res.body, instance: undefined },
+    });
+    for (const c of [...cases, unauthenticated]) {
+      const canonical = await h.request('POST', '/api/v1/applications', c.request);
+      expectProblem(canonical, c.status, c.code);
+      for (const spelling of [
+        '/api/v1/applications/',
+        '/API/V1/Applications',
+        '/api/v1/applications?via=router',
+      ]) {
+        const routed = await h.request('POST', spelling, {
+          ...c.request,
+          documentedAs: '/api/v1/applications',
+        });
+        expect(shape(routed), `${c.name} at ${spelling}`).to.deep.equal(shape(canonical));
+      }
+    }
+    expect(await messageCount(h.store)).to.equal(0);
+  });
+
   it('401 answers carry WWW-Authenticate: Bearer', async () => {
     const missing = await h.request('POST', '/api/v1/applications', { json: application() });
     expect(missing.headers.get('www-authenticate')).to.equal('Bearer');

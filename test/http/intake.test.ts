@@ -70,6 +70,30 @@ describe('http: intake', () => {
     expect(Object.keys(payload)).to.have.members(['applicant', 'channel', 'data', 'reference']);
   });
 
+  it('accepts through the router’s spellings of the path with the same answer', async () => {
+    const headersOf = (res: { headers: Headers }): Record<string, string | null> =>
+      Object.fromEntries(
+        ['content-type', 'cache-control', 'content-length'].map((name) => [name, res.headers.get(name)]),
+      );
+    const canonical = await h.request('POST', '/api/v1/applications', {
+      key: KEYS.muenster,
+      json: application(),
+    });
+    for (const spelling of ['/api/v1/applications/', '/api/v1/applications?via=router']) {
+      const routed = await h.request('POST', spelling, {
+        key: KEYS.muenster,
+        json: application(),
+        documentedAs: '/api/v1/applications',
+      });
+      expect(routed.status).to.equal(202);
+      expect(routed.body.status).to.equal(canonical.body.status);
+      expect(routed.headers.get('location')).to.equal(`/api/v1/applications/${routed.body.id}`);
+      expect(headersOf(routed)).to.deep.equal(headersOf(canonical));
+      expect(await h.store.getMessage(routed.body.id)).to.not.equal(undefined);
+    }
+    expect(await messageCount(h.store)).to.equal(3);
+  });
+
   it('accepts the URN form of the service key and stores the bare key', async () => {
     const res = await h.request('POST', '/api/v1/applications', {
       key: KEYS.muenster,
