@@ -5,6 +5,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import { AmtError } from '../errors.js';
+import { decodeStrictUtf8 } from '../utf8.js';
 
 export const MAX_JSON_DEPTH = 64;
 
@@ -80,14 +81,10 @@ export function readBody(req: IncomingMessage, limitBytes: number): Promise<Buff
   });
 }
 
-const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
-
 export function decodeUtf8(bytes: Uint8Array, what = 'the request body'): string {
-  try {
-    return strictUtf8.decode(bytes);
-  } catch {
-    throw new AmtError('AMT_BODY_MALFORMED', `${what} is not valid UTF-8`);
-  }
+  const text = decodeStrictUtf8(bytes);
+  if (text === undefined) throw new AmtError('AMT_BODY_MALFORMED', `${what} is not valid UTF-8`);
+  return text;
 }
 
 /** Parses JSON text after bounding its nesting; the parser's message is not echoed, it quotes the input. */

@@ -4,6 +4,7 @@
  * expansion (billion laughs) and no external entities (XXE), whichever parser comes next.
  */
 import { AmtError } from '../errors.js';
+import { decodeStrictUtf8 } from '../utf8.js';
 
 export interface XmlLimits {
   /** Largest document accepted, in bytes of UTF-8. */
@@ -17,7 +18,6 @@ export const DEFAULT_XML_LIMITS: XmlLimits = Object.freeze({ maxBytes: 32 * 1024
 const DOCTYPE_RE = /^<!DOCTYPE|^<!ENTITY/i;
 const DECLARED_ENCODING_RE = /^<\?xml[^>]*?\sencoding\s*=\s*["']([A-Za-z0-9._-]+)["']/;
 const UTF8_NAMES = new Set(['utf-8', 'utf8']);
-const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });
 
 /**
  * Checks the document and returns it as a string (BOM removed). Throws AmtError
@@ -131,16 +131,13 @@ function decodeUtf8(bytes: Uint8Array): string {
       problems: [{ path: 'line 1', message: 'UTF-16 byte order mark' }],
     });
   }
-  try {
-    return utf8.decode(bytes);
-  } catch (cause) {
-    const offset = firstInvalidUtf8(bytes);
-    const line = countLines(bytes, offset);
-    throw new AmtError('AMT_XML_ENCODING_INVALID', `Invalid UTF-8 at byte ${offset} (line ${line})`, {
-      problems: [{ path: `line ${line}`, message: `invalid UTF-8 byte sequence at byte offset ${offset}` }],
-      cause,
-    });
-  }
+  const text = decodeStrictUtf8(bytes);
+  if (text !== undefined) return text;
+  const offset = firstInvalidUtf8(bytes);
+  const line = countLines(bytes, offset);
+  throw new AmtError('AMT_XML_ENCODING_INVALID', `Invalid UTF-8 at byte ${offset} (line ${line})`, {
+    problems: [{ path: `line ${line}`, message: `invalid UTF-8 byte sequence at byte offset ${offset}` }],
+  });
 }
 
 /** Byte offset of the first ill-formed UTF-8 sequence (only called once decoding failed). */
