@@ -31,7 +31,7 @@ import { createAuthenticator, requireAdmin, requireClient, type AuthenticatedCli
 import { INTAKE_PATH, intakeHandler } from './intake.js';
 import { loadOpenApiDocument, requestValidators } from './openapi.js';
 import { live, metricsEndpoint, ready } from './operations.js';
-import { problemHandler, routeOf, sendProblem } from './problem.js';
+import { answerError, problemHandler, routeOf, sendProblem } from './problem.js';
 import { statusReportHandler } from './status-report.js';
 import type { SlotReservation } from '../pipeline/pipeline.js';
 
@@ -177,7 +177,8 @@ export function createApp(deps: HttpDeps): RequestListener {
       );
     }
     res.setHeader('Cache-Control', 'no-store');
-    void intake(req, res, observed);
+    // The handler answers its own errors; what escapes it (its metrics, say) is answered here.
+    intake(req, res, observed).catch((err: unknown) => answerError(deps.logger, req, res, err, INTAKE_PATH));
   };
 }
 
