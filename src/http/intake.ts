@@ -31,7 +31,7 @@ export const MAX_ATTACHMENTS = 100;
 
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,200}$/;
 
-/** The route template of the intake, for logs. */
+/** The intake's path: what the request listener matches, the route in logs, the base of `Location`. */
 export const INTAKE_PATH = '/api/v1/applications';
 
 export interface IntakeDeps {
