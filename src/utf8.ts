@@ -4,9 +4,13 @@
  * the bytes are validated with `buffer.isUtf8` and decoded by the fastest way their content
  * allows. V8's own UTF-8 decoder takes about three nanoseconds a byte once one character is not
  * ASCII — 15 µs for a 5 KB application with an umlaut; ICU's transcoding to UTF-16 and a copy
- * into the string take a third of that.
+ * into the string take a third of that. Transcoding holds the UTF-16 copy beside the string for a
+ * moment, so text above TRANSCODE_MAX_BYTES (a large inbound XML document) goes to V8's decoder.
  */
 import { isAscii, isUtf8, transcode } from 'node:buffer';
+
+/** Largest input decoded through ICU; larger text would briefly need twice its size again. */
+export const TRANSCODE_MAX_BYTES = 1024 * 1024;
 
 /** Whether this Node has ICU's converters (`buffer.transcode` throws without them). */
 const canTranscode = ((): boolean => {
@@ -25,6 +29,6 @@ export function decodeStrictUtf8(bytes: Uint8Array): string | undefined {
     buffer = buffer.subarray(3);
   }
   if (isAscii(buffer)) return buffer.toString('latin1');
-  if (!canTranscode) return buffer.toString('utf8');
+  if (!canTranscode || buffer.length > TRANSCODE_MAX_BYTES) return buffer.toString('utf8');
   return transcode(buffer, 'utf8', 'utf16le').toString('utf16le');
 }

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { decodeStrictUtf8 } from '../src/utf8.js';
+import { decodeStrictUtf8, TRANSCODE_MAX_BYTES } from '../src/utf8.js';
 
 const reference = new TextDecoder('utf-8', { fatal: true });
 const decodeLikeTextDecoder = (bytes: Uint8Array): string | undefined => {
@@ -72,9 +72,10 @@ describe('strict UTF-8 decoding', () => {
     expect(invalid).to.be.within(2_000, 18_000);
   });
 
-  it('agrees on a long text with one character outside ASCII at either end', () => {
+  it('agrees on long texts with one character outside ASCII at either end, above the ICU limit too', () => {
     const long = 'Stellplatznachweis liegt bei. '.repeat(200);
-    for (const text of [`ä${long}`, `${long}ä`, `${long}😀`]) {
+    const beyondTranscoding = `Ä${'x'.repeat(TRANSCODE_MAX_BYTES)}`;
+    for (const text of [`ä${long}`, `${long}ä`, `${long}😀`, beyondTranscoding]) {
       expect(decodeStrictUtf8(Buffer.from(text))).to.equal(text);
       const broken = Buffer.concat([Buffer.from(text), Buffer.from([0xc3])]);
       expect(decodeStrictUtf8(broken)).to.equal(undefined);
