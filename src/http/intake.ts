@@ -119,13 +119,13 @@ async function submitApplication(
   client: AuthenticatedClient,
   req: IncomingMessage,
   res: ServerResponse,
-  observed: { tenant: string },
+  metricLabels: { tenant: string },
 ): Promise<IntakeOutcome> {
   const kind = bodyKind(req, ['json', 'multipart']);
   const idempotencyKey = parseIdempotencyKey(req.headers['idempotency-key']);
   const routeFor = (application: unknown, validate: ValidateFunction): RoutedApplication => {
     const routed = routeApplication(deps, client, application, validate);
-    observed.tenant = routed.tenant.id;
+    metricLabels.tenant = routed.tenant.id;
     return routed;
   };
 

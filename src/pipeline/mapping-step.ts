@@ -50,7 +50,7 @@ export interface MappingStep {
    * gets the parsed application whatever the message holds (pass-through, custom steps).
    */
   readonly source?: SourceFormat;
-  /** The same mapping for a JSON application given as text (steps of JSON sources may offer it). */
+  /** The same mapping for a JSON application given as text; offered only by steps whose `source` is JSON. */
   readonly fromJsonText?: (input: JsonTextMappingInput) => Promise<MappedBody>;
 }
 

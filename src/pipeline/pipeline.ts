@@ -266,7 +266,7 @@ export class Pipeline {
         reference: message.reference,
         receivedAt: message.createdAt,
       };
-      if (step.fromJsonText && step.source === 'json' && isPlainApplication(message)) {
+      if (step.fromJsonText && isPlainApplication(message)) {
         // Mapped on a worker thread: the stored text goes there and is parsed there.
         body = await step.fromJsonText({
           applicationJson: message.payload,

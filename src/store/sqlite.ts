@@ -296,33 +296,36 @@ export class SqliteStore implements Store {
         return { kind: 'existing', message: this.load(hit.id)! };
       }
     }
+    // The record says what a new message is (received, or claimed: NewMessage.claim); the row
+    // is written from it.
+    const message = newMessageRecord(m);
     sql.insertMessage.run({
-      id: m.id,
-      deliveryId: m.deliveryId,
-      direction: m.direction,
-      tenantId: m.tenantId,
-      ars: m.ars,
-      service: m.service,
-      reference: m.reference ?? null,
-      clientId: m.clientId,
-      routeId: m.routeId,
-      target: m.target,
-      status: m.claim ? 'delivering' : 'received',
-      attempts: m.claim ? 1 : 0,
-      leaseOwner: m.claim?.owner ?? null,
-      leaseExpiresAt: m.claim?.leaseExpiresAt ?? null,
+      id: message.id,
+      deliveryId: message.deliveryId,
+      direction: message.direction,
+      tenantId: message.tenantId,
+      ars: message.ars,
+      service: message.service,
+      reference: message.reference ?? null,
+      clientId: message.clientId,
+      routeId: message.routeId,
+      target: message.target,
+      status: message.status,
+      attempts: message.attempts,
+      leaseOwner: message.leaseOwner ?? null,
+      leaseExpiresAt: message.leaseExpiresAt ?? null,
       receivedAt: m.receivedAt,
       key: m.idempotency?.key ?? null,
       requestHash: m.idempotency?.requestHash ?? null,
     });
     sql.insertPayload.run(m.id, m.payload);
-    m.attachments.forEach((a, position) =>
+    message.attachments.forEach((a, position) =>
       sql.insertAttachment.run(m.id, position, a.sha256, a.size, a.filename, a.mediaType, a.purpose ?? null),
     );
     this.addHistory(m.id, m.receivedAt, 'received', 'received', undefined);
-    if (m.claim)
-      this.addHistory(m.id, m.receivedAt, 'delivering', 'claimed', { owner: m.claim.owner, attempt: 1 });
-    return { kind: 'created', message: newMessageRecord(m) };
+    if (message.leaseOwner !== undefined)
+      this.addHistory(m.id, m.receivedAt, 'delivering', 'claimed', { owner: message.leaseOwner, attempt: 1 });
+    return { kind: 'created', message };
   }
 
   async findByIdempotencyKey(
