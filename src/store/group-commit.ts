@@ -11,12 +11,26 @@
  * own slice of the results. When a merged group fails, each call of it is retried on its own,
  * so one bad request (e.g. a duplicate id) fails only its caller, while an error of the store
  * itself still reaches every caller.
+ *
+ * A store that can commit both in one transaction (`acceptAndComplete`, SQLite) gets the
+ * outcomes of its workers added to the next intake commit (see SharedCommits).
  */
 import type { AcceptResult, NewMessage, Outcome, Store } from './types.js';
 
 export interface GroupCommitOptions {
   /** Most items (messages or outcomes) merged into one store call. Default 256. */
   readonly maxBatch?: number;
+  /**
+   * For a store with `acceptAndComplete`: how long an outcome waits for an intake commit to ride
+   * along with before it is committed on its own. Default 5 ms.
+   */
+  readonly outcomeWaitMs?: number;
+  /**
+   * For a store with `acceptAndComplete`: the least time from the start of one commit to the
+   * start of the next. Default 3 ms. A call after a quiet spell is committed at once; under
+   * load, calls gather for up to this long, so a commit carries more of them.
+   */
+  readonly commitIntervalMs?: number;
 }
 
 interface TimedOutcome {
@@ -28,6 +42,64 @@ interface PendingCall<I, O> {
   readonly items: readonly I[];
   readonly resolve: (results: O[]) => void;
   readonly reject: (err: unknown) => void;
+}
+
+/** Takes the calls of the next group off the queue: at least one, never more than `maxBatch` items unless a single call is larger. */
+function takeGroup<I, O>(queue: PendingCall<I, O>[], maxBatch: number): PendingCall<I, O>[] {
+  const group: PendingCall<I, O>[] = [];
+  let size = 0;
+  while (queue.length > 0) {
+    const next = queue[0]!;
+    if (group.length > 0 && size + next.items.length > maxBatch) break;
+    group.push(next);
+    size += next.items.length;
+    queue.shift();
+  }
+  return group;
+}
+
+/** Hands every call of a committed group its own slice of the results. */
+function answer<I, O>(group: readonly PendingCall<I, O>[], results: readonly O[]): void {
+  let offset = 0;
+  for (const call of group) {
+    call.resolve(results.slice(offset, offset + call.items.length));
+    offset += call.items.length;
+  }
+}
+
+async function commitAlone<I, O>(
+  call: PendingCall<I, O>,
+  commit: (items: readonly I[]) => Promise<O[]>,
+): Promise<void> {
+  try {
+    call.resolve(await commit(call.items));
+  } catch (err) {
+    call.reject(err);
+  }
+}
+
+function checkCount(results: readonly unknown[], items: readonly unknown[]): void {
+  if (results.length !== items.length) {
+    throw new Error(`store answered ${results.length} results for ${items.length} items`);
+  }
+}
+
+/** One commit has one clock: a merged group is recorded at the latest `now` of its calls. */
+function completeTimed(store: Store, items: readonly TimedOutcome[]): Promise<boolean[]> {
+  return store.complete(
+    items.map((item) => item.outcome),
+    Math.max(...items.map((item) => item.now)),
+  );
+}
+
+interface Committer {
+  accept(messages: readonly NewMessage[]): Promise<AcceptResult[]>;
+  complete(outcomes: readonly Outcome[], now: number): Promise<boolean[]>;
+  /**
+   * For close(): commits what is queued without waiting any longer, and resolves once every call
+   * submitted so far has been committed (or has failed).
+   */
+  drain(): Promise<void>;
 }
 
 /** Queues calls of one kind and commits them in groups, one group at a time. */
@@ -49,7 +121,6 @@ class CommitGroups<I, O> {
     });
   }
 
-  /** Resolves once every call submitted so far has been committed (or has failed). */
   async drain(): Promise<void> {
     while (this.inFlight || this.scheduled || this.queue.length > 0) {
       await (this.inFlight ?? new Promise<void>((resolve) => setImmediate(resolve)));
@@ -71,40 +142,173 @@ class CommitGroups<I, O> {
   }
 
   private async flush(): Promise<void> {
-    const group: PendingCall<I, O>[] = [];
-    let size = 0;
-    while (this.queue.length > 0) {
-      const next = this.queue[0]!;
-      if (group.length > 0 && size + next.items.length > this.maxBatch) break;
-      group.push(next);
-      size += next.items.length;
-      this.queue.shift();
-    }
+    const group = takeGroup(this.queue, this.maxBatch);
     const items = group.flatMap((call) => call.items);
     let results: O[];
     try {
       results = await this.commit(items);
-      if (results.length !== items.length) {
-        throw new Error(`store answered ${results.length} results for ${items.length} items`);
-      }
+      checkCount(results, items);
     } catch (err) {
       if (group.length === 1) group[0]!.reject(err);
-      else for (const call of group) await this.commitAlone(call);
+      else for (const call of group) await commitAlone(call, this.commit);
       return;
     }
-    let offset = 0;
-    for (const call of group) {
-      call.resolve(results.slice(offset, offset + call.items.length));
-      offset += call.items.length;
+    answer(group, results);
+  }
+}
+
+/** Intake and outcomes each in groups of their own, committed independently. */
+function separateCommits(store: Store, maxBatch: number): Committer {
+  const accepts = new CommitGroups<NewMessage, AcceptResult>((messages) => store.accept(messages), maxBatch);
+  const completions = new CommitGroups<TimedOutcome, boolean>(
+    (items) => completeTimed(store, items),
+    maxBatch,
+  );
+  return {
+    accept: (messages) => accepts.submit(messages),
+    complete: (outcomes, now) => completions.submit(outcomes.map((outcome) => ({ outcome, now }))),
+    async drain() {
+      await Promise.all([accepts.drain(), completions.drain()]);
+    },
+  };
+}
+
+type SharingStore = Store & Pick<Required<Store>, 'acceptAndComplete'>;
+
+function sharesCommits(store: Store): store is SharingStore {
+  return typeof store.acceptAndComplete === 'function';
+}
+
+/**
+ * Intake and outcomes in shared commits, for a store with `acceptAndComplete`. Accepts are
+ * committed as CommitGroups does (after the turn they arrived in, one group at a time), but no
+ * sooner than `intervalMs` after the previous commit started; outcomes wait up to `waitMs` and
+ * ride along with the next of those commits, or are committed on their own when none comes (or
+ * once `maxBatch` of them are waiting).
+ *
+ * A SQLite commit costs per page it touches, and a commit of one new message touches about 20
+ * (the message row, its payload, its history, a leaf of each index, the file header), one of
+ * eight not many more. Measured on a store of 20,000 messages: an application's accept and its
+ * outcome in commits of their own wrote 29 WAL pages, together in one commit 24, eight
+ * applications to a commit 7 and 6.6 per application. At a steady thousand applications a
+ * second, commits followed each other as fast as they finished and carried one or two calls
+ * each; paced, and with the outcomes aboard, a commit carries a few of both.
+ */
+class SharedCommits implements Committer {
+  private accepts: PendingCall<NewMessage, AcceptResult>[] = [];
+  private outcomes: PendingCall<TimedOutcome, boolean>[] = [];
+  private waitingOutcomes = 0;
+  private outcomesDue = false;
+  private outcomeTimer: NodeJS.Timeout | undefined;
+  private scheduled = false;
+  private inFlight: Promise<void> | undefined;
+  private lastStart = -Infinity;
+  private pace: NodeJS.Timeout | undefined;
+  private closing = false;
+
+  constructor(
+    private readonly store: SharingStore,
+    private readonly maxBatch: number,
+    private readonly waitMs: number,
+    private readonly intervalMs: number,
+  ) {}
+
+  accept(messages: readonly NewMessage[]): Promise<AcceptResult[]> {
+    if (messages.length === 0) return Promise.resolve([]);
+    return new Promise<AcceptResult[]>((resolve, reject) => {
+      this.accepts.push({ items: messages, resolve, reject });
+      this.schedule();
+    });
+  }
+
+  complete(outcomes: readonly Outcome[], now: number): Promise<boolean[]> {
+    if (outcomes.length === 0) return Promise.resolve([]);
+    return new Promise<boolean[]>((resolve, reject) => {
+      this.outcomes.push({ items: outcomes.map((outcome) => ({ outcome, now })), resolve, reject });
+      this.waitingOutcomes += outcomes.length;
+      if (this.waitingOutcomes >= this.maxBatch) this.outcomesAreDue();
+      else this.outcomeTimer ??= setTimeout(() => this.outcomesAreDue(), this.waitMs);
+    });
+  }
+
+  /** For close(): what is queued is committed at once, without waiting or pacing. */
+  async drain(): Promise<void> {
+    this.closing = true;
+    if (this.pace !== undefined) {
+      clearTimeout(this.pace);
+      this.pace = undefined;
+      this.scheduled = false;
+      this.schedule();
+    }
+    while (this.inFlight || this.scheduled || this.accepts.length > 0 || this.outcomes.length > 0) {
+      if (this.outcomes.length > 0) this.outcomesAreDue();
+      await (this.inFlight ?? new Promise<void>((resolve) => setImmediate(resolve)));
     }
   }
 
-  private async commitAlone(call: PendingCall<I, O>): Promise<void> {
-    try {
-      call.resolve(await this.commit(call.items));
-    } catch (err) {
-      call.reject(err);
+  private outcomesAreDue(): void {
+    clearTimeout(this.outcomeTimer);
+    this.outcomeTimer = undefined;
+    this.outcomesDue = true;
+    this.schedule();
+  }
+
+  private schedule(): void {
+    if (this.scheduled || this.inFlight) return;
+    if (this.accepts.length === 0 && !this.outcomesDue) return;
+    this.scheduled = true;
+    const wait = this.closing ? 0 : this.lastStart + this.intervalMs - performance.now();
+    if (wait > 0) this.pace = setTimeout(() => this.start(), wait);
+    else setImmediate(() => this.start());
+  }
+
+  private start(): void {
+    this.pace = undefined;
+    this.scheduled = false;
+    this.lastStart = performance.now();
+    this.inFlight = this.flush().finally(() => {
+      this.inFlight = undefined;
+      this.schedule();
+    });
+  }
+
+  private async flush(): Promise<void> {
+    const accepts = takeGroup(this.accepts, this.maxBatch);
+    // Outcomes go along whether or not they are due yet.
+    const outcomes = takeGroup(this.outcomes, this.maxBatch);
+    const messages = accepts.flatMap((call) => call.items);
+    const timed = outcomes.flatMap((call) => call.items);
+    if (messages.length === 0 && timed.length === 0) return;
+    this.waitingOutcomes -= timed.length;
+    if (this.outcomes.length === 0) {
+      clearTimeout(this.outcomeTimer);
+      this.outcomeTimer = undefined;
+      this.outcomesDue = false;
     }
+    let accepted: AcceptResult[] = [];
+    let completed: boolean[] = [];
+    try {
+      if (timed.length === 0) accepted = await this.store.accept(messages);
+      else if (messages.length === 0) completed = await completeTimed(this.store, timed);
+      else {
+        ({ accepted, completed } = await this.store.acceptAndComplete(
+          messages,
+          timed.map((item) => item.outcome),
+          Math.max(...timed.map((item) => item.now)),
+        ));
+      }
+      checkCount(accepted, messages);
+      checkCount(completed, timed);
+    } catch (err) {
+      if (accepts.length + outcomes.length === 1) [...accepts, ...outcomes][0]!.reject(err);
+      else {
+        for (const call of accepts) await commitAlone(call, (items) => this.store.accept(items));
+        for (const call of outcomes) await commitAlone(call, (items) => completeTimed(this.store, items));
+      }
+      return;
+    }
+    answer(accepts, accepted);
+    answer(outcomes, completed);
   }
 }
 
@@ -114,26 +318,23 @@ class CommitGroups<I, O> {
  */
 export function withGroupCommit(store: Store, options: GroupCommitOptions = {}): Store {
   const maxBatch = Math.max(1, options.maxBatch ?? 256);
-  const accepts = new CommitGroups<NewMessage, AcceptResult>((messages) => store.accept(messages), maxBatch);
-  // One commit has one clock: a merged group is recorded at the latest `now` of its calls (a
-  // few milliseconds at most); each attempt's own timing travels in its outcome.
-  const completions = new CommitGroups<TimedOutcome, boolean>(
-    (items) =>
-      store.complete(
-        items.map((item) => item.outcome),
-        Math.max(...items.map((item) => item.now)),
-      ),
-    maxBatch,
-  );
+  const committer: Committer = sharesCommits(store)
+    ? new SharedCommits(
+        store,
+        maxBatch,
+        Math.max(0, options.outcomeWaitMs ?? 5),
+        Math.max(0, options.commitIntervalMs ?? 3),
+      )
+    : separateCommits(store, maxBatch);
 
   return {
     migrate: () => store.migrate(),
     ping: () => store.ping(),
     async close() {
-      await Promise.all([accepts.drain(), completions.drain()]);
+      await committer.drain();
       await store.close();
     },
-    accept: (messages) => accepts.submit(messages),
+    accept: (messages) => committer.accept(messages),
     findByIdempotencyKey: (clientId, key) => store.findByIdempotencyKey(clientId, key),
     getMessage: (id) => store.getMessage(id),
     history: (id) => store.history(id),
@@ -142,7 +343,7 @@ export function withGroupCommit(store: Store, options: GroupCommitOptions = {}):
     deadLetters: (filter) => store.deadLetters(filter),
     stats: () => store.stats(),
     claimDue: (owner, limit, leaseMs, now) => store.claimDue(owner, limit, leaseMs, now),
-    complete: (outcomes, now) => completions.submit(outcomes.map((outcome) => ({ outcome, now }))),
+    complete: (outcomes, now) => committer.complete(outcomes, now),
     releaseLeases: (owner, now) => store.releaseLeases(owner, now),
     replay: (ids, now, by) => store.replay(ids, now, by),
     recordRemoteStatus: (messageId, status, detail, now) =>

@@ -11,7 +11,7 @@ import type {
   StoreThreadRequest,
   ThreadAcceptResult,
 } from './sqlite-thread.js';
-import type { NewMessage, Outcome } from './types.js';
+import type { AcceptResult, NewMessage, Outcome } from './types.js';
 
 const port = parentPort;
 if (port === null)
@@ -21,11 +21,17 @@ const data = workerData as StoreThreadData;
 let store: SqliteStore | undefined;
 
 function open(): SqliteStore {
-  store ??= SqliteStore.open(
-    data.file,
-    data.busyTimeoutMs === undefined ? {} : { busyTimeoutMs: data.busyTimeoutMs },
-  );
+  // This thread only commits: it may wait for its WAL flushes itself (see WalSync).
+  store ??= SqliteStore.open(data.file, {
+    walSync: { blocking: true },
+    ...(data.busyTimeoutMs === undefined ? {} : { busyTimeoutMs: data.busyTimeoutMs }),
+  });
   return store;
+}
+
+/** A new message is not sent back: the caller has it (see StoreThread). */
+function withoutNewMessages(results: readonly AcceptResult[]): ThreadAcceptResult[] {
+  return results.map((r): ThreadAcceptResult => (r.kind === 'created' ? { kind: 'created' } : r));
 }
 
 async function run(request: StoreThreadRequest): Promise<unknown> {
@@ -33,9 +39,15 @@ async function run(request: StoreThreadRequest): Promise<unknown> {
   switch (request.method) {
     case 'ping':
       return open().ping();
-    case 'accept': {
-      const results = await open().accept(a[0] as NewMessage[]);
-      return results.map((r): ThreadAcceptResult => (r.kind === 'created' ? { kind: 'created' } : r));
+    case 'accept':
+      return withoutNewMessages(await open().accept(a[0] as NewMessage[]));
+    case 'acceptAndComplete': {
+      const { accepted, completed } = await open().acceptAndComplete(
+        a[0] as NewMessage[],
+        a[1] as Outcome[],
+        a[2] as number,
+      );
+      return { accepted: withoutNewMessages(accepted), completed };
     }
     case 'claimDue':
       return open().claimDue(a[0] as string, a[1] as number, a[2] as number, a[3] as number);

@@ -25,6 +25,10 @@ export interface StoreThreadCalls {
   accept: { args: [readonly NewMessage[]]; result: ThreadAcceptResult[] };
   claimDue: { args: [string, number, number, number]; result: MessageRecord[] };
   complete: { args: [readonly Outcome[], number]; result: boolean[] };
+  acceptAndComplete: {
+    args: [readonly NewMessage[], readonly Outcome[], number];
+    result: { accepted: ThreadAcceptResult[]; completed: boolean[] };
+  };
   releaseLeases: { args: [string, number]; result: number };
   close: { args: []; result: void };
 }
@@ -54,6 +58,16 @@ interface Pending {
   reject(err: Error): void;
 }
 
+/** The thread's accept results with the new messages put back in (built from what was sent). */
+function withNewMessages(
+  messages: readonly NewMessage[],
+  results: readonly ThreadAcceptResult[],
+): AcceptResult[] {
+  return results.map((r, i) =>
+    r.kind === 'created' ? { kind: 'created', message: newMessageRecord(messages[i]!) } : r,
+  );
+}
+
 export class StoreThread {
   private worker: Worker | undefined;
   private readonly pending = new Map<number, Pending>();
@@ -67,10 +81,16 @@ export class StoreThread {
   }
 
   async accept(messages: readonly NewMessage[]): Promise<AcceptResult[]> {
-    const results = await this.call('accept', [messages]);
-    return results.map((r, i) =>
-      r.kind === 'created' ? { kind: 'created', message: newMessageRecord(messages[i]!) } : r,
-    );
+    return withNewMessages(messages, await this.call('accept', [messages]));
+  }
+
+  async acceptAndComplete(
+    messages: readonly NewMessage[],
+    outcomes: readonly Outcome[],
+    now: number,
+  ): Promise<{ accepted: AcceptResult[]; completed: boolean[] }> {
+    const { accepted, completed } = await this.call('acceptAndComplete', [messages, outcomes, now]);
+    return { accepted: withNewMessages(messages, accepted), completed };
   }
 
   claimDue(owner: string, limit: number, leaseMs: number, now: number): Promise<MessageRecord[]> {

@@ -225,8 +225,9 @@ export class SqliteStore implements Store {
   /**
    * Opens (or creates) the database file, creating its directory. Call `migrate()` before use.
    * `busyTimeoutMs`: how long a write waits for another process's transaction before the call
-   * fails with `AMT_STORE_UNAVAILABLE`. `writerThread`: run `accept`, `claimDue`, `complete` and
-   * `releaseLeases` on a store thread (see sqlite-thread.ts); ignored for a database in memory.
+   * fails with `AMT_STORE_UNAVAILABLE`. `writerThread`: run `accept`, `claimDue`, `complete`,
+   * `acceptAndComplete` and `releaseLeases` on a store thread (see sqlite-thread.ts); ignored for
+   * a database in memory.
    */
   static open(
     file: string,
@@ -432,6 +433,18 @@ export class SqliteStore implements Store {
   async complete(outcomes: readonly Outcome[], now: number): Promise<boolean[]> {
     if (this.thread) return this.thread.complete(outcomes, now);
     return this.write(() => outcomes.map((o) => this.completeOne(o, now)));
+  }
+
+  async acceptAndComplete(
+    messages: readonly NewMessage[],
+    outcomes: readonly Outcome[],
+    now: number,
+  ): Promise<{ accepted: AcceptResult[]; completed: boolean[] }> {
+    if (this.thread) return this.thread.acceptAndComplete(messages, outcomes, now);
+    return this.write(() => ({
+      accepted: messages.map((m) => this.acceptOne(m)),
+      completed: outcomes.map((o) => this.completeOne(o, now)),
+    }));
   }
 
   private completeOne(o: Outcome, now: number): boolean {

@@ -205,6 +205,18 @@ export interface Store {
    * ignored (another worker took the message over); the result says which were applied.
    */
   complete(outcomes: readonly Outcome[], now: number): Promise<boolean[]>;
+  /**
+   * Optional: `accept(messages)` and `complete(outcomes, now)` in one durable commit, with the
+   * results each of them would have given. Offered by a store whose cost is per commit rather
+   * than per row (SQLite writes every page a commit touched to the WAL and flushes it: a new
+   * message and another's outcome touch mostly the same pages); the group-commit wrapper then
+   * lets outcomes ride along with the next intake commit.
+   */
+  acceptAndComplete?(
+    messages: readonly NewMessage[],
+    outcomes: readonly Outcome[],
+    now: number,
+  ): Promise<{ readonly accepted: AcceptResult[]; readonly completed: boolean[] }>;
   /** Gives up leases held by `owner` (graceful shutdown): the messages become due at once. */
   releaseLeases(owner: string, now: number): Promise<number>;
 

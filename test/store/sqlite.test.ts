@@ -11,7 +11,7 @@ import { withGroupCommit } from '../../src/store/group-commit.js';
 import { SqliteStore } from '../../src/store/sqlite.js';
 import { StoreThread } from '../../src/store/sqlite-thread.js';
 import { SQLITE_MIGRATIONS } from '../../src/store/sqlite-migrations.js';
-import { PURGED_PAYLOAD, type NewMessage, type Store } from '../../src/store/types.js';
+import { PURGED_PAYLOAD, type NewMessage, type Outcome, type Store } from '../../src/store/types.js';
 import { describeStoreContract } from './contract.js';
 
 const dirs = new Map<Store, string>();
@@ -474,6 +474,50 @@ describe('SQLite store thread', () => {
   });
 
   afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  for (const writerThread of [false, true]) {
+    it(`commits intake and outcomes together as accept and complete would (${writerThread ? 'through the store thread' : 'on the caller’s connection'})`, async () => {
+      const store = SqliteStore.open(file, { writerThread });
+      try {
+        const key = { key: 'antrag-7', requestHash: 'h7' };
+        const inFlight = { ...newMessage(++n), claim: { owner: 'w1', leaseExpiresAt: T0 + 60_000 } };
+        const keyed = { ...newMessage(++n), idempotency: key };
+        await store.accept([inFlight, keyed]);
+        const fresh = newMessage(++n);
+        const again = { ...newMessage(++n), idempotency: key };
+        const conflicting = { ...newMessage(++n), idempotency: { ...key, requestHash: 'other' } };
+        const delivered = (owner: string): Outcome => ({
+          kind: 'delivered',
+          messageId: inFlight.id,
+          leaseOwner: owner,
+          attempt: { startedAt: T0 + 50, endedAt: T0 + 60, target: 'fachverfahren' },
+          remoteReference: 'FV-1',
+        });
+        const { accepted, completed } = await store.acceptAndComplete(
+          [fresh, again, conflicting],
+          [delivered('w2'), delivered('w1')],
+          T0 + 70,
+        );
+        expect(accepted.map((r) => r.kind)).to.deep.equal(['created', 'existing', 'conflict']);
+        expect(accepted[0]!.kind === 'created' && accepted[0]!.message).to.deep.equal(
+          await store.getMessage(fresh.id),
+        );
+        expect(accepted[1]!.kind === 'existing' && accepted[1]!.message.id).to.equal(keyed.id);
+        expect(completed, 'only the lease holder completes').to.deep.equal([false, true]);
+        const done = await store.getMessage(inFlight.id);
+        expect([done?.status, done?.remoteReference, done?.updatedAt]).to.deep.equal([
+          'delivered',
+          'FV-1',
+          T0 + 70,
+        ]);
+        expect((await store.attempts(inFlight.id)).map((a) => a.outcome)).to.deep.equal(['delivered']);
+        expect(await store.getMessage(again.id)).to.equal(undefined);
+        expect(await store.getMessage(conflicting.id)).to.equal(undefined);
+      } finally {
+        await store.close();
+      }
+    });
+  }
 
   it('writes through its own connection what the caller’s connection then reads', async () => {
     const store = SqliteStore.open(file, { writerThread: true });
