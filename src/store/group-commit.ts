@@ -22,7 +22,7 @@ export interface GroupCommitOptions {
   readonly maxBatch?: number;
   /**
    * For a store with `acceptAndComplete`: how long an outcome waits for an intake commit to ride
-   * along with before it is committed on its own. Default 5 ms.
+   * along with before it is committed on its own, while applications come in. Default 5 ms.
    */
   readonly outcomeWaitMs?: number;
   /**
@@ -182,9 +182,10 @@ function sharesCommits(store: Store): store is SharingStore {
 /**
  * Intake and outcomes in shared commits, for a store with `acceptAndComplete`. Accepts are
  * committed as CommitGroups does (after the turn they arrived in, one group at a time), but no
- * sooner than `intervalMs` after the previous commit started; outcomes wait up to `waitMs` and
- * ride along with the next of those commits, or are committed on their own when none comes (or
- * once `maxBatch` of them are waiting).
+ * sooner than `intervalMs` after the previous commit started. While applications come in (one
+ * arrived within the last `waitMs`), outcomes wait up to `waitMs` and ride along with the next
+ * of those commits, or are committed on their own when none comes (or once `maxBatch` of them
+ * are waiting); while none come in — a backlog draining — they are committed at once.
  *
  * A SQLite commit costs per page it touches, and a commit of one new message touches about 20
  * (the message row, its payload, its history, a leaf of each index, the file header), one of
@@ -203,6 +204,7 @@ class SharedCommits implements Committer {
   private scheduled = false;
   private inFlight: Promise<void> | undefined;
   private lastStart = -Infinity;
+  private lastAcceptAt = -Infinity;
   private pace: NodeJS.Timeout | undefined;
   private closing = false;
 
@@ -215,6 +217,7 @@ class SharedCommits implements Committer {
 
   accept(messages: readonly NewMessage[]): Promise<AcceptResult[]> {
     if (messages.length === 0) return Promise.resolve([]);
+    this.lastAcceptAt = performance.now();
     return new Promise<AcceptResult[]>((resolve, reject) => {
       this.accepts.push({ items: messages, resolve, reject });
       this.schedule();
@@ -226,7 +229,9 @@ class SharedCommits implements Committer {
     return new Promise<boolean[]>((resolve, reject) => {
       this.outcomes.push({ items: outcomes.map((outcome) => ({ outcome, now })), resolve, reject });
       this.waitingOutcomes += outcomes.length;
-      if (this.waitingOutcomes >= this.maxBatch) this.outcomesAreDue();
+      // Waiting only pays while applications come in; draining a backlog, nothing would come.
+      const intakeQuiet = performance.now() - this.lastAcceptAt > this.waitMs;
+      if (intakeQuiet || this.waitingOutcomes >= this.maxBatch) this.outcomesAreDue();
       else this.outcomeTimer ??= setTimeout(() => this.outcomesAreDue(), this.waitMs);
     });
   }

@@ -346,8 +346,18 @@ describe('withGroupCommit with a store that commits intake and outcomes together
     expect((await base.history(a!)).map((e) => e.event)).to.deep.equal(['received', 'claimed', 'delivered']);
   });
 
-  it('commits outcomes on their own once they waited outcomeWaitMs without intake', async () => {
-    const store = withGroupCommit(inner, { outcomeWaitMs: 40 });
+  it('commits outcomes at once while no applications come in (a backlog drains)', async () => {
+    const store = withGroupCommit(inner, { outcomeWaitMs: 60_000 });
+    const m = newMessage();
+    await base.accept([m]); // stored earlier, not through this wrapper: its intake is quiet
+    const [claimedNow] = await store.claimDue('worker', 1, 60_000, T0 + 1);
+    expect(await store.complete([delivered(claimedNow!.id, 'worker')], T0 + 10)).to.deep.equal([true]);
+    expect(recorder.completeCalls).to.deep.equal([{ size: 1, now: T0 + 10 }]);
+    expect((await base.getMessage(m.id))?.status).to.equal('delivered');
+  });
+
+  it('lets outcomes wait for intake while it comes in, and commits them alone after outcomeWaitMs', async () => {
+    const store = withGroupCommit(inner, { outcomeWaitMs: 400 });
     const [id] = await claimed(store, 1, 'worker');
     const outcome = store.complete([delivered(id!, 'worker')], T0 + 10);
     await new Promise((resolve) => setTimeout(resolve, 5));
