@@ -182,6 +182,17 @@ INSERT INTO message_payloads (message_id, payload)
 UPDATE messages SET payload = '' WHERE payload <> '{"amtsbote":"purged"}';
 `,
   },
+  {
+    version: 5,
+    name: 'no index on lease owners',
+    sql: `
+-- Every claim and every outcome wrote a page of this index, for a lookup made only when a
+-- gateway gives its leases back on shutdown. The messages in delivery are few (the delivery
+-- slots of the processes on this file); that lookup now reads them through
+-- messages_lease_expiry, which holds exactly those.
+DROP INDEX IF EXISTS messages_lease_owner;
+`,
+  },
 ];
 
 /**

@@ -172,8 +172,9 @@ function prepareStatements(db: Database.Database) {
       p(`INSERT INTO message_attempts (message_id, n, started_at, ended_at, target, outcome, error, remote_reference)
       VALUES (@id, @n, @startedAt, @endedAt, @target, @outcome, @error, @remoteReference)`),
     insertDeadLetter: p(`INSERT INTO dead_letters (message_id, died_at, error) VALUES (?, ?, ?)`),
-    release: p(`UPDATE messages SET status = 'retrying', run_at = @now, lease_owner = NULL,
-        lease_expires_at = NULL, updated_at = @now
+    // Through the partial index of the messages in delivery (few), not a scan of the table.
+    release: p(`UPDATE messages INDEXED BY messages_lease_expiry SET status = 'retrying', run_at = @now,
+        lease_owner = NULL, lease_expires_at = NULL, updated_at = @now
       WHERE status = 'delivering' AND lease_owner = @owner RETURNING id`),
     replay: p(`UPDATE messages SET status = 'received', run_at = @now, attempts = 0, last_error = NULL,
         lease_owner = NULL, lease_expires_at = NULL, updated_at = @now

@@ -139,6 +139,47 @@ describe('SqliteStore', () => {
     }
   });
 
+  it('drops the lease-owner index of an older database; leases are still given back by owner (migration 5)', async () => {
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    const db = new Database(file);
+    db.exec(
+      'CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL) STRICT',
+    );
+    for (const m of SQLITE_MIGRATIONS.filter((x) => x.version < 5)) {
+      db.exec(m.sql);
+      db.prepare('INSERT INTO schema_migrations VALUES (?, ?, ?)').run(m.version, m.name, T0);
+    }
+    const indexes = (d: Database.Database): unknown[] =>
+      d
+        .prepare(`SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'messages'`)
+        .pluck()
+        .all();
+    expect(indexes(db)).to.include('messages_lease_owner');
+    db.close();
+
+    const store = SqliteStore.open(file);
+    try {
+      await store.migrate();
+      const mine = [newMessage(1), newMessage(2)];
+      const theirs = newMessage(3);
+      await store.accept([...mine, theirs]);
+      await store.claimDue('w1', 2, 60_000, T0 + 10);
+      await store.claimDue('w2', 1, 60_000, T0 + 10);
+      expect(await store.releaseLeases('w1', T0 + 11)).to.equal(2);
+      expect((await store.getMessage(mine[0]!.id))?.status).to.equal('retrying');
+      expect((await store.getMessage(theirs.id))?.status).to.equal('delivering');
+    } finally {
+      await store.close();
+    }
+    const check = new Database(file, { readonly: true });
+    try {
+      expect(indexes(check)).to.not.include('messages_lease_owner');
+      expect(indexes(check)).to.include('messages_lease_expiry');
+    } finally {
+      check.close();
+    }
+  });
+
   it('moves the payloads of a database written before migration 4 apart, keeping purged ones as marked', async () => {
     fs.mkdirSync(path.dirname(file), { recursive: true });
     const db = new Database(file);
