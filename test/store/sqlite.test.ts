@@ -70,6 +70,20 @@ function newMessage(n: number): NewMessage {
   };
 }
 
+/** A database file as the migrations before `version` left it (the older gateway's schema). */
+function databaseBefore(version: number, file: string): Database.Database {
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  const db = new Database(file);
+  db.exec(
+    'CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL) STRICT',
+  );
+  for (const m of SQLITE_MIGRATIONS.filter((x) => x.version < version)) {
+    db.exec(m.sql);
+    db.prepare('INSERT INTO schema_migrations VALUES (?, ?, ?)').run(m.version, m.name, T0);
+  }
+  return db;
+}
+
 /**
  * Runs `body` in a separate Node process with the SQLite store module loaded as `SqliteStore`;
  * `args` arrive as `args`. Resolves with what the process printed as JSON.
@@ -140,15 +154,7 @@ describe('SqliteStore', () => {
   });
 
   it('drops the lease-owner index of an older database; leases are still given back by owner (migration 5)', async () => {
-    fs.mkdirSync(path.dirname(file), { recursive: true });
-    const db = new Database(file);
-    db.exec(
-      'CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL) STRICT',
-    );
-    for (const m of SQLITE_MIGRATIONS.filter((x) => x.version < 5)) {
-      db.exec(m.sql);
-      db.prepare('INSERT INTO schema_migrations VALUES (?, ?, ?)').run(m.version, m.name, T0);
-    }
+    const db = databaseBefore(5, file);
     const indexes = (d: Database.Database): unknown[] =>
       d
         .prepare(`SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'messages'`)
@@ -181,15 +187,7 @@ describe('SqliteStore', () => {
   });
 
   it('moves the payloads of a database written before migration 4 apart, keeping purged ones as marked', async () => {
-    fs.mkdirSync(path.dirname(file), { recursive: true });
-    const db = new Database(file);
-    db.exec(
-      'CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL) STRICT',
-    );
-    for (const m of SQLITE_MIGRATIONS.filter((x) => x.version < 4)) {
-      db.exec(m.sql);
-      db.prepare('INSERT INTO schema_migrations VALUES (?, ?, ?)').run(m.version, m.name, T0);
-    }
+    const db = databaseBefore(4, file);
     const insert = db.prepare(`INSERT INTO messages (id, delivery_id, direction, tenant_id, ars, service,
         client_id, route_id, target, status, payload, attempts, attempt_seq, run_at, created_at, updated_at)
       VALUES (?, ?, 'outbound', 'muenster', '055150000000', '99123456789012', 'portal', 'route', 'fv', ?, ?, 0, 0, ?, ?, ?)`);
