@@ -14,7 +14,9 @@
  *
  *   npm run bench:e2e [-- --requests 10000 --warmup-requests 2000 --concurrency 64 --runs 3
  *                         --rate 1000 --seconds 5 --warmup 3 --steps-from 1000 --steps-to 2200
- *                         --step-by 200 --gateway-node-options=--v8-pool-size=1]
+ *                         --step-by 100 --gateway-node-options=--v8-pool-size=1]
+ *
+ * The steps go by 100 so that the target's 1,500/s is one of them.
  *
  * `--gateway-node-options=FLAGS`: Node flags for the gateway process only (space-separated; the `=`
  * form, since the value starts with a dash), to measure
@@ -53,7 +55,7 @@ const { values } = parseArgs({
     warmup: { type: 'string', default: '3' },
     'steps-from': { type: 'string', default: '1000' },
     'steps-to': { type: 'string', default: '2200' },
-    'step-by': { type: 'string', default: '200' },
+    'step-by': { type: 'string', default: '100' },
     'gateway-node-options': { type: 'string', default: '' },
   },
 });
