@@ -85,10 +85,14 @@ function checkCount(results: readonly unknown[], items: readonly unknown[]): voi
 }
 
 /** One commit has one clock: a merged group is recorded at the latest `now` of its calls. */
+function latestNow(items: readonly TimedOutcome[]): number {
+  return Math.max(...items.map((item) => item.now));
+}
+
 function completeTimed(store: Store, items: readonly TimedOutcome[]): Promise<boolean[]> {
   return store.complete(
     items.map((item) => item.outcome),
-    Math.max(...items.map((item) => item.now)),
+    latestNow(items),
   );
 }
 
@@ -199,7 +203,6 @@ function sharesCommits(store: Store): store is SharingStore {
 class SharedCommits implements Committer {
   private accepts: PendingCall<NewMessage, AcceptResult>[] = [];
   private outcomes: PendingCall<TimedOutcome, boolean>[] = [];
-  private waitingOutcomes = 0;
   private outcomesDue = false;
   private outcomeTimer: NodeJS.Timeout | undefined;
   private scheduled = false;
@@ -229,10 +232,9 @@ class SharedCommits implements Committer {
     if (outcomes.length === 0) return Promise.resolve([]);
     return new Promise<boolean[]>((resolve, reject) => {
       this.outcomes.push({ items: outcomes.map((outcome) => ({ outcome, now })), resolve, reject });
-      this.waitingOutcomes += outcomes.length;
       // Waiting only pays while applications come in; draining a backlog, nothing would come.
       const intakeQuiet = performance.now() - this.lastAcceptAt > this.waitMs;
-      if (intakeQuiet || this.waitingOutcomes >= this.maxBatch) this.outcomesAreDue();
+      if (intakeQuiet || this.waitingOutcomeCount() >= this.maxBatch) this.outcomesAreDue();
       else this.outcomeTimer ??= setTimeout(() => this.outcomesAreDue(), this.waitMs);
     });
   }
@@ -250,6 +252,10 @@ class SharedCommits implements Committer {
       if (this.outcomes.length > 0) this.outcomesAreDue();
       await (this.inFlight ?? new Promise<void>((resolve) => setImmediate(resolve)));
     }
+  }
+
+  private waitingOutcomeCount(): number {
+    return this.outcomes.reduce((n, call) => n + call.items.length, 0);
   }
 
   private outcomesAreDue(): void {
@@ -285,7 +291,6 @@ class SharedCommits implements Committer {
     const messages = accepts.flatMap((call) => call.items);
     const timed = outcomes.flatMap((call) => call.items);
     if (messages.length === 0 && timed.length === 0) return;
-    this.waitingOutcomes -= timed.length;
     if (this.outcomes.length === 0) {
       clearTimeout(this.outcomeTimer);
       this.outcomeTimer = undefined;
@@ -300,7 +305,7 @@ class SharedCommits implements Committer {
         ({ accepted, completed } = await this.store.acceptAndComplete(
           messages,
           timed.map((item) => item.outcome),
-          Math.max(...timed.map((item) => item.now)),
+          latestNow(timed),
         ));
       }
       checkCount(accepted, messages);

@@ -139,7 +139,12 @@ export class WalSync {
         throw err;
       }
       // The WAL file may have just been created: its directory entry must be durable too.
-      await syncDirectory(path.dirname(this.walFile));
+      try {
+        await syncDirectory(path.dirname(this.walFile));
+      } catch (err) {
+        await handle.close().catch(() => undefined);
+        throw err;
+      }
       this.handle = handle;
     }
     try {
