@@ -322,6 +322,22 @@ async function main(): Promise<void> {
   console.log(
     `  sustained (stepped open loop, ${seconds}s per step): ${highest ? `${fmt(highest.rate)} applications/s delivered as offered, intake p99 ${fmt(highest.p99, 1)} ms` : `not even ${values['steps-from']}/s`}${held.length === steps.length ? ' (highest step tried)' : ''}`,
   );
+
+  // The targets of DESIGN.md §7, read off this run (they are about the mapped route).
+  if (!mapped) return;
+  const verdict = (met: boolean): string => (met ? 'met' : 'missed');
+  console.log('');
+  console.log('targets (DESIGN.md §7) in this run');
+  const sustainedRate = highest?.rate ?? 0;
+  const untried = held.length === steps.length && sustainedRate < 1_500;
+  console.log(
+    `  sustained ≥ 1,500 applications/s: ${untried ? `not measured (the steps ended at ${fmt(sustainedRate)}/s)` : verdict(sustainedRate >= 1_500)}`,
+  );
+  console.log(`  end to end ≥ 0.4× the bare forwarder: ${verdict(ratio >= 0.4)} (${fmt(ratio, 2)}×)`);
+  if (rate === 1_000) {
+    const p99 = median(paced.map((r) => percentile(r.latenciesMs, 99)));
+    console.log(`  intake p99 ≤ 25 ms at 1,000/s: ${verdict(p99 <= 25)} (${fmt(p99, 1)} ms)`);
+  }
 }
 
 await main();
