@@ -40,8 +40,8 @@ export interface MappingPool {
 
 /**
  * Main thread → worker, in batches: an idle worker gets a mapping at once, a busy one gets the
- * mappings asked for during one turn of the event loop in one message; the worker answers the
- * first mapping it finished in a turn at once and the others of that turn together.
+ * mappings asked for during one turn of the event loop in one message; the worker maps them one
+ * after another, answers the first at once and the next ones together, at most 2 ms apart.
  * A message costs a wake-up of the other thread and an event dispatch on each side (together
  * about as much as a fifth of a mapping); under load one of them serves many mappings.
  */

@@ -15,9 +15,31 @@ const port = parentPort;
 if (port === null)
   throw new Error('src/mapping/worker is a worker thread entry; start it with createMappingPool');
 
+/**
+ * Requests are mapped one after another in the order they came. Started all at once, a batch's
+ * mappings would each stop at their first `await` and resume in turn, so that every mapping of
+ * the batch ran before the first answer was posted: the main thread then got the whole batch at
+ * its end, its deliveries all at once, and the two threads took turns instead of working side
+ * by side. One at a time, each answer leaves as its mapping ends (gathered as `answer` says).
+ */
+let queue: MappingRequest[] = [];
+let draining = false;
+
 port.on('message', (requests: readonly MappingRequest[]) => {
-  for (const request of requests) void handle(request);
+  queue.push(...requests);
+  if (!draining) void drain();
 });
+
+/** A failure here (an answer that cannot be posted) ends the worker; the pool retries its mappings. */
+async function drain(): Promise<void> {
+  draining = true;
+  while (queue.length > 0) {
+    const batch = queue;
+    queue = [];
+    for (const request of batch) await handle(request);
+  }
+  draining = false;
+}
 
 /**
  * The first answer of a turn is posted at once; the others finished in the same turn together

@@ -286,6 +286,39 @@ describe('mapping worker pool: batches', function () {
     }
   });
 
+  it('answers a batch as its mappings end, not all at the end of the batch', async () => {
+    const pool = createMappingPool({ threads: 1 });
+    try {
+      const suite = loadMappingTestSuite(SUITE);
+      const step = await pool.loadMappingStep(suite.mappingFile);
+      await step(suite.cases[0]!.input);
+      const [worker] = pool.workersForTest();
+      let answers = 0;
+      worker!.on('message', () => (answers += 1));
+
+      // One mapping alone to the idle worker, then a batch of 100 (see the test above).
+      const started = performance.now();
+      const answeredAt: number[] = [];
+      await Promise.all(
+        Array.from({ length: 101 }, (_, i) =>
+          Promise.resolve(step(suite.cases[0]!.input)).then(
+            () => (answeredAt[i] = performance.now() - started),
+          ),
+        ),
+      );
+      const batch = answeredAt.slice(1);
+      const firstOfBatch = Math.min(...batch);
+      const lastOfBatch = Math.max(...batch);
+      // Mapped one after another, the batch's first answers reach this thread while the worker
+      // maps the rest; had every mapping of the batch run before the first answer, they would
+      // all arrive at its end.
+      expect(firstOfBatch).to.be.below(lastOfBatch / 2);
+      expect(answers).to.be.at.least(3);
+    } finally {
+      await pool.close();
+    }
+  });
+
   it('fails a request that cannot be sent to a worker alone, and maps the others of its batch', async () => {
     const pool = createMappingPool({ threads: 1 });
     try {
