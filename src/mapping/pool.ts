@@ -41,7 +41,8 @@ export interface MappingPool {
 /**
  * Main thread → worker, in batches: an idle worker gets a mapping at once, a busy one gets the
  * mappings asked for during one turn of the event loop in one message; the worker maps them one
- * after another, answers the first at once and the next ones together, at most 2 ms apart.
+ * after another and answers as `ReplyGatherer` (reply-gathering.ts) says: quick answers
+ * together, for at most 2 ms, the others at once.
  * A message costs a wake-up of the other thread and an event dispatch on each side (together
  * about as much as a fifth of a mapping); under load one of them serves many mappings.
  */

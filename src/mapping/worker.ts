@@ -8,6 +8,7 @@ import { parentPort } from 'node:worker_threads';
 import type { MappedBody } from '../pipeline/mapping-step.js';
 import { loadMappingStep } from './index.js';
 import type { MappingReply, MappingRequest } from './pool.js';
+import { ReplyGatherer } from './reply-gathering.js';
 import { parseStoredPayload } from '../pipeline/stored-message.js';
 import { toWireError } from '../worker-thread.js';
 
@@ -20,7 +21,7 @@ if (port === null)
  * mappings would each stop at their first `await` and resume in turn, so that every mapping of
  * the batch ran before the first answer was posted: the main thread then got the whole batch at
  * its end, its deliveries all at once, and the two threads took turns instead of working side
- * by side. One at a time, each answer leaves as its mapping ends (gathered as `answer` says).
+ * by side. One at a time, each answer leaves as its mapping ends (gathered as `ReplyGatherer` says).
  */
 let queue: MappingRequest[] = [];
 let draining = false;
@@ -41,43 +42,14 @@ async function drain(): Promise<void> {
   draining = false;
 }
 
-/**
- * The first answer of a turn is posted at once; the others finished in the same turn together
- * after it (see MappingRequest in pool.ts), or as soon as the first of them has waited this
- * long: a large batch of requests does not hold back its deliveries until its last one is done.
- */
-const HOLD_REPLIES_MS = 2;
-let replies: MappingReply[] = [];
-let transfers: ArrayBuffer[] = [];
-let firstReplyAt = 0;
-let answeredThisTurn = false;
+/** Answers leave in messages as `ReplyGatherer` says: at once, or gathered for at most 2 ms. */
+const gatherer = new ReplyGatherer<MappingReply>(
+  (replies, transfers) => port.postMessage(replies, transfers),
+  2,
+);
 
 function answer(reply: MappingReply, transfer?: ArrayBuffer): void {
-  if (!answeredThisTurn) {
-    // The first answer of a turn leaves at once: the main thread can deliver it while this
-    // thread maps the rest.
-    answeredThisTurn = true;
-    setImmediate(() => (answeredThisTurn = false));
-    port!.postMessage([reply], transfer === undefined ? [] : [transfer]);
-    return;
-  }
-  replies.push(reply);
-  if (transfer !== undefined) transfers.push(transfer);
-  if (replies.length === 1) {
-    firstReplyAt = performance.now();
-    setImmediate(postReplies);
-  } else if (performance.now() - firstReplyAt >= HOLD_REPLIES_MS) {
-    postReplies();
-  }
-}
-
-function postReplies(): void {
-  if (replies.length === 0) return;
-  const batch = replies;
-  const list = transfers;
-  replies = [];
-  transfers = [];
-  port!.postMessage(batch, list);
+  gatherer.add(reply, transfer);
 }
 
 async function handle({ id, file, input }: MappingRequest): Promise<void> {

@@ -259,7 +259,7 @@ describe('mapping worker pool', function () {
 describe('mapping worker pool: batches', function () {
   this.timeout(60_000);
 
-  it('sends an idle worker the first mapping of a turn at once and the rest together, and answers in fewer messages', async () => {
+  it('sends an idle worker the first mapping of a turn at once and the rest together', async () => {
     const pool = createMappingPool({ threads: 1 });
     try {
       const suite = loadMappingTestSuite(SUITE);
@@ -272,13 +272,11 @@ describe('mapping worker pool: batches', function () {
         posted += 1;
         post(...args);
       };
-      let answers = 0;
-      worker!.on('message', () => (answers += 1));
 
       const bodies = await Promise.all(Array.from({ length: 12 }, () => step(suite.cases[0]!.input)));
-      // The first at once to the idle worker, the other eleven together.
+      // The first at once to the idle worker, the other eleven together. (How the answers come
+      // back depends on how quick the mappings are: test/mapping/reply-gathering.test.ts.)
       expect(posted).to.equal(2);
-      expect(answers).to.be.within(1, 11);
       expect(new Set(bodies.map((b) => withoutClock(b.content))).size).to.equal(1);
       expect(withoutClock(bodies[0]!.content)).to.contain('<xdomea:');
     } finally {
