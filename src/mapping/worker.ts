@@ -43,14 +43,7 @@ async function drain(): Promise<void> {
 }
 
 /** Answers leave in messages as `ReplyGatherer` says: at once, or gathered for at most 2 ms. */
-const gatherer = new ReplyGatherer<MappingReply>(
-  (replies, transfers) => port.postMessage(replies, transfers),
-  2,
-);
-
-function answer(reply: MappingReply, transfer?: ArrayBuffer): void {
-  gatherer.add(reply, transfer);
-}
+const replies = new ReplyGatherer<MappingReply>((batch, transfers) => port.postMessage(batch, transfers), 2);
 
 async function handle({ id, file, input }: MappingRequest): Promise<void> {
   let body: MappedBody;
@@ -62,12 +55,12 @@ async function handle({ id, file, input }: MappingRequest): Promise<void> {
       body = await step({ ...rest, application: parseStoredPayload(applicationJson, input.message.id) });
     } else body = await step(input);
   } catch (err) {
-    answer({ id, ok: false, error: toWireError(err) });
+    replies.add({ id, ok: false, error: toWireError(err) });
     return;
   }
   const { contentType, content } = body;
   if (typeof content === 'string') {
-    answer({ id, ok: true, contentType, content });
+    replies.add({ id, ok: true, contentType, content });
     return;
   }
   // A Buffer cut from Node's shared pool must not be transferred (that would detach the pool): copy it.
@@ -77,5 +70,5 @@ async function handle({ id, file, input }: MappingRequest): Promise<void> {
     content.buffer instanceof ArrayBuffer
       ? content
       : new Uint8Array(content);
-  answer({ id, ok: true, contentType, content: owned }, owned.buffer as ArrayBuffer);
+  replies.add({ id, ok: true, contentType, content: owned }, owned.buffer as ArrayBuffer);
 }

@@ -193,12 +193,10 @@ function sharesCommits(store: Store): store is SharingStore {
  *
  * A SQLite commit costs per page it touches, and a commit of one new message touches about 20
  * (the message row, its payload, its history, a leaf of each index, the file header), one of
- * eight not many more. `npm run bench:store`, on a store of 20,000 messages: an application's
- * accept and its outcome in commits of their own wrote 25.8 WAL pages, together in one commit
- * 20.8; eight applications to a commit, 5.7 and 4.9 per application (23.8, 19.8, 5.5 and 4.8
- * since migration 5). At a steady thousand
- * applications a second, commits followed each other as fast as they finished and carried one
- * or two calls each; paced, and with the outcomes aboard, a commit carries a few of both.
+ * eight not many more: `npm run bench:store` counts the WAL pages per application. Unpaced, at
+ * a steady thousand applications a second, commits followed each other as fast as they finished
+ * and carried one or two calls each; paced, and with the outcomes aboard, a commit carries a few
+ * of both (docs/performance.md).
  */
 class SharedCommits implements Committer {
   private accepts: PendingCall<NewMessage, AcceptResult>[] = [];
