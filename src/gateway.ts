@@ -14,7 +14,7 @@ import { createApp } from './http/app.js';
 import { createIdentityVerifier } from './identity/intake.js';
 import { createMappingPool, type MappingPool } from './mapping/pool.js';
 import { adapterLogger, createLogger, type Logger } from './observability/log.js';
-import { createMetrics, type Metrics } from './observability/metrics.js';
+import { createMetrics, observeCommit, type Metrics } from './observability/metrics.js';
 import { inboundReceiver } from './pipeline/inbound.js';
 import type { MappingStep } from './pipeline/mapping-step.js';
 import { Pipeline } from './pipeline/pipeline.js';
@@ -54,7 +54,10 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
   const logger = options.logger ?? createLogger({ level: config.logging.level });
   const metrics = createMetrics();
   mkdirSync(config.dataDir, { recursive: true });
-  const { store, onWork } = await openStore(config.store, { writerThread: true });
+  const { store, onWork } = await openStore(config.store, {
+    writerThread: true,
+    onCommit: (commit) => observeCommit(metrics, commit),
+  });
   const router = gatewayRouter(config);
   const attachments = attachmentStore(config);
   const adapters = new Map<string, AdapterInstance>();

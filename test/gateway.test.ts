@@ -114,6 +114,45 @@ describe('gateway assembly', function () {
     expect(history.map((h: Json) => h.event)).to.deep.equal(['received', 'claimed', 'delivered']);
   });
 
+  it('counts its group commits in the metrics: how long applications waited, how long commits took, what they carried', async () => {
+    // A series that has seen nothing yet is not printed: 0 before, required after.
+    const sample = (text: string, name: string): number | undefined => {
+      const line = text.split('\n').find((l) => l.startsWith(`${name} `));
+      return line === undefined ? undefined : Number(line.slice(name.length + 1));
+    };
+    const before = await (await fetch(`${gateway.url}/metrics`)).text();
+    const response = await fetch(`${gateway.url}/api/v1/applications`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${PORTAL_KEY}`, 'content-type': 'application/json' },
+      body: JSON.stringify({
+        tenant: '059130000000',
+        service: '99058013001000',
+        reference: 'COMMITS-1',
+        applicant: { familyName: 'Mustermann' },
+        data: { zone: 'B' },
+      }),
+    });
+    expect(response.status).to.equal(202);
+    const { id } = (await response.json()) as Json;
+    for (let i = 0; i < 100; i++) {
+      const history: Json[] = (await call('GET', `/api/v1/applications/${id}`, PORTAL_KEY)).body.history;
+      if (history.some((h: Json) => h.event === 'delivered')) break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const after = await (await fetch(`${gateway.url}/metrics`)).text();
+    const grew = (name: string): number => {
+      const now = sample(after, name);
+      expect(now, name).to.be.a('number');
+      return now! - (sample(before, name) ?? 0);
+    };
+    expect(grew('amtsbote_store_commit_items_sum{kind="accept"}'), 'one application accepted').to.equal(1);
+    expect(grew('amtsbote_store_commit_items_sum{kind="outcome"}'), 'one outcome recorded').to.equal(1);
+    expect(grew('amtsbote_store_commit_wait_seconds_count'), 'the commit with the application').to.equal(1);
+    const commits = grew('amtsbote_store_commit_duration_seconds_count');
+    expect(commits, 'the application and its outcome in one or two commits').to.be.within(1, 2);
+    expect(grew('amtsbote_store_commit_duration_seconds_sum')).to.be.greaterThan(0);
+  });
+
   it('lists the configured jobs under the admin API, for admin clients only', async () => {
     expect((await call('GET', '/api/v1/admin/jobs', PORTAL_KEY)).status).to.equal(403);
     const { status, body } = await call('GET', '/api/v1/admin/jobs');

@@ -1,5 +1,6 @@
 /** Prometheus metrics of one gateway process (prom-client, own registry so tests stay isolated). */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { CommitObservation } from '../store/group-commit.js';
 
 export interface Metrics {
   readonly registry: Registry;
@@ -9,7 +10,13 @@ export interface Metrics {
   readonly deliveryDuration: Histogram<'adapter'>;
   readonly queueDepth: Gauge<'status'>;
   readonly deadLettersTotal: Counter<'adapter'>;
+  readonly storeCommitWait: Histogram;
+  readonly storeCommitDuration: Histogram;
+  readonly storeCommitItems: Histogram<'kind'>;
 }
+
+/** Commit latency buckets: a WAL flush takes about a millisecond, a busy store tens of them. */
+const COMMIT_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1];
 
 export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metrics {
   const registry = new Registry();
@@ -54,5 +61,32 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
       labelNames: ['adapter'],
       registers: [registry],
     }),
+    storeCommitWait: new Histogram({
+      name: 'amtsbote_store_commit_wait_seconds',
+      help: 'How long accepted applications waited for their commit to start (the longest-waiting of each commit).',
+      buckets: COMMIT_BUCKETS,
+      registers: [registry],
+    }),
+    storeCommitDuration: new Histogram({
+      name: 'amtsbote_store_commit_duration_seconds',
+      help: 'Duration of group commits of intake and delivery outcomes, flush to disk included.',
+      buckets: COMMIT_BUCKETS,
+      registers: [registry],
+    }),
+    storeCommitItems: new Histogram({
+      name: 'amtsbote_store_commit_items',
+      help: 'Applications (kind="accept") and delivery outcomes (kind="outcome") per group commit.',
+      labelNames: ['kind'],
+      buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256],
+      registers: [registry],
+    }),
   };
+}
+
+/** Records one group commit (see `GroupCommitOptions.onCommit`). */
+export function observeCommit(metrics: Metrics, commit: CommitObservation): void {
+  metrics.storeCommitDuration.observe(commit.durationMs / 1000);
+  if (commit.waitedMs !== undefined) metrics.storeCommitWait.observe(commit.waitedMs / 1000);
+  if (commit.accepts > 0) metrics.storeCommitItems.observe({ kind: 'accept' }, commit.accepts);
+  if (commit.outcomes > 0) metrics.storeCommitItems.observe({ kind: 'outcome' }, commit.outcomes);
 }

@@ -31,7 +31,29 @@ export interface GroupCommitOptions {
    * load, calls gather for up to this long, so a commit carries more of them.
    */
   readonly commitIntervalMs?: number;
+  /**
+   * Told of every group committed (or tried: a group whose store call failed too), for the
+   * metrics. Not called for the one-by-one retries of a failed group; what it throws is ignored.
+   */
+  readonly onCommit?: CommitObserver;
 }
+
+/** One group commit, as the metrics see it. */
+export interface CommitObservation {
+  /** Applications accepted in it. */
+  readonly accepts: number;
+  /** Delivery outcomes recorded in it. */
+  readonly outcomes: number;
+  /**
+   * How long the longest-waiting application in it was queued before the commit started, in ms;
+   * undefined when it carried none. (Outcomes may wait on purpose; see SharedCommits.)
+   */
+  readonly waitedMs: number | undefined;
+  /** The store call: the transaction with its flush to disk (and, for SQLite, the trip to its store thread), in ms. */
+  readonly durationMs: number;
+}
+
+type CommitObserver = (commit: CommitObservation) => void;
 
 interface TimedOutcome {
   readonly outcome: Outcome;
@@ -40,6 +62,8 @@ interface TimedOutcome {
 
 interface PendingCall<I, O> {
   readonly items: readonly I[];
+  /** performance.now() when the call was queued. */
+  readonly queuedAt: number;
   readonly resolve: (results: O[]) => void;
   readonly reject: (err: unknown) => void;
 }
@@ -56,6 +80,11 @@ function takeGroup<I, O>(queue: PendingCall<I, O>[], maxBatch: number): PendingC
     queue.shift();
   }
   return group;
+}
+
+/** How long the first (longest-waiting) call of `group` was queued at `startedAt`; undefined for none. */
+function longestWait<I, O>(startedAt: number, group: readonly PendingCall<I, O>[]): number | undefined {
+  return group.length === 0 ? undefined : startedAt - group[0]!.queuedAt;
 }
 
 /** Hands every call of a committed group its own slice of the results. */
@@ -115,12 +144,15 @@ class CommitGroups<I, O> {
   constructor(
     private readonly commit: (items: readonly I[]) => Promise<O[]>,
     private readonly maxBatch: number,
+    /** Told of each group: its size, how long its first call waited, how long the commit took (ms). */
+    private readonly observe:
+      ((items: number, waitedMs: number | undefined, durationMs: number) => void) | undefined,
   ) {}
 
   submit(items: readonly I[]): Promise<O[]> {
     if (items.length === 0) return Promise.resolve([]);
     return new Promise<O[]>((resolve, reject) => {
-      this.queue.push({ items, resolve, reject });
+      this.queue.push({ items, queuedAt: performance.now(), resolve, reject });
       this.schedule();
     });
   }
@@ -148,9 +180,14 @@ class CommitGroups<I, O> {
   private async flush(): Promise<void> {
     const group = takeGroup(this.queue, this.maxBatch);
     const items = group.flatMap((call) => call.items);
+    const startedAt = performance.now();
     let results: O[];
     try {
-      results = await this.commit(items);
+      try {
+        results = await this.commit(items);
+      } finally {
+        this.observe?.(items.length, longestWait(startedAt, group), performance.now() - startedAt);
+      }
       checkCount(results, items);
     } catch (err) {
       if (group.length === 1) group[0]!.reject(err);
@@ -162,11 +199,19 @@ class CommitGroups<I, O> {
 }
 
 /** Intake and outcomes each in groups of their own, committed independently. */
-function separateCommits(store: Store, maxBatch: number): Committer {
-  const accepts = new CommitGroups<NewMessage, AcceptResult>((messages) => store.accept(messages), maxBatch);
+function separateCommits(store: Store, maxBatch: number, onCommit: CommitObserver | undefined): Committer {
+  const accepts = new CommitGroups<NewMessage, AcceptResult>(
+    (messages) => store.accept(messages),
+    maxBatch,
+    onCommit &&
+      ((items, waitedMs, durationMs) => onCommit({ accepts: items, outcomes: 0, waitedMs, durationMs })),
+  );
   const completions = new CommitGroups<TimedOutcome, boolean>(
     (items) => completeTimed(store, items),
     maxBatch,
+    onCommit &&
+      ((items, _waitedMs, durationMs) =>
+        onCommit({ accepts: 0, outcomes: items, waitedMs: undefined, durationMs })),
   );
   return {
     accept: (messages) => accepts.submit(messages),
@@ -215,13 +260,14 @@ class SharedCommits implements Committer {
     private readonly maxBatch: number,
     private readonly waitMs: number,
     private readonly intervalMs: number,
+    private readonly onCommit: CommitObserver | undefined,
   ) {}
 
   accept(messages: readonly NewMessage[]): Promise<AcceptResult[]> {
     if (messages.length === 0) return Promise.resolve([]);
     this.lastAcceptAt = performance.now();
     return new Promise<AcceptResult[]>((resolve, reject) => {
-      this.accepts.push({ items: messages, resolve, reject });
+      this.accepts.push({ items: messages, queuedAt: this.lastAcceptAt, resolve, reject });
       this.schedule();
     });
   }
@@ -229,7 +275,12 @@ class SharedCommits implements Committer {
   complete(outcomes: readonly Outcome[], now: number): Promise<boolean[]> {
     if (outcomes.length === 0) return Promise.resolve([]);
     return new Promise<boolean[]>((resolve, reject) => {
-      this.outcomes.push({ items: outcomes.map((outcome) => ({ outcome, now })), resolve, reject });
+      this.outcomes.push({
+        items: outcomes.map((outcome) => ({ outcome, now })),
+        queuedAt: performance.now(),
+        resolve,
+        reject,
+      });
       // Waiting only pays while applications come in; draining a backlog, nothing would come.
       const intakeQuiet = performance.now() - this.lastAcceptAt > this.waitMs;
       if (intakeQuiet || this.waitingOutcomeCount() >= this.maxBatch) this.outcomesAreDue();
@@ -296,15 +347,25 @@ class SharedCommits implements Committer {
     }
     let accepted: AcceptResult[] = [];
     let completed: boolean[] = [];
+    const startedAt = performance.now();
     try {
-      if (timed.length === 0) accepted = await this.store.accept(messages);
-      else if (messages.length === 0) completed = await completeTimed(this.store, timed);
-      else {
-        ({ accepted, completed } = await this.store.acceptAndComplete(
-          messages,
-          timed.map((item) => item.outcome),
-          latestNow(timed),
-        ));
+      try {
+        if (timed.length === 0) accepted = await this.store.accept(messages);
+        else if (messages.length === 0) completed = await completeTimed(this.store, timed);
+        else {
+          ({ accepted, completed } = await this.store.acceptAndComplete(
+            messages,
+            timed.map((item) => item.outcome),
+            latestNow(timed),
+          ));
+        }
+      } finally {
+        this.onCommit?.({
+          accepts: messages.length,
+          outcomes: timed.length,
+          waitedMs: longestWait(startedAt, accepts),
+          durationMs: performance.now() - startedAt,
+        });
       }
       checkCount(accepted, messages);
       checkCount(completed, timed);
@@ -327,14 +388,26 @@ class SharedCommits implements Committer {
  */
 export function withGroupCommit(store: Store, options: GroupCommitOptions = {}): Store {
   const maxBatch = Math.max(1, options.maxBatch ?? 256);
+  const observer = options.onCommit;
+  // An observer that throws must not turn a commit into a failure (and a retry of its calls).
+  const onCommit: CommitObserver | undefined =
+    observer &&
+    ((commit) => {
+      try {
+        observer(commit);
+      } catch {
+        // metrics only
+      }
+    });
   const committer: Committer = sharesCommits(store)
     ? new SharedCommits(
         store,
         maxBatch,
         Math.max(0, options.outcomeWaitMs ?? 5),
         Math.max(0, options.commitIntervalMs ?? 3),
+        onCommit,
       )
-    : separateCommits(store, maxBatch);
+    : separateCommits(store, maxBatch, onCommit);
 
   return {
     migrate: () => store.migrate(),

@@ -1,6 +1,6 @@
 /** Opens the configured store, runs its migrations and wraps it for group commits. */
 import type { StoreConfig } from '../config/types.js';
-import { withGroupCommit } from './group-commit.js';
+import { withGroupCommit, type CommitObservation } from './group-commit.js';
 import type { Store } from './types.js';
 
 export interface OpenedStore {
@@ -16,6 +16,8 @@ export async function openStore(
     migrate?: boolean;
     /** SQLite: intake commits, claims and outcomes on a store thread (the gateway's choice). */
     writerThread?: boolean;
+    /** Told of every group commit (the gateway's metrics). */
+    onCommit?: (commit: CommitObservation) => void;
   } = {},
 ): Promise<OpenedStore> {
   let raw: Store & { onWork?: (listener: () => void) => Promise<() => Promise<void>> };
@@ -29,5 +31,8 @@ export async function openStore(
   if (options.migrate !== false) await raw.migrate();
   // Starts the store thread, if there is one, so that a database it cannot open fails the start.
   await raw.ping();
-  return { store: withGroupCommit(raw), onWork: raw.onWork?.bind(raw) };
+  return {
+    store: withGroupCommit(raw, options.onCommit ? { onCommit: options.onCommit } : {}),
+    onWork: raw.onWork?.bind(raw),
+  };
 }

@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
 import { AmtError } from '../../src/errors.js';
-import { withGroupCommit } from '../../src/store/group-commit.js';
+import { withGroupCommit, type CommitObservation } from '../../src/store/group-commit.js';
 import { SqliteStore } from '../../src/store/sqlite.js';
 import type { AcceptResult, NewMessage, Outcome, Store } from '../../src/store/types.js';
 
@@ -184,6 +184,52 @@ for (const mode of ['shared', 'separate'] as const) {
       const answers = await Promise.all(later);
       expect(recorder.acceptSizes).to.deep.equal([1, 10]);
       expect(answers.every((a) => a.length === 1 && a[0]!.kind === 'created')).to.equal(true);
+    });
+
+    it('tells onCommit what each commit carried, how long its first application waited and how long it took', async () => {
+      const seen: CommitObservation[] = [];
+      const store = withGroupCommit(inner, { onCommit: (commit) => seen.push(commit) });
+      let open!: () => void;
+      recorder.gate = new Promise<void>((resolve) => (open = resolve));
+      const firstCall = store.accept([newMessage()]);
+      await nextTurn();
+      await nextTurn();
+      const later = [store.accept([newMessage(), newMessage()]), store.accept([newMessage()])];
+      await new Promise((resolve) => setTimeout(resolve, 60));
+      recorder.gate = undefined;
+      open();
+      await firstCall;
+      await Promise.all(later);
+      expect(seen.map(({ accepts, outcomes }) => ({ accepts, outcomes }))).to.deep.equal([
+        { accepts: 1, outcomes: 0 },
+        { accepts: 3, outcomes: 0 },
+      ]);
+      expect(seen[0]!.durationMs, 'the first commit was held for 60 ms').to.be.at.least(50);
+      expect(seen[1]!.waitedMs, 'the later calls waited for it').to.be.at.least(50);
+      expect(seen[0]!.waitedMs).to.be.below(seen[1]!.waitedMs!);
+      expect(seen[1]!.durationMs).to.be.below(seen[0]!.durationMs);
+
+      const [claimed] = await store.claimDue('worker', 1, 60_000, T0 + 1);
+      expect(await store.complete([delivered(claimed!.id, 'worker')], T0 + 5)).to.deep.equal([true]);
+      const last = seen.at(-1)!;
+      expect(last).to.include({ accepts: 0, outcomes: 1, waitedMs: undefined });
+      expect(last.durationMs).to.be.a('number').and.at.least(0);
+    });
+
+    it('commits as usual when onCommit throws', async () => {
+      const store = withGroupCommit(inner, {
+        onCommit: () => {
+          throw new Error('metrics broke');
+        },
+      });
+      const message = newMessage();
+      const [result] = await store.accept([message]);
+      expect(result!.kind).to.equal('created');
+      expect(
+        recorder.acceptSizes.length + recorder.sharedCalls.length,
+        'committed once, not retried',
+      ).to.equal(1);
+      expect((await base.getMessage(message.id))?.id).to.equal(message.id);
     });
 
     it('puts at most maxBatch items into one commit but never splits a call', async () => {
