@@ -175,8 +175,16 @@ describe('gateway assembly', function () {
     }
     expect(runs.items[0]).to.include({ id: started.body.run.id, status: 'succeeded', itemsProcessed: 0 });
     expect((await gateway.store.jobRuns('retention', 5)).items[0]?.id).to.equal(started.body.run.id);
-    const metrics = await (await fetch(`${gateway.url}/metrics`)).text();
-    expect(metrics).to.match(/amtsbote_job_runs_total\{job="retention",status="succeeded"\} 1/);
+    // The run reads as succeeded once its commit is visible; it is counted once that commit is
+    // on disk, a moment later.
+    const counted = /amtsbote_job_runs_total\{job="retention",status="succeeded"\} 1/;
+    let metrics = '';
+    for (let i = 0; i < 100; i++) {
+      metrics = await (await fetch(`${gateway.url}/metrics`)).text();
+      if (counted.test(metrics)) break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(metrics).to.match(counted);
     expect((await call('GET', '/api/v1/admin/jobs/nope/runs')).body.code).to.equal('AMT_JOB_UNKNOWN');
   });
 });
