@@ -53,7 +53,7 @@ export interface CommitObservation {
   readonly durationMs: number;
 }
 
-type CommitObserver = (commit: CommitObservation) => void;
+export type CommitObserver = (commit: CommitObservation) => void;
 
 interface TimedOutcome {
   readonly outcome: Outcome;
@@ -62,8 +62,8 @@ interface TimedOutcome {
 
 interface PendingCall<I, O> {
   readonly items: readonly I[];
-  /** performance.now() when the call was queued. */
-  readonly queuedAt: number;
+  /** performance.now() when an accept call was queued (what the wait metric measures). */
+  readonly queuedAt?: number;
   readonly resolve: (results: O[]) => void;
   readonly reject: (err: unknown) => void;
 }
@@ -82,9 +82,34 @@ function takeGroup<I, O>(queue: PendingCall<I, O>[], maxBatch: number): PendingC
   return group;
 }
 
-/** How long the first (longest-waiting) call of `group` was queued at `startedAt`; undefined for none. */
-function longestWait<I, O>(startedAt: number, group: readonly PendingCall<I, O>[]): number | undefined {
-  return group.length === 0 ? undefined : startedAt - group[0]!.queuedAt;
+/**
+ * Runs one group's store call and, with an observer, reports it — whether it succeeded or not.
+ * `acceptsQueuedAt`: when the group's first (longest-waiting) application was queued, if any.
+ * What the observer throws is dropped: metrics must not turn a commit into a failure (and a
+ * retry of its calls).
+ */
+async function observed<R>(
+  onCommit: CommitObserver | undefined,
+  group: {
+    readonly accepts: number;
+    readonly outcomes: number;
+    readonly acceptsQueuedAt: number | undefined;
+  },
+  call: () => Promise<R>,
+): Promise<R> {
+  if (onCommit === undefined) return call();
+  const startedAt = performance.now();
+  try {
+    return await call();
+  } finally {
+    const { accepts, outcomes, acceptsQueuedAt } = group;
+    const waitedMs = acceptsQueuedAt === undefined ? undefined : startedAt - acceptsQueuedAt;
+    try {
+      onCommit({ accepts, outcomes, waitedMs, durationMs: performance.now() - startedAt });
+    } catch {
+      // metrics only
+    }
+  }
 }
 
 /** Hands every call of a committed group its own slice of the results. */
@@ -144,15 +169,16 @@ class CommitGroups<I, O> {
   constructor(
     private readonly commit: (items: readonly I[]) => Promise<O[]>,
     private readonly maxBatch: number,
-    /** Told of each group: its size, how long its first call waited, how long the commit took (ms). */
-    private readonly observe:
-      ((items: number, waitedMs: number | undefined, durationMs: number) => void) | undefined,
+    /** What the calls carry, for the observer. */
+    private readonly kind: 'accepts' | 'outcomes',
+    private readonly onCommit: CommitObserver | undefined,
   ) {}
 
   submit(items: readonly I[]): Promise<O[]> {
     if (items.length === 0) return Promise.resolve([]);
     return new Promise<O[]>((resolve, reject) => {
-      this.queue.push({ items, queuedAt: performance.now(), resolve, reject });
+      const queuedAt = this.kind === 'accepts' ? performance.now() : undefined;
+      this.queue.push({ items, queuedAt, resolve, reject });
       this.schedule();
     });
   }
@@ -180,14 +206,18 @@ class CommitGroups<I, O> {
   private async flush(): Promise<void> {
     const group = takeGroup(this.queue, this.maxBatch);
     const items = group.flatMap((call) => call.items);
-    const startedAt = performance.now();
+    const accepts = this.kind === 'accepts';
     let results: O[];
     try {
-      try {
-        results = await this.commit(items);
-      } finally {
-        this.observe?.(items.length, longestWait(startedAt, group), performance.now() - startedAt);
-      }
+      results = await observed(
+        this.onCommit,
+        {
+          accepts: accepts ? items.length : 0,
+          outcomes: accepts ? 0 : items.length,
+          acceptsQueuedAt: group[0]!.queuedAt,
+        },
+        () => this.commit(items),
+      );
       checkCount(results, items);
     } catch (err) {
       if (group.length === 1) group[0]!.reject(err);
@@ -203,15 +233,14 @@ function separateCommits(store: Store, maxBatch: number, onCommit: CommitObserve
   const accepts = new CommitGroups<NewMessage, AcceptResult>(
     (messages) => store.accept(messages),
     maxBatch,
-    onCommit &&
-      ((items, waitedMs, durationMs) => onCommit({ accepts: items, outcomes: 0, waitedMs, durationMs })),
+    'accepts',
+    onCommit,
   );
   const completions = new CommitGroups<TimedOutcome, boolean>(
     (items) => completeTimed(store, items),
     maxBatch,
-    onCommit &&
-      ((items, _waitedMs, durationMs) =>
-        onCommit({ accepts: 0, outcomes: items, waitedMs: undefined, durationMs })),
+    'outcomes',
+    onCommit,
   );
   return {
     accept: (messages) => accepts.submit(messages),
@@ -275,12 +304,7 @@ class SharedCommits implements Committer {
   complete(outcomes: readonly Outcome[], now: number): Promise<boolean[]> {
     if (outcomes.length === 0) return Promise.resolve([]);
     return new Promise<boolean[]>((resolve, reject) => {
-      this.outcomes.push({
-        items: outcomes.map((outcome) => ({ outcome, now })),
-        queuedAt: performance.now(),
-        resolve,
-        reject,
-      });
+      this.outcomes.push({ items: outcomes.map((outcome) => ({ outcome, now })), resolve, reject });
       // Waiting only pays while applications come in; draining a backlog, nothing would come.
       const intakeQuiet = performance.now() - this.lastAcceptAt > this.waitMs;
       if (intakeQuiet || this.waitingOutcomeCount() >= this.maxBatch) this.outcomesAreDue();
@@ -345,28 +369,14 @@ class SharedCommits implements Committer {
       this.outcomeTimer = undefined;
       this.outcomesDue = false;
     }
-    let accepted: AcceptResult[] = [];
-    let completed: boolean[] = [];
-    const startedAt = performance.now();
+    let accepted: AcceptResult[];
+    let completed: boolean[];
     try {
-      try {
-        if (timed.length === 0) accepted = await this.store.accept(messages);
-        else if (messages.length === 0) completed = await completeTimed(this.store, timed);
-        else {
-          ({ accepted, completed } = await this.store.acceptAndComplete(
-            messages,
-            timed.map((item) => item.outcome),
-            latestNow(timed),
-          ));
-        }
-      } finally {
-        this.onCommit?.({
-          accepts: messages.length,
-          outcomes: timed.length,
-          waitedMs: longestWait(startedAt, accepts),
-          durationMs: performance.now() - startedAt,
-        });
-      }
+      ({ accepted, completed } = await observed(
+        this.onCommit,
+        { accepts: messages.length, outcomes: timed.length, acceptsQueuedAt: accepts[0]?.queuedAt },
+        () => this.commit(messages, timed),
+      ));
       checkCount(accepted, messages);
       checkCount(completed, timed);
     } catch (err) {
@@ -380,6 +390,20 @@ class SharedCommits implements Committer {
     answer(accepts, accepted);
     answer(outcomes, completed);
   }
+
+  /** One store call for the group: accepts, outcomes, or both in one transaction. */
+  private async commit(
+    messages: readonly NewMessage[],
+    timed: readonly TimedOutcome[],
+  ): Promise<{ accepted: AcceptResult[]; completed: boolean[] }> {
+    if (timed.length === 0) return { accepted: await this.store.accept(messages), completed: [] };
+    if (messages.length === 0) return { accepted: [], completed: await completeTimed(this.store, timed) };
+    return this.store.acceptAndComplete(
+      messages,
+      timed.map((item) => item.outcome),
+      latestNow(timed),
+    );
+  }
 }
 
 /**
@@ -388,17 +412,7 @@ class SharedCommits implements Committer {
  */
 export function withGroupCommit(store: Store, options: GroupCommitOptions = {}): Store {
   const maxBatch = Math.max(1, options.maxBatch ?? 256);
-  const observer = options.onCommit;
-  // An observer that throws must not turn a commit into a failure (and a retry of its calls).
-  const onCommit: CommitObserver | undefined =
-    observer &&
-    ((commit) => {
-      try {
-        observer(commit);
-      } catch {
-        // metrics only
-      }
-    });
+  const { onCommit } = options;
   const committer: Committer = sharesCommits(store)
     ? new SharedCommits(
         store,

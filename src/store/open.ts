@@ -1,6 +1,6 @@
 /** Opens the configured store, runs its migrations and wraps it for group commits. */
 import type { StoreConfig } from '../config/types.js';
-import { withGroupCommit, type CommitObservation } from './group-commit.js';
+import { withGroupCommit, type CommitObserver } from './group-commit.js';
 import type { Store } from './types.js';
 
 export interface OpenedStore {
@@ -17,7 +17,7 @@ export async function openStore(
     /** SQLite: intake commits, claims and outcomes on a store thread (the gateway's choice). */
     writerThread?: boolean;
     /** Told of every group commit (the gateway's metrics). */
-    onCommit?: (commit: CommitObservation) => void;
+    onCommit?: CommitObserver;
   } = {},
 ): Promise<OpenedStore> {
   let raw: Store & { onWork?: (listener: () => void) => Promise<() => Promise<void>> };
