@@ -31,7 +31,7 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
     }),
     intakeDuration: new Histogram({
       name: 'amtsbote_intake_duration_seconds',
-      help: 'Time from request to durable acknowledgement.',
+      help: 'Time from reading the request headers to the answer (for 202: after the durable commit); time a request waited in the socket before that is not included.',
       labelNames: ['outcome'],
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
       registers: [registry],
