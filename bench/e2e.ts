@@ -336,7 +336,7 @@ async function main(): Promise<void> {
   console.log(`  end to end ≥ 0.4× the bare forwarder: ${verdict(ratio >= 0.4)} (${fmt(ratio, 2)}×)`);
   if (rate === 1_000) {
     const p99 = median(paced.map((r) => percentile(r.latenciesMs, 99)));
-    console.log(`  intake p99 ≤ 25 ms at 1,000/s: ${verdict(p99 <= 25)} (${fmt(p99, 1)} ms)`);
+    console.log(`  intake p99 ≤ 25 ms at 1,000/s: ${verdict(p99 <= 25)} (${fmt(p99, 2)} ms)`);
   }
 }
 
