@@ -39,9 +39,8 @@ import type {
   PurgeResult,
 } from './types.js';
 import { PURGED_PAYLOAD } from './types.js';
-
-/** LISTEN/NOTIFY channel on which intake, release and replay announce work that is due now. */
-export const WORK_CHANNEL = 'amtsbote_work';
+import { isTransient, toStoreError } from './postgres-errors.js';
+import { WORK_CHANNEL, WorkSubscription } from './postgres-work.js';
 
 export interface PostgresStoreOptions {
   /** Connections in the pool (default 10). */
@@ -935,114 +934,4 @@ function parseError(text: string | null): ErrorInfo | undefined {
 
 function unknownError(): ErrorInfo {
   return { code: 'AMT_INTERNAL', message: 'dead letter without a recorded error' };
-}
-
-/** Deadlocks and serialisation failures: the database rolled back, the same work may succeed. */
-function isTransient(err: unknown): boolean {
-  const code = (err as { code?: unknown } | null)?.code;
-  return code === '40P01' || code === '40001';
-}
-
-const CONNECTION_ERROR_CODES = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ETIMEDOUT',
-  'ENOTFOUND',
-  'EPIPE',
-  'EAI_AGAIN',
-]);
-
-/** Connection-level failures become `AMT_STORE_UNAVAILABLE` (HTTP 503, retryable); others pass through. */
-function toStoreError(err: unknown): unknown {
-  if (err instanceof AmtError) return err;
-  const code = (err as { code?: unknown } | null)?.code;
-  const message = err instanceof Error ? err.message : String(err);
-  const unavailable =
-    (typeof code === 'string' &&
-      (CONNECTION_ERROR_CODES.has(code) ||
-        code.startsWith('08') ||
-        code === '57P01' ||
-        code === '57P02' ||
-        code === '57P03' ||
-        code === '53300')) ||
-    /Connection terminated|timeout exceeded when trying to connect|Cannot use a pool after calling end/i.test(
-      message,
-    );
-  return unavailable
-    ? new AmtError('AMT_STORE_UNAVAILABLE', `The message store is not available: ${message}`, { cause: err })
-    : err;
-}
-
-/**
- * One LISTEN connection outside the pool. When it breaks it reconnects with backoff and wakes
- * the listener once, because notifications sent meanwhile are lost.
- */
-class WorkSubscription {
-  private client: pg.Client | undefined;
-  private stopped = false;
-  private retryTimer: NodeJS.Timeout | undefined;
-  private backoffMs = 500;
-
-  constructor(
-    private readonly connection: pg.ClientConfig,
-    private readonly listener: () => void,
-    private readonly onStop: () => void,
-  ) {}
-
-  async start(): Promise<void> {
-    // Its own application name, so operators can tell the long-lived LISTEN session apart.
-    const client = new pg.Client({ ...this.connection, application_name: 'amtsbote-work-listener' });
-    const broken = (): void => {
-      if (this.client !== client) return;
-      this.client = undefined;
-      client.end().catch(() => undefined);
-      this.scheduleReconnect();
-    };
-    client.on('error', broken);
-    client.on('end', broken);
-    client.on('notification', (n) => {
-      if (n.channel === WORK_CHANNEL) this.listener();
-    });
-    try {
-      await client.connect();
-      await client.query(`LISTEN ${WORK_CHANNEL}`);
-    } catch (err) {
-      client.removeAllListeners('end');
-      await client.end().catch(() => undefined);
-      throw toStoreError(err);
-    }
-    if (this.stopped) {
-      await client.end().catch(() => undefined);
-      return;
-    }
-    this.client = client;
-    this.backoffMs = 500;
-  }
-
-  private scheduleReconnect(): void {
-    if (this.stopped || this.retryTimer) return;
-    this.retryTimer = setTimeout(() => {
-      this.retryTimer = undefined;
-      this.start().then(
-        () => {
-          if (!this.stopped) this.listener();
-        },
-        () => {
-          this.backoffMs = Math.min(this.backoffMs * 2, 30_000);
-          this.scheduleReconnect();
-        },
-      );
-    }, this.backoffMs);
-    this.retryTimer.unref();
-  }
-
-  async stop(): Promise<void> {
-    if (this.stopped) return;
-    this.stopped = true;
-    this.onStop();
-    if (this.retryTimer) clearTimeout(this.retryTimer);
-    const client = this.client;
-    this.client = undefined;
-    if (client) await client.end().catch(() => undefined);
-  }
 }
