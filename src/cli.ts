@@ -6,10 +6,11 @@ import { manifests } from '../adapters/index.js';
 import { composeSchema } from './config/schema.js';
 import { loadConfigFile } from './config/load.js';
 import type { GatewayConfig } from './config/types.js';
-import { isAmtError } from './errors.js';
+import { AmtError, isAmtError } from './errors.js';
 import { standaloneAdapterInstances, startGateway } from './gateway.js';
 import { hashApiKey } from './http/auth.js';
 import { registerAdminCommands } from './admin-cli.js';
+import { routeMappingProblems } from './mapping/index.js';
 import { registerMappingCommands } from './mapping/cli.js';
 import { registerJobCommands } from './scheduler/cli.js';
 import { registerStoreCommands } from './store/cli.js';
@@ -76,10 +77,16 @@ export function buildProgram(): Command {
 
   program
     .command('check')
-    .description('validate the configuration; prints every problem with its path')
+    .description(
+      "validate the configuration and compile the routes' mappings; prints every problem with its path",
+    )
     .option('-c, --config <file>', 'configuration file')
-    .action((opts: { config?: string }) => {
+    .action(async (opts: { config?: string }) => {
       const config = loadConfig(opts.config);
+      const problems = await routeMappingProblems(config.routes);
+      if (problems.length > 0) {
+        throw new AmtError('AMT_MAPPING_COMPILE_FAILED', "a route's mapping does not compile", { problems });
+      }
       console.log(
         `configuration ok: ${config.tenants.length} tenant(s), ${config.clients.length} client(s), ` +
           `${Object.keys(config.adapters).length} adapter instance(s), ${config.routes.length} route(s), store ${config.store.type}`,

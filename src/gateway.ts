@@ -9,10 +9,10 @@ import path from 'node:path';
 import type { AdapterInstance, AdapterManifest } from './adapter-contract.js';
 import { AttachmentStore } from './attachments.js';
 import type { GatewayConfig } from './config/types.js';
-import { AmtError } from './errors.js';
+import { AmtError, isAmtError } from './errors.js';
 import { createApp } from './http/app.js';
 import { createIdentityVerifier } from './identity/intake.js';
-import { createMappingPool, type MappingPool } from './mapping/pool.js';
+import { createMappingPool, type MappingPool, type WarmUpFailure } from './mapping/pool.js';
 import { adapterLogger, createLogger, type Logger } from './observability/log.js';
 import { createMetrics, observeCommit, type Metrics } from './observability/metrics.js';
 import { inboundReceiver } from './pipeline/inbound.js';
@@ -106,7 +106,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
   });
 
   const identity = await createIdentityVerifier(config, store, { logger });
-  await warm;
+  logBrokenMappings(config, (await warm) ?? [], logger);
   let shuttingDown = false;
   const app = createApp({
     identity,
@@ -184,6 +184,29 @@ function gatewayRouter(config: GatewayConfig): Router {
 /** The mapping files of the configured routes (status notice routes never map). */
 function mappingFiles(config: GatewayConfig): string[] {
   return config.routes.flatMap((route) => (route.mapping === undefined ? [] : [route.mapping]));
+}
+
+/**
+ * The gateway still starts with a mapping that does not compile — the other routes keep working —
+ * but says so at once, per route: until the file is fixed, that route's applications are
+ * accepted and dead-lettered (replay them afterwards). `amtsbote check` refuses such a file.
+ */
+function logBrokenMappings(config: GatewayConfig, failures: readonly WarmUpFailure[], logger: Logger): void {
+  for (const { file, error } of failures) {
+    const routes = config.routes.filter(
+      (route) => route.mapping !== undefined && path.resolve(route.mapping) === file,
+    );
+    logger.error(
+      "a route's mapping does not compile: its applications will be dead-lettered until it is fixed",
+      {
+        routes: routes.map((route) => route.id),
+        mapping: file,
+        error,
+        // where in the file, and what: the error alone is logged without them
+        ...(isAmtError(error) ? { problems: error.problems } : {}),
+      },
+    );
+  }
 }
 
 function attachmentStore(config: GatewayConfig): AttachmentStore {

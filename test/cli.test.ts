@@ -69,6 +69,37 @@ surprise: 1
     expect(result.stderr).to.include('/surprise: unknown key');
   });
 
+  it("check compiles the routes' mappings and names each problem under its route", async () => {
+    writeFileSync(
+      path.join(dir, 'typo.mapping.yaml'),
+      'source: { format: json }\ntarget: { format: json }\nrules:\n  - { to: name, frm: x }\n',
+    );
+    const file = path.join(dir, 'mappings.yaml');
+    writeFileSync(
+      file,
+      `dataDir: ${dir}
+tenants: [{ id: a, name: A, ars: '055150000000' }]
+clients: []
+adapters: { out: { type: file-drop, config: { directory: ${path.join(dir, 'out')} } } }
+routes:
+  - { id: typo, ars: '05515', service: '99058012104000', adapter: out, mapping: typo.mapping.yaml }
+  - { id: absent, ars: '05515', service: '99058013001000', adapter: out, mapping: absent.mapping.yaml }
+  - { id: shipped, ars: '05515', service: '99058013001001', adapter: out,
+      mapping: ${path.join(ROOT, 'mappings/bewohnerparken/bewohnerparken.mapping.yaml')} }
+`,
+    );
+    const result = await amtsbote('check', '-c', file);
+    expect(result.code).to.equal(1);
+    expect(result.stdout).to.equal('');
+    const lines = result.stderr.trim().split('\n');
+    expect(lines[0]).to.equal("AMT_MAPPING_COMPILE_FAILED: a route's mapping does not compile");
+    expect(lines.slice(1)).to.deep.equal([
+      `  /routes/0/mapping: ${path.join(dir, 'typo.mapping.yaml')}:4: rules[0] (to: name): unknown key "frm" (did you mean from?)`,
+      `  /routes/0/mapping: ${path.join(dir, 'typo.mapping.yaml')}:4: rules[0] (to: name): a rule needs a value: from, value, template, uuid, now, jsonata (or default)`,
+      `  /routes/1/mapping: ${path.join(dir, 'absent.mapping.yaml')}: cannot read the file`,
+    ]);
+  });
+
   it('check names a missing file', async () => {
     const result = await amtsbote('check', '-c', path.join(dir, 'absent.yaml'));
     expect(result.code).to.equal(1);

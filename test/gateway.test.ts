@@ -3,7 +3,8 @@
  * the metrics, and a manual run recorded in the store.
  */
 import { expect } from 'chai';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { Writable } from 'node:stream';
 import os from 'node:os';
 import path from 'node:path';
 import { manifests } from '../adapters/index.js';
@@ -186,5 +187,59 @@ describe('gateway assembly', function () {
     }
     expect(metrics).to.match(counted);
     expect((await call('GET', '/api/v1/admin/jobs/nope/runs')).body.code).to.equal('AMT_JOB_UNKNOWN');
+  });
+});
+
+describe('gateway start with a mapping that does not compile', function () {
+  this.timeout(60_000);
+  let dir: string;
+  before(() => (dir = mkdtempSync(path.join(os.tmpdir(), 'amt-gateway-broken-'))));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('starts, and logs an error naming the routes, the file and the compile error', async () => {
+    const broken = path.join(dir, 'broken.mapping.yaml');
+    writeFileSync(
+      broken,
+      'source: { format: json }\ntarget: { format: json }\nrules:\n  - { to: name, frm: x }\n',
+    );
+    const config = validateConfig(
+      {
+        dataDir: dir,
+        server: { host: '127.0.0.1', port: 0 },
+        tenants: [{ id: 'dortmund', name: 'Stadt Dortmund', ars: '059130000000' }],
+        clients: [],
+        adapters: { outbox: { type: 'file-drop', config: { directory: path.join(dir, 'outbox') } } },
+        routes: [
+          { id: 'parken', ars: '05913', service: '99058013001000', adapter: 'outbox', mapping: broken },
+          { id: 'plain', ars: '05913', service: '99058013001001', adapter: 'outbox' },
+        ],
+        pipeline: { mappingThreads: 1 },
+      },
+      { manifests, baseDir: dir, source: undefined },
+    );
+    const lines: string[] = [];
+    const stream = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        lines.push(...chunk.toString('utf8').split('\n').filter(Boolean));
+        done();
+      },
+    });
+    const gateway = await startGateway(config, { manifests, logger: createLogger({ stream }), port: 0 });
+    try {
+      expect((await fetch(`${gateway.url}/health/ready`)).status).to.equal(200);
+      const entries = lines.map((line) => JSON.parse(line) as Json);
+      const logged = entries.filter((e) => e.mapping === broken);
+      expect(logged).to.have.length(1);
+      expect(logged[0]).to.include({ level: 'error' });
+      expect(logged[0].routes).to.deep.equal(['parken']);
+      expect(logged[0].message).to.match(/does not compile/);
+      expect(logged[0].error).to.include({ code: 'AMT_MAPPING_COMPILE_FAILED' });
+      expect(logged[0].problems).to.deep.include({
+        path: `${broken}:4`,
+        message: 'rules[0] (to: name): unknown key "frm" (did you mean from?)',
+      });
+    } finally {
+      await gateway.stop();
+    }
   });
 });

@@ -4,6 +4,7 @@
  */
 import { statSync } from 'node:fs';
 import path from 'node:path';
+import { isAmtError, type Problem } from '../errors.js';
 import type { MappingStep } from '../pipeline/mapping-step.js';
 import { compileMappingFile } from './compile.js';
 import { preloadSchemas, toCompiledMapping } from './run.js';
@@ -95,3 +96,27 @@ export type { RunOptions } from './execute.js';
 export { nameBasedUuid } from './values.js';
 export { codeElement, g2gHeaderElement } from './xoev.js';
 export type { CodeFields, G2gHeaderFields, G2gParty } from './xoev.js';
+
+/**
+ * Compiles every route's mapping with its schemas, as a mapping thread would, for `amtsbote
+ * check`: each thing wrong is one problem under the route's `mapping`, naming `file:line`.
+ */
+export async function routeMappingProblems(
+  routes: readonly { readonly mapping?: string | undefined }[],
+): Promise<Problem[]> {
+  const problems: Problem[] = [];
+  for (const [i, route] of routes.entries()) {
+    if (route.mapping === undefined) continue;
+    const where = `/routes/${i}/mapping`;
+    try {
+      await loadMapping(route.mapping);
+    } catch (err) {
+      if (isAmtError(err) && err.problems.length > 0) {
+        problems.push(...err.problems.map((p) => ({ path: where, message: `${p.path}: ${p.message}` })));
+      } else {
+        problems.push({ path: where, message: err instanceof Error ? err.message : String(err) });
+      }
+    }
+  }
+  return problems;
+}

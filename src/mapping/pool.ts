@@ -28,14 +28,36 @@ export interface MappingPool {
   loadMappingStep(file: string): Promise<MappingStep>;
   /**
    * Starts every worker and has each compile these mapping files and their schemas now, so that
-   * the first applications after a start do not wait for it. A file that fails to compile is
-   * not an error here: its messages fail with the compile error as they would have.
+   * the first applications after a start do not wait for it. A file that fails to compile does
+   * not fail the warm-up: it is reported, with the error its messages will fail with.
    */
-  warmUp(files: readonly string[]): Promise<void>;
+  warmUp(files: readonly string[]): Promise<WarmUpFailure[]>;
   /** Terminates the workers; mappings still pending and later calls fail. Safe to call twice. */
   close(): Promise<void>;
   /** The running workers, so a test can stop one mid-task. */
   workersForTest(): readonly Worker[];
+}
+
+/** A mapping file that did not compile at warm-up (its absolute path), and why. */
+export interface WarmUpFailure {
+  readonly file: string;
+  readonly error: Error;
+}
+
+/** The first failure per file, in the order of the files. */
+function failuresOf(
+  files: readonly string[],
+  results: readonly PromiseSettledResult<unknown>[][],
+): WarmUpFailure[] {
+  return files.flatMap((file, i) => {
+    for (const result of results.map((perFile) => perFile[i]!)) {
+      if (result.status === 'rejected') {
+        const error = result.reason instanceof Error ? result.reason : new Error(String(result.reason));
+        return [{ file, error }];
+      }
+    }
+    return [];
+  });
 }
 
 /**
@@ -79,7 +101,8 @@ interface Slot {
 const inlinePool: MappingPool = {
   loadMappingStep,
   async warmUp(files) {
-    await Promise.allSettled(files.map((file) => loadMappingStep(file)));
+    const absolute = [...new Set(files.map((file) => path.resolve(file)))];
+    return failuresOf(absolute, [await Promise.allSettled(absolute.map((file) => loadMappingStep(file)))]);
   },
   close: () => Promise.resolve(),
   workersForTest: () => [],
@@ -223,12 +246,15 @@ export function createMappingPool(options: MappingPoolOptions): MappingPool {
 
   return {
     loadMappingStep: loadStep,
-    async warmUp(files: readonly string[]): Promise<void> {
+    async warmUp(files: readonly string[]): Promise<WarmUpFailure[]> {
       const absolute = [...new Set(files.map((file) => path.resolve(file)))];
-      if (absolute.length === 0 || closing !== undefined) return;
-      await Promise.allSettled(absolute.map((file) => loadStep(file)));
+      if (absolute.length === 0 || closing !== undefined) return [];
+      const onMain = await Promise.allSettled(absolute.map((file) => loadStep(file)));
       fill();
-      await Promise.allSettled(slots.flatMap((slot) => absolute.map((file) => run(file, undefined, slot))));
+      const onWorkers = await Promise.all(
+        [...slots].map((slot) => Promise.allSettled(absolute.map((file) => run(file, undefined, slot)))),
+      );
+      return failuresOf(absolute, [onMain, ...onWorkers]);
     },
     close(): Promise<void> {
       closing ??= Promise.all(

@@ -353,7 +353,7 @@ describe('mapping worker pool: warm-up', function () {
     const pool = createMappingPool({ threads: 2 });
     try {
       expect(pool.workersForTest()).to.have.length(0); // workers start on demand otherwise
-      await pool.warmUp([file, path.relative(process.cwd(), file)]);
+      expect(await pool.warmUp([file, path.relative(process.cwd(), file)])).to.deep.equal([]);
       const workers = pool.workersForTest();
       expect(workers).to.have.length(2);
       const step = await pool.loadMappingStep(file);
@@ -365,7 +365,7 @@ describe('mapping worker pool: warm-up', function () {
     }
   });
 
-  it('does not fail on a broken file: its messages fail with the compile error as before', async () => {
+  it('does not fail on a broken file but reports it; its messages fail with the compile error as before', async () => {
     const file = path.join(dir, 'broken.mapping.yaml');
     writeFileSync(
       file,
@@ -374,7 +374,14 @@ describe('mapping worker pool: warm-up', function () {
     for (const threads of [0, 1]) {
       const pool = createMappingPool({ threads });
       try {
-        await pool.warmUp([file]);
+        const failures = await pool.warmUp([file, path.relative(process.cwd(), file)]);
+        expect(
+          failures.map((f) => f.file),
+          `threads ${threads}`,
+        ).to.deep.equal([file]);
+        const reported = failures[0]!.error;
+        expect(isAmtError(reported) && reported.code).to.equal('AMT_MAPPING_COMPILE_FAILED');
+        expect(isAmtError(reported) && reported.problems.map((p) => p.message).join(' ')).to.include('frm');
         const err = await failure(() => pool.loadMappingStep(file));
         expect(isAmtError(err) && err.code).to.equal('AMT_MAPPING_COMPILE_FAILED');
       } finally {
