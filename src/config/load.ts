@@ -46,30 +46,51 @@ export function parseConfig(text: string, options: LoadOptions & { source?: stri
   }
   const secretProblems: Problem[] = [];
   const baseDir = options.source ? path.dirname(options.source) : process.cwd();
-  substituteSecrets(doc, options.env ?? process.env, baseDir, secretProblems);
-  if (secretProblems.length > 0) {
-    throw new AmtError('AMT_CONFIG_SECRET_MISSING', 'the configuration references missing secrets', {
-      problems: secretProblems,
-    });
-  }
+  const substituted = substituteSecrets(doc, options.env ?? process.env, baseDir, secretProblems);
   const raw: unknown = doc.toJS({ maxAliasCount: 100 }) ?? {};
-  return validateConfig(raw, { manifests: options.manifests, baseDir, source: options.source });
+  const validate = (): GatewayConfig =>
+    validateConfig(raw, { manifests: options.manifests, baseDir, source: options.source, substituted });
+  if (secretProblems.length === 0) return validate();
+  // Missing secrets are reported with whatever else is wrong, so one run of `check` shows it all;
+  // what the empty stand-ins for the missing values cause at their own paths is left out.
+  const others: Problem[] = [];
+  try {
+    validate();
+  } catch (err) {
+    if (!isAmtError(err)) throw err;
+    const missing = secretProblems.map((p) => p.path);
+    others.push(
+      ...err.problems.filter((p) => !missing.some((m) => p.path === m || p.path.startsWith(`${m}/`))),
+    );
+  }
+  throw new AmtError(
+    'AMT_CONFIG_SECRET_MISSING',
+    others.length === 0
+      ? 'the configuration references missing secrets'
+      : 'the configuration references missing secrets and has other problems',
+    { problems: [...secretProblems, ...others] },
+  );
 }
 
 /**
  * Replaces `${VAR}` and `${file:path}` inside string scalars; `$${` escapes a literal `${`. A
  * relative secret file path is relative to the configuration file, like every path in it.
+ * Returns the paths of the scalars that were one reference and nothing else (`port: ${PORT}`):
+ * where the schema asks for a number or a boolean, their text is read as one (see
+ * `validateConfig`), as if it had been written there; everywhere else it stays text.
  */
 function substituteSecrets(
   doc: ReturnType<typeof parseDocument>,
   env: NodeJS.ProcessEnv,
   baseDir: string,
   problems: Problem[],
-): void {
+): Set<string> {
+  const whole = new Set<string>();
   visit(doc, {
     Scalar(_key, node, ancestors) {
       if (!isScalar(node) || typeof node.value !== 'string' || !node.value.includes('${')) return;
       const where = yamlPath(ancestors);
+      if (/^\$\{[^}]+\}$/.test(node.value)) whole.add(where);
       node.value = node.value.replace(
         /(\$?)\$\{(file:)?([^}]+)\}/g,
         (whole, escape: string, isFile, name: string) => {
@@ -93,6 +114,7 @@ function substituteSecrets(
       );
     },
   });
+  return whole;
 }
 
 function yamlPath(ancestors: readonly unknown[]): string {
@@ -113,6 +135,8 @@ interface ValidateOptions {
   readonly manifests: readonly AdapterManifest[];
   readonly baseDir: string;
   readonly source: string | undefined;
+  /** Paths whose text came from one `${…}` and nothing else (see `substituteSecrets`). */
+  readonly substituted?: ReadonlySet<string>;
 }
 
 const validatorCache = new WeakMap<readonly AdapterManifest[], ReturnType<Ajv2020['compile']>>();
@@ -131,7 +155,15 @@ function validatorFor(manifests: readonly AdapterManifest[]): ReturnType<Ajv2020
 export function validateConfig(raw: unknown, options: ValidateOptions): GatewayConfig {
   const data = structuredClone(raw) as Record<string, unknown>;
   const validate = validatorFor(options.manifests);
-  if (!validate(data)) {
+  let valid = validate(data);
+  if (
+    !valid &&
+    options.substituted &&
+    readSubstitutedAsTyped(data, validate.errors ?? [], options.substituted)
+  ) {
+    valid = validate(data);
+  }
+  if (!valid) {
     throw new AmtError('AMT_CONFIG_INVALID', 'the configuration does not match its schema', {
       problems: schemaProblems(validate.errors ?? []),
     });
@@ -145,6 +177,42 @@ export function validateConfig(raw: unknown, options: ValidateOptions): GatewayC
     throw new AmtError('AMT_CONFIG_INVALID', 'the configuration is inconsistent', { problems });
   }
   return deepFreeze(config);
+}
+
+/**
+ * Where the schema wants a number, an integer or a boolean and finds the text of a whole `${…}`
+ * substitution (environment variables are text), reads that text as the value it spells, as YAML
+ * would have read it written in place. True when something was read, so validation runs again.
+ */
+function readSubstitutedAsTyped(
+  data: Record<string, unknown>,
+  errors: readonly ErrorObject[],
+  substituted: ReadonlySet<string>,
+): boolean {
+  let changed = false;
+  for (const e of errors) {
+    if (e.keyword !== 'type' || !substituted.has(e.instancePath)) continue;
+    const wanted = [(e.params as { type: string | string[] }).type].flat();
+    const keys = e.instancePath
+      .split('/')
+      .slice(1)
+      .map((k) => k.replaceAll('~1', '/').replaceAll('~0', '~'));
+    const last = keys.pop();
+    let parent: unknown = data;
+    for (const key of keys) parent = (parent as Record<string, unknown> | undefined)?.[key];
+    if (last === undefined || typeof parent !== 'object' || parent === null || !Object.hasOwn(parent, last))
+      continue;
+    const text = (parent as Record<string, unknown>)[last];
+    if (typeof text !== 'string') continue;
+    let value: number | boolean | undefined;
+    if (wanted.includes('integer') && /^-?\d+$/.test(text)) value = Number(text);
+    else if (wanted.includes('number') && /^-?\d+(\.\d+)?$/.test(text)) value = Number(text);
+    else if (wanted.includes('boolean') && (text === 'true' || text === 'false')) value = text === 'true';
+    if (value === undefined) continue;
+    (parent as Record<string, unknown>)[last] = value;
+    changed = true;
+  }
+  return changed;
 }
 
 /** Turns ajv's errors into one readable problem each, dropping the noise of if/then/oneOf wrappers. */

@@ -39,6 +39,7 @@ routes:
 
 function problemsOf(fn: () => unknown): {
   code: string;
+  message: string;
   problems: readonly { path: string; message: string }[];
 } {
   try {
@@ -46,7 +47,7 @@ function problemsOf(fn: () => unknown): {
   } catch (err) {
     expect(err).to.be.instanceOf(AmtError);
     const e = err as AmtError;
-    return { code: e.code, problems: e.problems };
+    return { code: e.code, message: e.message, problems: e.problems };
   }
   throw new Error('expected an error');
 }
@@ -106,6 +107,61 @@ describe('config loader', () => {
       });
     } finally {
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('reports missing secrets together with the other problems, without what their empty stand-ins cause', () => {
+    const text = `server:\n  port: \${PORT}\n${valid.replace('adapter: fv', 'adapter: fw')}`;
+    const err = problemsOf(() => parseConfig(text, { manifests, env: {} }));
+    expect(err.code).to.equal('AMT_CONFIG_SECRET_MISSING');
+    // The empty port fails the schema, which is not reported; consistency is checked only once
+    // the schema holds, so the route's unknown adapter is not listed yet.
+    expect(err.message).to.equal('the configuration references missing secrets');
+    expect(err.problems).to.deep.equal([
+      { path: '/server/port', message: 'environment variable PORT is not set' },
+      { path: '/adapters/fv/config/token', message: 'environment variable FV_TOKEN is not set' },
+    ]);
+
+    // With the port set the schema holds: the route's unknown adapter is listed beside the
+    // missing token.
+    const consistency = problemsOf(() => parseConfig(text, { manifests, env: { PORT: '8080' } }));
+    expect(consistency.code).to.equal('AMT_CONFIG_SECRET_MISSING');
+    expect(consistency.message).to.equal(
+      'the configuration references missing secrets and has other problems',
+    );
+    expect(consistency.problems).to.deep.equal([
+      { path: '/adapters/fv/config/token', message: 'environment variable FV_TOKEN is not set' },
+      { path: '/routes/0/adapter', message: 'no adapter instance has the id fw' },
+    ]);
+  });
+
+  it('reads a whole ${VAR} as the number or boolean the schema asks for, and as text elsewhere', () => {
+    const text = `server:\n  port: \${PORT}\npipeline:\n  mappingThreads: \${THREADS}\n${valid}`;
+    const env = { FV_TOKEN: '123456', PORT: '8085', THREADS: '0' };
+    const config = parseConfig(text, { manifests, env });
+    expect(config.server.port).to.equal(8085);
+    expect(config.pipeline.mappingThreads).to.equal(0);
+    // A string field keeps a numeric secret as text, quoted or not.
+    expect((config.adapters.fv?.config as { token: string }).token).to.equal('123456');
+    const block = text.replace(
+      "config: { url: 'http://fv.local/', token: '${FV_TOKEN}' }",
+      "config:\n      url: 'http://fv.local/'\n      token: ${FV_TOKEN}",
+    );
+    expect(block).to.include('      token: ${FV_TOKEN}');
+    const unquotedToken = parseConfig(block, { manifests, env });
+    expect((unquotedToken.adapters.fv?.config as { token: string }).token).to.equal('123456');
+    // Quoted, as a flow mapping needs it, the same.
+    const flow = text.replace('server:\n  port: ${PORT}', "server: { port: '${PORT}' }");
+    expect(flow).to.include("server: { port: '${PORT}' }");
+    expect(parseConfig(flow, { manifests, env }).server.port).to.equal(8085);
+    // Text that is no number stays an error, and so does a reference with more around it.
+    const cases: [string, string][] = [
+      [text, '80a'],
+      [text.replace('port: ${PORT}', 'port: 1${PORT}'), '808'],
+    ];
+    for (const [source, port] of cases) {
+      const { problems } = problemsOf(() => parseConfig(source, { manifests, env: { ...env, PORT: port } }));
+      expect(problems).to.deep.equal([{ path: '/server/port', message: 'must be integer' }]);
     }
   });
 
