@@ -23,7 +23,7 @@ import { buildXml, newRunContext } from '../src/mapping/execute.js';
 import { loadMappingTestSuite } from '../src/mapping/testing.js';
 import { nameBasedUuid } from '../src/mapping/uuid.js';
 import { toBerlinDate } from '../src/mapping/transforms.js';
-import { amtsboteVersion } from '../src/mapping/xoev.js';
+import { amtsboteVersion } from '../src/version.js';
 import { canonicalForm } from '../src/xml/canonical.js';
 import { readXml } from '../src/xml/read.js';
 import { validateXml } from '../src/xml/validate.js';

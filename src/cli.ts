@@ -14,6 +14,7 @@ import { routeMappingProblems } from './mapping/index.js';
 import { registerMappingCommands } from './mapping/cli.js';
 import { registerJobCommands } from './scheduler/cli.js';
 import { registerStoreCommands } from './store/cli.js';
+import { amtsboteVersion } from './version.js';
 
 function configPath(option: string | undefined): string {
   const file = option ?? process.env.AMTSBOTE_CONFIG ?? 'gateway.yaml';
@@ -39,6 +40,7 @@ function printError(err: unknown): void {
 export function buildProgram(): Command {
   const program = new Command('amtsbote')
     .description('Integration gateway for German municipal e-government (OZG)')
+    .version(amtsboteVersion(), '-V, --version', 'print the version')
     .showHelpAfterError()
     .exitOverride();
 

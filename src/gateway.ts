@@ -22,6 +22,7 @@ import { createRouter, type Router } from './routing.js';
 import { startScheduler } from './scheduler/start.js';
 import { createStatusService, statusNoticeRoutes, type StatusService } from './status/context.js';
 import { openStore } from './store/open.js';
+import { amtsboteVersion } from './version.js';
 import type { Store } from './store/types.js';
 
 export interface GatewayOptions {
@@ -146,6 +147,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const url = `http://${host}:${address.port}`;
   logger.info('gateway started', {
+    version: amtsboteVersion(),
     url,
     store: config.store.type,
     adapters: [...adapters.keys()],

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -98,6 +98,15 @@ routes:
       `  /routes/0/mapping: ${path.join(dir, 'typo.mapping.yaml')}:4: rules[0] (to: name): a rule needs a value: from, value, template, uuid, now, jsonata (or default)`,
       `  /routes/1/mapping: ${path.join(dir, 'absent.mapping.yaml')}: cannot read the file`,
     ]);
+  });
+
+  it('--version prints the version of the package', async () => {
+    const pkg = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string };
+    for (const flag of ['--version', '-V']) {
+      const result = await amtsbote(flag);
+      expect(result.code, flag).to.equal(0);
+      expect(result.stdout, flag).to.equal(`${pkg.version}\n`);
+    }
   });
 
   it('check names a missing file', async () => {

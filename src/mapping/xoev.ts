@@ -14,9 +14,7 @@
  * A field is a constant (`name: Stadt Musterstadt`) or a value rule (`{ from: message.tenant.name }`).
  * A code field is `{ code: …, listURI: …, listVersionID: …, name: … }` (each part a field).
  */
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { amtsboteVersion } from '../version.js';
 import { PathSpecError } from './paths.js';
 import type { XmlAttribute, XmlElement, XmlNode } from '../xml/tree.js';
 
@@ -33,27 +31,6 @@ export type MacroKey = (typeof MACRO_KEYS)[number];
 
 type Rule = Record<string, unknown>;
 type Spec = Record<string, unknown>;
-
-let productVersion: string | undefined;
-
-/** The gateway's own version (package.json), for `produktversion` and `SendendesSystem/Version`. */
-export function amtsboteVersion(): string {
-  if (productVersion !== undefined) return productVersion;
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 6; i++) {
-    try {
-      const pkg = JSON.parse(readFileSync(path.join(dir, 'package.json'), 'utf8')) as {
-        name?: string;
-        version?: string;
-      };
-      if (pkg.name === 'amtsbote' && typeof pkg.version === 'string') return (productVersion = pkg.version);
-    } catch {
-      // not here; look further up
-    }
-    dir = path.dirname(dir);
-  }
-  return (productVersion = '0.0.0');
-}
 
 export function expandMacro(key: MacroKey, rule: Rule, namespaces: Readonly<Record<string, string>>): Rule[] {
   const extra = Object.keys(rule).filter((k) => k !== key && k !== 'when');

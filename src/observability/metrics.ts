@@ -1,6 +1,7 @@
 /** Prometheus metrics of one gateway process (prom-client, own registry so tests stay isolated). */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { CommitObservation } from '../store/group-commit.js';
+import { amtsboteVersion } from '../version.js';
 
 export interface Metrics {
   readonly registry: Registry;
@@ -21,6 +22,12 @@ const COMMIT_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.
 export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metrics {
   const registry = new Registry();
   if (options.defaultMetrics !== false) collectDefaultMetrics({ register: registry, prefix: 'amtsbote_' });
+  new Gauge({
+    name: 'amtsbote_build_info',
+    help: 'Always 1; the version of the running gateway and the Node.js it runs on, as labels.',
+    labelNames: ['version', 'node'],
+    registers: [registry],
+  }).set({ version: amtsboteVersion(), node: process.versions.node }, 1);
   return {
     registry,
     intakeTotal: new Counter({

@@ -52,6 +52,12 @@ describe('http: health, metrics, document, unknown routes', () => {
     expect(res.text).to.match(/amtsbote_intake_duration_seconds_count\{outcome="accepted"\} 2/);
     expect(res.text).to.include('amtsbote_messages{status="received"} 2');
     expect(res.text).to.include('amtsbote_messages{status="dead"} 0');
+    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+      version: string;
+    };
+    expect(res.text).to.include(
+      `amtsbote_build_info{version="${pkg.version}",node="${process.versions.node}"} 1`,
+    );
   });
 
   it('serves the OpenAPI document as JSON, equal to api/openapi.yaml', async () => {
