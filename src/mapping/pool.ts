@@ -254,7 +254,8 @@ export function createMappingPool(options: MappingPoolOptions): MappingPool {
       const onWorkers = await Promise.all(
         [...slots].map((slot) => Promise.allSettled(absolute.map((file) => run(file, undefined, slot)))),
       );
-      return failuresOf(absolute, [onMain, ...onWorkers]);
+      // Closed meanwhile: the failures say nothing about the files.
+      return closing === undefined ? failuresOf(absolute, [onMain, ...onWorkers]) : [];
     },
     close(): Promise<void> {
       closing ??= Promise.all(
