@@ -204,7 +204,8 @@ function logBrokenMappings(config: GatewayConfig, failures: readonly WarmUpFailu
         routes: routes.map((route) => route.id),
         mapping: file,
         error,
-        // where in the file, and what: the error alone is logged without them
+        // Logged errors carry no problems (those of a failed mapping may quote application data);
+        // a compile error's name only places in the mapping file.
         ...(isAmtError(error) ? { problems: error.problems } : {}),
       },
     );

@@ -4,7 +4,6 @@
  * multipart with the sample PDF, each landing in the outbox as a valid xdomea message.
  */
 import { expect } from 'chai';
-import { spawn, type ChildProcess } from 'node:child_process';
 import {
   existsSync,
   mkdirSync,
@@ -17,12 +16,10 @@ import {
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort } from './support/gateway-process.js';
+import { freePort, spawnGateway, type GatewayProcess } from './support/gateway-process.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const KEY = 'demo-portal-key';
-// Resolved here: the gateway runs in a temporary directory, where `tsx` alone would not be found.
-const TSX = import.meta.resolve('tsx');
 
 interface Accepted {
   id: string;
@@ -33,53 +30,32 @@ interface Accepted {
 describe('README walk-through on the demo configuration (examples/)', function () {
   this.timeout(60_000);
   let dir: string;
-  let child: ChildProcess;
+  let gateway: GatewayProcess;
   let url: string;
 
   before(async () => {
     dir = mkdtempSync(path.join(os.tmpdir(), 'amt-demo-'));
-    // The committed configuration, its relative paths resolving into dir/ (data/, outbox), the
-    // mapping from the repository.
+    // The committed configuration on a free port, its relative paths resolving into dir/ (data/,
+    // outbox), the mapping from the repository.
     const committed = readFileSync(path.join(ROOT, 'examples/gateway.yaml'), 'utf8');
     expect(committed).to.include('mapping: ../mappings/bewohnerparken/bewohnerparken.mapping.yaml');
-    mkdirSync(path.join(dir, 'examples'));
-    writeFileSync(
-      path.join(dir, 'examples/gateway.yaml'),
-      committed.replace('../mappings/', `${path.join(ROOT, 'mappings')}/`),
-    );
+    expect(committed).to.include('port: 8080');
     const port = await freePort();
-    url = `http://127.0.0.1:${port}`;
-    child = spawn(
-      process.execPath,
-      [
-        '--import',
-        TSX,
-        path.join(ROOT, 'src/main.ts'),
-        'start',
-        '-c',
-        'examples/gateway.yaml',
-        '--port',
-        String(port),
-      ],
-      { cwd: dir, stdio: 'ignore', env: { ...process.env, AMTSBOTE_CONFIG: '' } },
+    mkdirSync(path.join(dir, 'examples'));
+    const config = path.join(dir, 'examples/gateway.yaml');
+    writeFileSync(
+      config,
+      committed
+        .replace('../mappings/', `${path.join(ROOT, 'mappings')}/`)
+        .replace('port: 8080', `port: ${port}`),
     );
-    for (let i = 0; ; i++) {
-      try {
-        if ((await fetch(`${url}/health/ready`)).status === 200) break;
-      } catch {
-        // not listening yet
-      }
-      if (i > 200) throw new Error('the demo gateway did not become ready');
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    gateway = await spawnGateway(config, port);
+    url = gateway.url;
   });
 
   after(async () => {
-    if (child.exitCode === null) {
-      const exited = new Promise((resolve) => child.once('exit', resolve));
-      child.kill('SIGTERM');
-      await exited;
-    }
+    gateway.child.kill('SIGTERM');
+    await gateway.exited;
     rmSync(dir, { recursive: true, force: true });
   });
 

@@ -44,6 +44,11 @@ export interface WarmUpFailure {
   readonly error: Error;
 }
 
+/** Each file once, as an absolute path (the key the compiled mappings are kept under). */
+function uniqueAbsolute(files: readonly string[]): string[] {
+  return [...new Set(files.map((file) => path.resolve(file)))];
+}
+
 /** The first failure per file, in the order of the files. */
 function failuresOf(
   files: readonly string[],
@@ -101,7 +106,7 @@ interface Slot {
 const inlinePool: MappingPool = {
   loadMappingStep,
   async warmUp(files) {
-    const absolute = [...new Set(files.map((file) => path.resolve(file)))];
+    const absolute = uniqueAbsolute(files);
     return failuresOf(absolute, [await Promise.allSettled(absolute.map((file) => loadMappingStep(file)))]);
   },
   close: () => Promise.resolve(),
@@ -247,7 +252,7 @@ export function createMappingPool(options: MappingPoolOptions): MappingPool {
   return {
     loadMappingStep: loadStep,
     async warmUp(files: readonly string[]): Promise<WarmUpFailure[]> {
-      const absolute = [...new Set(files.map((file) => path.resolve(file)))];
+      const absolute = uniqueAbsolute(files);
       if (absolute.length === 0 || closing !== undefined) return [];
       const onMain = await Promise.allSettled(absolute.map((file) => loadStep(file)));
       fill();
