@@ -4,7 +4,7 @@
  * JSON.parse sees the text.
  */
 import type { IncomingMessage } from 'node:http';
-import { AmtError } from '../errors.js';
+import { AmtError, type Problem } from '../errors.js';
 import { decodeStrictUtf8 } from '../utf8.js';
 
 export const MAX_JSON_DEPTH = 64;
@@ -92,11 +92,79 @@ export function parseJsonText(text: string, what = 'the request body'): unknown 
   if (nestingExceeds(text, MAX_JSON_DEPTH)) {
     throw new AmtError('AMT_BODY_MALFORMED', `${what} nests deeper than ${MAX_JSON_DEPTH} levels`);
   }
+  let value: unknown;
   try {
-    return JSON.parse(text) as unknown;
+    value = JSON.parse(text) as unknown;
   } catch {
     throw new AmtError('AMT_BODY_MALFORMED', `${what} is not valid JSON`);
   }
+  // JSON text holds control characters and surrogates only as \u escapes (raw ones are not JSON,
+  // and the text is valid UTF-8), so a body without an escape or a noncharacter is not walked.
+  if (text.includes('\\u') || text.includes('\uFFFE') || text.includes('\uFFFF')) {
+    const problems = uncarriableText(value);
+    if (problems.length > 0) {
+      throw new AmtError('AMT_VALIDATION_FAILED', `${what} carries characters that cannot be passed on`, {
+        problems,
+      });
+    }
+  }
+  return value;
+}
+
+/** C0 control characters other than tab, line feed and carriage return, and U+FFFE/U+FFFF. */
+const NOT_XML_CHAR = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]/;
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/**
+ * Where strings (values and member names) hold characters no XML 1.0 document, and so no XÖV
+ * message, can carry — C0 control characters other than tab, line feed and carriage return,
+ * U+FFFE and U+FFFF — or a lone surrogate, which is not a character at all and has no UTF-8
+ * form. Refused at intake: accepted, such an application could only end as a dead letter.
+ */
+export function uncarriableText(value: unknown): Problem[] {
+  const problems: Problem[] = [];
+  // The path is spelled out only for a problem: most strings have none.
+  const segments: string[] = [];
+  const pointer = (): string =>
+    segments.map((segment) => `/${segment.replace(/~/g, '~0').replace(/\//g, '~1')}`).join('') || '/';
+  const visit = (v: unknown): void => {
+    if (typeof v === 'string') {
+      const problem = textProblem(v);
+      if (problem) problems.push({ path: pointer(), message: problem });
+    } else if (Array.isArray(v)) {
+      for (let i = 0; i < v.length; i++) {
+        segments.push(String(i));
+        visit(v[i]);
+        segments.pop();
+      }
+    } else if (typeof v === 'object' && v !== null) {
+      for (const key of Object.keys(v)) {
+        segments.push(key);
+        const problem = textProblem(key);
+        if (problem) problems.push({ path: pointer(), message: `member name ${problem}` });
+        visit((v as Record<string, unknown>)[key]);
+        segments.pop();
+      }
+    }
+  };
+  visit(value);
+  return problems;
+}
+
+/** Anything suspect: the characters refused, and surrogates, paired or not. */
+const SUSPECT = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\uD800-\uDFFF\uFFFE\uFFFF]/;
+
+function textProblem(text: string): string | undefined {
+  if (!SUSPECT.test(text)) return undefined;
+  const lone = LONE_SURROGATE.exec(text);
+  if (lone) return `holds a lone surrogate ${codePoint(lone[0])}, which is not a character`;
+  const bad = NOT_XML_CHAR.exec(text);
+  if (bad) return `holds ${codePoint(bad[0])}, a character XML and most Fachverfahren cannot carry`;
+  return undefined;
+}
+
+function codePoint(char: string): string {
+  return `U+${char.charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')}`;
 }
 
 export async function readJsonBody(req: IncomingMessage, limitBytes: number): Promise<unknown> {

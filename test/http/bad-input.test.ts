@@ -228,6 +228,31 @@ const cases: readonly Case[] = [
     code: 'AMT_BODY_MALFORMED',
   },
   {
+    name: 'a NUL character in the applicant’s address',
+    request: submit(
+      application({
+        applicant: { givenName: 'Erika', familyName: 'Muster\u0000mann', address: { locality: 'M\u0001s' } },
+      }),
+    ),
+    status: 422,
+    code: 'AMT_VALIDATION_FAILED',
+    paths: ['/applicant/familyName', '/applicant/address/locality'],
+  },
+  {
+    name: 'a lone surrogate in the data',
+    request: raw(JSON.stringify(application()).replace('"zone":"A"', '"zone":"A\\ud83d"')),
+    status: 422,
+    code: 'AMT_VALIDATION_FAILED',
+    paths: ['/data/zone'],
+  },
+  {
+    name: 'a noncharacter U+FFFF as it is, not escaped',
+    request: raw(JSON.stringify(application({ data: { note: 'Ende\uffff' } }))),
+    status: 422,
+    code: 'AMT_VALIDATION_FAILED',
+    paths: ['/data/note'],
+  },
+  {
     name: 'an Idempotency-Key with a space',
     request: { ...submit(application()), headers: { 'idempotency-key': 'two words' } },
     status: 400,
@@ -407,6 +432,20 @@ describe('http: bad input', () => {
       const res = await post(form);
       expectProblem(res, 422, 'AMT_VALIDATION_FAILED');
       expect(res.body.problems.map((p: { path: string }) => p.path)).to.include('/attachments');
+      expect(await messageCount(h.store)).to.equal(0);
+    });
+
+    it('a control character in the application part → 422 naming its path, no file written', async () => {
+      const content = Buffer.from('never stored');
+      const form = new FormData();
+      form.append('application', JSON.stringify(application({ data: { note: 'Glocke\u0007' } })));
+      form.append('attachment', new Blob([content]), 'a.txt');
+      const res = await post(form);
+      expectProblem(res, 422, 'AMT_VALIDATION_FAILED');
+      expect(res.body.problems.map((p: { path: string }) => p.path)).to.deep.equal(['/data/note']);
+      expect(existsSync(h.attachments.pathOf(createHash('sha256').update(content).digest('hex')))).to.equal(
+        false,
+      );
       expect(await messageCount(h.store)).to.equal(0);
     });
 

@@ -1,6 +1,6 @@
-/** The nesting bound applied before JSON.parse sees a request body. */
+/** What a request body's JSON text is checked for: the nesting bound before JSON.parse, and characters that cannot be passed on after it. */
 import { expect } from 'chai';
-import { MAX_JSON_DEPTH, nestingExceeds, parseJsonText } from '../../src/http/body.js';
+import { MAX_JSON_DEPTH, nestingExceeds, parseJsonText, uncarriableText } from '../../src/http/body.js';
 import { isAmtError } from '../../src/errors.js';
 
 const nested = (depth: number): string => '['.repeat(depth) + ']'.repeat(depth);
@@ -30,5 +30,61 @@ describe('http: JSON nesting bound', () => {
     const escaped = JSON.stringify({ note: '\\"' + '['.repeat(100) });
     expect(nestingExceeds(escaped, MAX_JSON_DEPTH)).to.equal(false);
     expect(nestingExceeds('{"a": 1}', MAX_JSON_DEPTH)).to.equal(false);
+  });
+});
+
+describe('http: characters that cannot be passed on', () => {
+  const refused = (text: string): unknown => {
+    try {
+      parseJsonText(text);
+    } catch (err) {
+      return isAmtError(err) ? { code: err.code, problems: err.problems } : err;
+    }
+    return undefined;
+  };
+
+  it('names each string with a C0 control character, U+FFFE/U+FFFF or a lone surrogate by its path', () => {
+    const text = JSON.stringify({
+      a: 'ok',
+      b: ['fine', 'nul\u0000here'],
+      c: { 'x/y': 'unit\u001fseparator', 'tab\tand\nnewline\r': 'ok' },
+      d: 'lone \ud800 high',
+      e: 'lone \udc00 low',
+      f: 'non\ufffecharacter',
+      'key\u0007bell': 1,
+    });
+    expect(refused(text)).to.deep.equal({
+      code: 'AMT_VALIDATION_FAILED',
+      problems: [
+        { path: '/b/1', message: 'holds U+0000, a character XML and most Fachverfahren cannot carry' },
+        { path: '/c/x~1y', message: 'holds U+001F, a character XML and most Fachverfahren cannot carry' },
+        { path: '/d', message: 'holds a lone surrogate U+D800, which is not a character' },
+        { path: '/e', message: 'holds a lone surrogate U+DC00, which is not a character' },
+        { path: '/f', message: 'holds U+FFFE, a character XML and most Fachverfahren cannot carry' },
+        {
+          path: '/key\u0007bell',
+          message: 'member name holds U+0007, a character XML and most Fachverfahren cannot carry',
+        },
+      ],
+    });
+  });
+
+  it('passes escapes of characters that can be carried: tab, newlines, umlauts, surrogate pairs', () => {
+    const text = String.raw`{"a":"\\u0000 is text here","b":"\t\n\r","c":"M\u00fcnster","d":"\ud83d\ude97","e":"\u007f\u0085"}`;
+    expect(refused(text)).to.equal(undefined);
+    expect(parseJsonText(text)).to.deep.equal({
+      a: String.raw`\u0000 is text here`,
+      b: '\t\n\r',
+      c: 'Münster',
+      d: '🚗',
+      e: '\u007f\u0085',
+    });
+  });
+
+  it('finds nothing in a value without strings, and names the root of a bare string', () => {
+    expect(uncarriableText({ n: 1, b: true, z: null, list: [1, 2] })).to.deep.equal([]);
+    expect(uncarriableText('\u0001')).to.deep.equal([
+      { path: '/', message: 'holds U+0001, a character XML and most Fachverfahren cannot carry' },
+    ]);
   });
 });

@@ -103,6 +103,24 @@ describe('http: intake', () => {
     expect((await h.store.getMessage(res.body.id))!.service).to.equal('99058012104000');
   });
 
+  it('accepts escaped text XML can carry and stores it unchanged: tab, line breaks, umlauts, emoji', async () => {
+    const data = { note: 'Zeile 1\r\nZeile 2\tEnde', street: 'Lütke Gasse', plate: '🚗 MS-EM 123' };
+    // Escaped as a portal with ASCII-only JSON output would send it.
+    const ascii = JSON.stringify(application({ data })).replace(
+      /[\u007f-\uffff]/g,
+      (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+    );
+    expect(ascii).to.match(/^[\x20-\x7e]+$/);
+    const res = await h.request('POST', '/api/v1/applications', {
+      key: KEYS.muenster,
+      body: ascii,
+      headers: { 'content-type': 'application/json' },
+    });
+    expect(res.status, res.text).to.equal(202);
+    const stored = await h.store.getMessage(res.body.id);
+    expect(JSON.parse(stored!.payload).data).to.deep.equal(data);
+  });
+
   it('accepts a multipart application with a streamed file and a purpose', async () => {
     const content = Buffer.alloc(200_000, 'Lageplan ');
     const form = new FormData();
