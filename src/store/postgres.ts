@@ -41,6 +41,7 @@ import type {
 import { PURGED_PAYLOAD } from './types.js';
 import { isTransient, toStoreError } from './postgres-errors.js';
 import { WORK_CHANNEL, WorkSubscription } from './postgres-work.js';
+import { storableJobOutcome, storableOutcomes, storableText, storableValue } from './storable.js';
 
 export interface PostgresStoreOptions {
   /** Connections in the pool (default 10). */
@@ -417,8 +418,9 @@ export class PostgresStore implements Store {
     return rows.map(toMessage);
   }
 
-  async complete(outcomes: readonly Outcome[], now: number): Promise<boolean[]> {
-    if (outcomes.length === 0) return [];
+  async complete(given: readonly Outcome[], now: number): Promise<boolean[]> {
+    if (given.length === 0) return [];
+    const outcomes = storableOutcomes(given);
     const ids = outcomes.map((o) => o.messageId);
     if (new Set(ids).size === ids.length) {
       const { rows } = await this.query<{ id: string }>(COMPLETE_SQL, completeParams(outcomes, now));
@@ -493,6 +495,7 @@ export class PostgresStore implements Store {
     detail: Record<string, unknown> | undefined,
     now: number,
   ): Promise<boolean> {
+    status = storableText(status);
     const { rowCount } = await this.query(
       `WITH recorded AS (
          UPDATE messages SET remote_status = $2, updated_at = $3, history_seq = history_seq + 1
@@ -503,7 +506,7 @@ export class PostgresStore implements Store {
          SELECT id, history_seq, $3, 'delivered', 'remote-status', $4 FROM recorded
        )
        SELECT id FROM recorded`,
-      [messageId, status, now, JSON.stringify({ ...detail, status })],
+      [messageId, status, now, JSON.stringify({ ...storableValue(detail), status })],
     );
     return rowCount === 1;
   }
@@ -524,10 +527,11 @@ export class PostgresStore implements Store {
   }
 
   async recordStatus(
-    report: StatusReport,
+    given: StatusReport,
     followUps: (change: number) => readonly NewMessage[],
     now: number,
   ): Promise<StatusReportResult> {
+    const report = storableValue(given);
     const id = report.messageId;
     const { citizen } = report;
     const result = await this.transaction(async (client): Promise<StatusReportResult> => {
@@ -655,7 +659,7 @@ export class PostgresStore implements Store {
   }
 
   async finishJobRun(runId: string, owner: string, outcome: JobRunOutcome, now: number): Promise<boolean> {
-    return jobs.finishJobRun(this.onPool, runId, owner, outcome, now);
+    return jobs.finishJobRun(this.onPool, runId, owner, storableJobOutcome(outcome), now);
   }
 
   async jobRuns(job: string, limit: number, cursor?: string): Promise<Page<JobRun>> {

@@ -56,6 +56,7 @@ import {
   type Statements,
   type Stmt,
 } from './sqlite-statements.js';
+import { storableJobOutcome, storableOutcomes, storableText, storableValue } from './storable.js';
 
 const BUSY_TIMEOUT_MS = 5000;
 /** rememberOnce purges expired entries on every this many calls. */
@@ -283,16 +284,18 @@ export class SqliteStore implements Store {
     });
   }
 
-  async complete(outcomes: readonly Outcome[], now: number): Promise<boolean[]> {
+  async complete(given: readonly Outcome[], now: number): Promise<boolean[]> {
+    const outcomes = storableOutcomes(given);
     if (this.thread) return this.thread.complete(outcomes, now);
     return this.write(() => outcomes.map((o) => this.completeOne(o, now)));
   }
 
   async acceptAndComplete(
     messages: readonly NewMessage[],
-    outcomes: readonly Outcome[],
+    given: readonly Outcome[],
     now: number,
   ): Promise<{ accepted: AcceptResult[]; completed: boolean[] }> {
+    const outcomes = storableOutcomes(given);
     if (this.thread) return this.thread.acceptAndComplete(messages, outcomes, now);
     return this.write(() => ({
       accepted: messages.map((m) => this.acceptOne(m)),
@@ -387,9 +390,10 @@ export class SqliteStore implements Store {
     detail: Record<string, unknown> | undefined,
     now: number,
   ): Promise<boolean> {
+    status = storableText(status);
     return this.write(() => {
       if (this.sql.remoteStatus.run({ id: messageId, status, now }).changes === 0) return false;
-      this.addHistory(messageId, now, 'delivered', 'remote-status', { ...detail, status });
+      this.addHistory(messageId, now, 'delivered', 'remote-status', { ...storableValue(detail), status });
       return true;
     });
   }
@@ -411,10 +415,11 @@ export class SqliteStore implements Store {
   }
 
   async recordStatus(
-    report: StatusReport,
+    given: StatusReport,
     followUps: (change: number) => readonly NewMessage[],
     now: number,
   ): Promise<StatusReportResult> {
+    const report = storableValue(given);
     return this.write((): StatusReportResult => {
       const sql = this.sql;
       const id = report.messageId;
@@ -493,7 +498,7 @@ export class SqliteStore implements Store {
   }
 
   async finishJobRun(runId: string, owner: string, outcome: JobRunOutcome, now: number): Promise<boolean> {
-    return this.write(() => jobs.finishJobRun(this.db, runId, owner, outcome, now));
+    return this.write(() => jobs.finishJobRun(this.db, runId, owner, storableJobOutcome(outcome), now));
   }
 
   async jobRuns(job: string, limit: number, cursor?: string): Promise<Page<JobRun>> {

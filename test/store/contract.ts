@@ -38,6 +38,8 @@
  *   that no message references any more, sorted.
  * - `deadLetterCounts` lists routes with dead messages, sorted by route id (bytewise); `deadSince`
  *   counts those whose `updatedAt` is at or after `since`.
+ * - Text from outside (outcomes' remote reference, detail and errors; remote statuses, status
+ *   reports, job errors) is kept with U+FFFD in place of U+0000 and of lone surrogates.
  */
 import { expect } from 'chai';
 import type {
@@ -719,6 +721,108 @@ export function describeStoreContract(
         expect((await store.getMessage(b.id))?.status).to.equal('dead');
         expect((await store.getMessage(c.id))?.status).to.equal('received');
         expect(await store.attempts(a.id)).to.have.length(1);
+      });
+    });
+
+    describe('text from outside', () => {
+      // What a receiver answers may hold U+0000 (PostgreSQL keeps none in text, nor as \u0000 in
+      // jsonb) or a lone surrogate (no UTF-8 form): every store keeps U+FFFD in its place.
+      const BAD = 'Az\u0000-\ud800-\udc00 🚗';
+      const KEPT = 'Az\ufffd-\ufffd-\ufffd 🚗';
+      const badError: ErrorInfo = {
+        code: 'AMT_DELIVERY_REJECTED',
+        message: BAD,
+        details: { body: BAD, [BAD]: 1 },
+      };
+      const keptError: ErrorInfo = {
+        code: 'AMT_DELIVERY_REJECTED',
+        message: KEPT,
+        details: { body: KEPT, [KEPT]: 1 },
+      };
+
+      it('outcomes: remote reference, detail and errors are kept with U+FFFD in place', async () => {
+        const a = await acceptOne();
+        const b = await acceptOne();
+        const c = await acceptOne();
+        await store.claimDue('w1', 3, LEASE, T0);
+        const results = await store.complete(
+          [
+            {
+              kind: 'delivered',
+              messageId: a.id,
+              leaseOwner: 'w1',
+              attempt: { startedAt: T0, endedAt: T0 + 1, target: a.target },
+              remoteReference: BAD,
+              detail: { status: 201, answer: [BAD] },
+            },
+            {
+              kind: 'retry',
+              messageId: b.id,
+              leaseOwner: 'w1',
+              attempt: { startedAt: T0, endedAt: T0 + 1, target: b.target },
+              error: badError,
+              runAt: T0 + 1000,
+            },
+            dead(c, 'w1', T0 + 1, true, badError),
+          ],
+          T0 + 1,
+        );
+        expect(results).to.deep.equal([true, true, true]);
+        expect((await store.getMessage(a.id))?.remoteReference).to.equal(KEPT);
+        expect((await store.attempts(a.id))[0]?.remoteReference).to.equal(KEPT);
+        expect((await store.history(a.id)).at(-1)?.detail).to.include({ status: 201 });
+        expect((await store.history(a.id)).at(-1)?.detail?.answer).to.deep.equal([KEPT]);
+        expect(plain((await store.getMessage(b.id))?.lastError)).to.deep.equal(keptError);
+        expect(plain((await store.attempts(b.id))[0]?.error)).to.deep.equal(keptError);
+        expect(plain((await store.getMessage(c.id))?.lastError)).to.deep.equal(keptError);
+        const [letter] = (await store.deadLetters({ limit: 10 })).items;
+        expect(plain(letter?.error)).to.deep.equal(keptError);
+        for (const id of [a.id, b.id, c.id]) {
+          expect(JSON.stringify(await store.history(id))).to.not.match(/\\u0000|\\ud[89a-f]/);
+        }
+      });
+
+      it('a remote status and its detail, and a job run’s error, are kept with U+FFFD in place', async () => {
+        const done = await deliverOne();
+        expect(await store.recordRemoteStatus(done.id, BAD, { text: BAD }, T0 + 500)).to.equal(true);
+        expect((await store.getMessage(done.id))?.remoteStatus).to.equal(KEPT);
+        expect((await store.history(done.id)).at(-1)?.detail).to.deep.equal({ status: KEPT, text: KEPT });
+        const claim = await store.claimJobOccurrence('poll', T0, 'o', LEASE, T0);
+        expect(
+          await store.finishJobRun(
+            claim!.run.id,
+            'o',
+            { status: 'failed', itemsProcessed: 0, error: badError },
+            T0 + 1,
+          ),
+        ).to.equal(true);
+        expect(plain((await store.jobRuns('poll', 10)).items[0]?.error)).to.deep.equal(keptError);
+      });
+
+      it('a status report: remote status, detail and citizen text are kept with U+FFFD in place', async () => {
+        const m = await deliverOne();
+        const result = await store.recordStatus(
+          {
+            messageId: m.id,
+            remoteStatus: BAD,
+            detail: { text: BAD },
+            citizen: { status: 'in-bearbeitung', text: `Ihr Antrag: ${BAD}` },
+          },
+          () => [],
+          T0 + 500,
+        );
+        expect(result.kind).to.equal('recorded');
+        expect((await store.getMessage(m.id))?.remoteStatus).to.equal(KEPT);
+        expect((await store.citizenStatus(m.id))?.text).to.equal(`Ihr Antrag: ${KEPT}`);
+        expect(JSON.stringify(await store.history(m.id))).to.not.match(/\\u0000|\\ud[89a-f]/);
+      });
+
+      it('text that needs nothing is kept as it is, paired surrogates included', async () => {
+        const text = 'Vorgang 🚗 Nr. 12\t/ä';
+        const m = await deliverOne();
+        expect(await store.recordRemoteStatus(m.id, text, { text }, T0 + 500)).to.equal(true);
+        expect((await store.getMessage(m.id))?.remoteStatus).to.equal(text);
+        expect((await store.history(m.id)).at(-1)?.detail).to.deep.equal({ status: text, text });
       });
     });
 

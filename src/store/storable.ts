@@ -1,0 +1,84 @@
+/**
+ * Text from outside — a receiver's answer, a remote status, an error message that quotes a
+ * response — made into text every store keeps as it is. PostgreSQL refuses U+0000 in a text
+ * value (and as `\u0000` in JSON it casts to jsonb), so an outcome carrying one would fail its
+ * commit again on every try while the receiver is asked again and again; and a lone surrogate
+ * has no UTF-8 form, which each driver replaces in its own way. Both stores put U+FFFD (the
+ * replacement character) in place of either, so what is read back is the same on both.
+ *
+ * What an application brings is checked at intake instead (see `uncarriableText`): it is
+ * refused there, not altered.
+ */
+import type { ErrorInfo, JobRunOutcome, Outcome } from './types.js';
+
+const UNSTORABLE = /[\u0000\uD800-\uDFFF]/;
+const NUL_OR_LONE_SURROGATE =
+  /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+
+export function storableText(text: string): string {
+  // Paired surrogates (emoji and the like) stay; the test lets most text through without a copy.
+  return UNSTORABLE.test(text) ? text.replace(NUL_OR_LONE_SURROGATE, '\uFFFD') : text;
+}
+
+/** A JSON-like value with every string and member name storable; the value itself when nothing needed it. */
+export function storableValue<T>(value: T): T {
+  return needsCleaning(value) ? (clean(value) as T) : value;
+}
+
+function needsCleaning(value: unknown): boolean {
+  if (typeof value === 'string') return UNSTORABLE.test(value);
+  if (Array.isArray(value)) return value.some(needsCleaning);
+  if (typeof value === 'object' && value !== null) {
+    for (const [key, item] of Object.entries(value))
+      if (UNSTORABLE.test(key) || needsCleaning(item)) return true;
+  }
+  return false;
+}
+
+function clean(value: unknown): unknown {
+  if (typeof value === 'string') return storableText(value);
+  if (Array.isArray(value)) return value.map(clean);
+  if (typeof value === 'object' && value !== null) {
+    return Object.fromEntries(Object.entries(value).map(([key, item]) => [storableText(key), clean(item)]));
+  }
+  return value;
+}
+
+function storableError(error: ErrorInfo): ErrorInfo {
+  return storableValue(error);
+}
+
+/** The outcomes with their outside text storable; the same array when none needed it. */
+export function storableOutcomes(outcomes: readonly Outcome[]): readonly Outcome[] {
+  if (!outcomes.some(needsCleaningOutcome)) return outcomes;
+  return outcomes.map((o): Outcome => {
+    switch (o.kind) {
+      case 'delivered':
+        return {
+          ...o,
+          remoteReference: o.remoteReference === undefined ? undefined : storableText(o.remoteReference),
+          ...(o.detail === undefined ? {} : { detail: storableValue(o.detail) }),
+        };
+      case 'retry':
+        return { ...o, error: storableError(o.error) };
+      case 'dead':
+        return { ...o, error: storableError(o.error) };
+    }
+  });
+}
+
+function needsCleaningOutcome(o: Outcome): boolean {
+  if (o.kind === 'delivered') {
+    return (
+      (o.remoteReference !== undefined && UNSTORABLE.test(o.remoteReference)) ||
+      (o.detail !== undefined && needsCleaning(o.detail))
+    );
+  }
+  return needsCleaning(o.error);
+}
+
+export function storableJobOutcome(outcome: JobRunOutcome): JobRunOutcome {
+  return outcome.error === undefined || !needsCleaning(outcome.error)
+    ? outcome
+    : { ...outcome, error: storableError(outcome.error) };
+}
