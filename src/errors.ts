@@ -29,7 +29,7 @@ export const ERROR_CATALOG = {
   AMT_UNSUPPORTED_MEDIA_TYPE: { status: 415, title: 'The content type is not supported', retryable: false },
   AMT_VALIDATION_FAILED: {
     status: 422,
-    title: 'The application does not match the schema',
+    title: 'The input is not valid',
     retryable: false,
   },
   AMT_UNKNOWN_TENANT: { status: 422, title: 'No tenant has this ARS', retryable: false },
