@@ -32,3 +32,10 @@ export function decodeStrictUtf8(bytes: Uint8Array): string | undefined {
   if (!canTranscode || buffer.length > TRANSCODE_MAX_BYTES) return buffer.toString('utf8');
   return transcode(buffer, 'utf8', 'utf16le').toString('utf16le');
 }
+
+/**
+ * A surrogate without its pair: not a character, and without a UTF-8 form (each encoder puts
+ * something else in its place). `String.prototype.isWellFormed` tells the same from Node 20 on,
+ * but is not in the ES2022 library this code is typed against.
+ */
+export const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;

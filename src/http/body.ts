@@ -5,7 +5,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import { AmtError, type Problem } from '../errors.js';
-import { decodeStrictUtf8 } from '../utf8.js';
+import { decodeStrictUtf8, LONE_SURROGATE } from '../utf8.js';
 
 export const MAX_JSON_DEPTH = 64;
 
@@ -113,7 +113,6 @@ export function parseJsonText(text: string, what = 'the request body'): unknown 
 
 /** C0 control characters other than tab, line feed and carriage return, and U+FFFE/U+FFFF. */
 const NOT_XML_CHAR = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]/;
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
 /**
  * Where strings (values and member names) hold characters no XML 1.0 document, and so no XÖV

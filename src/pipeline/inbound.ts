@@ -8,8 +8,9 @@ import type { InboundApplication } from '../adapter-contract.js';
 import type { AttachmentStore } from '../attachments.js';
 import { canonicalJson } from '../canonical-json.js';
 import { AmtError, type Problem } from '../errors.js';
+import { LONE_SURROGATE } from '../utf8.js';
 import type { Router } from '../routing.js';
-import type { AttachmentRef, Store } from '../store/types.js';
+import { MAX_REMOTE_REFERENCE_LENGTH, type AttachmentRef, type Store } from '../store/types.js';
 
 export function inboundReceiver(
   instanceId: string,
@@ -23,6 +24,7 @@ export function inboundReceiver(
 ): (application: InboundApplication) => Promise<{ messageId: string }> {
   const now = deps.now ?? Date.now;
   return async (application) => {
+    checkReference(instanceId, application.reference);
     const document = checkedDocument(instanceId, application.document);
     const tenant = deps.router.tenantByArs(application.ars);
     if (!tenant) throw new AmtError('AMT_UNKNOWN_TENANT', `no tenant has the ARS ${application.ars}`);
@@ -80,6 +82,30 @@ export function inboundReceiver(
     if (result.kind === 'created') deps.onAccepted();
     return { messageId };
   };
+}
+
+/**
+ * The peer's id of the submission: it names the message and keys its idempotency, so it must be
+ * something every store keeps and finds again — printable and at most
+ * `MAX_REMOTE_REFERENCE_LENGTH` long. Refused before anything is written.
+ */
+function checkReference(instanceId: string, reference: unknown): void {
+  const problem =
+    typeof reference !== 'string' || reference.trim() === ''
+      ? 'is not a non-empty string'
+      : reference.length > MAX_REMOTE_REFERENCE_LENGTH
+        ? `has ${reference.length} characters, more than ${MAX_REMOTE_REFERENCE_LENGTH}`
+        : /[\u0000-\u001f\u007f]/.test(reference) || LONE_SURROGATE.test(reference)
+          ? 'holds a control character or a lone surrogate'
+          : undefined;
+  if (problem === undefined) return;
+  throw new AmtError(
+    'AMT_VALIDATION_FAILED',
+    `adapter ${instanceId} handed over a reference that ${problem}`,
+    {
+      problems: [{ path: 'reference', message: problem }],
+    },
+  );
 }
 
 /**

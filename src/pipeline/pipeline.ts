@@ -12,7 +12,14 @@ import type { VerifiedIdentity } from '../identity/identity.js';
 import type { Logger } from '../observability/log.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { Router } from '../routing.js';
-import type { ErrorInfo, MessageRecord, NewMessage, Outcome, Store } from '../store/types.js';
+import {
+  MAX_REMOTE_REFERENCE_LENGTH,
+  type ErrorInfo,
+  type MessageRecord,
+  type NewMessage,
+  type Outcome,
+  type Store,
+} from '../store/types.js';
 import { backoffDelay } from './backoff.js';
 import { applicationFor, passThrough, type MappedBody, type MappingStep } from './mapping-step.js';
 import { isPlainApplication, readStoredMessage } from './stored-message.js';
@@ -324,13 +331,22 @@ export class Pipeline {
     );
     try {
       const result: DeliveryResult = await adapter.deliver(delivery, controller.signal);
+      const { remoteReference, note } = keptReference(result.remoteReference);
+      if (note) {
+        this.deps.logger.warn('remote reference not recorded', {
+          messageId: message.id,
+          target: message.target,
+          reason: note,
+        });
+      }
+      const detail = { ...result.detail, ...(note ? { remoteReferenceNotRecorded: note } : {}) };
       return {
         kind: 'delivered',
         messageId: message.id,
         leaseOwner: this.owner,
         attempt: { startedAt, endedAt: this.now(), target: message.target },
-        remoteReference: result.remoteReference,
-        ...(result.detail ? { detail: { ...result.detail } } : {}),
+        remoteReference,
+        ...(Object.keys(detail).length > 0 ? { detail } : {}),
       };
     } catch (err) {
       const reason = controller.signal.aborted && !isAmtError(err) ? controller.signal.reason : err;
@@ -394,4 +410,21 @@ function toErrorInfo(err: unknown, fallback: ErrorCode = 'AMT_INTERNAL'): ErrorI
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}
+
+/**
+ * The receiver's reference as it is recorded: one longer than a store keeps and finds again
+ * (`MAX_REMOTE_REFERENCE_LENGTH`) is left out, and the delivery's detail says so — the delivery
+ * itself succeeded and must not be tried again for it.
+ */
+function keptReference(reference: string | undefined): {
+  remoteReference: string | undefined;
+  note?: string;
+} {
+  if (reference === undefined || reference.length <= MAX_REMOTE_REFERENCE_LENGTH)
+    return { remoteReference: reference };
+  return {
+    remoteReference: undefined,
+    note: `the receiver's reference has ${reference.length} characters, more than ${MAX_REMOTE_REFERENCE_LENGTH}`,
+  };
 }

@@ -9,11 +9,11 @@
  * What an application brings is checked at intake instead (see `uncarriableText`): it is
  * refused there, not altered.
  */
+import { LONE_SURROGATE } from '../utf8.js';
 import type { ErrorInfo, JobRunOutcome, Outcome } from './types.js';
 
 const UNSTORABLE = /[\u0000\uD800-\uDFFF]/;
-const NUL_OR_LONE_SURROGATE =
-  /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+const NUL_OR_LONE_SURROGATE = new RegExp(`\\u0000|${LONE_SURROGATE.source}`, 'g');
 
 export function storableText(text: string): string {
   // Paired surrogates (emoji and the like) stay; the test lets most text through without a copy.

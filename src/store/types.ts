@@ -385,6 +385,13 @@ export interface JobRunOutcome {
   readonly error?: ErrorInfo | undefined;
 }
 
+/**
+ * The longest remote reference (in UTF-16 code units, as `string.length` counts) a store keeps
+ * and finds again: at most 1,500 bytes in UTF-8, well inside what PostgreSQL indexes (2,704).
+ * The pipeline records none for a delivery whose receiver answered a longer one.
+ */
+export const MAX_REMOTE_REFERENCE_LENGTH = 500;
+
 /** The payload a purged message keeps: valid JSON, recognisable, never an application. */
 export const PURGED_PAYLOAD = '{"amtsbote":"purged"}';
 

@@ -32,7 +32,7 @@ import { Pipeline, type SlotReservation } from '../../src/pipeline/pipeline.js';
 import { createRouter } from '../../src/routing.js';
 import { withGroupCommit } from '../../src/store/group-commit.js';
 import { SqliteStore } from '../../src/store/sqlite.js';
-import type { MessageRecord, Store } from '../../src/store/types.js';
+import { MAX_REMOTE_REFERENCE_LENGTH, type MessageRecord, type Store } from '../../src/store/types.js';
 
 const ARS = '055150000000';
 const SERVICE = '99058012104000';
@@ -434,6 +434,26 @@ describe('pipeline', function () {
     expect(deliveries[1]).to.not.have.property('identity');
   });
 
+  it('records a delivery whose receiver answered an over-long reference as delivered, without the reference', async () => {
+    const longest = 'R'.repeat(MAX_REMOTE_REFERENCE_LENGTH);
+    const tooLong = `${longest}-`;
+    const references = [longest, tooLong];
+    behaviour.primary = async () => ({ remoteReference: references.shift()! });
+    startPipeline();
+    const kept = await accept();
+    await until(statusOf(kept.id, 'delivered'), 'first delivery');
+    const dropped = await accept();
+    const done = await until(statusOf(dropped.id, 'delivered'), 'second delivery');
+    expect((await store.getMessage(kept.id))?.remoteReference).to.equal(longest);
+    expect(done.remoteReference).to.equal(undefined);
+    expect(deliveries).to.have.length(2);
+    const last = (await store.history(dropped.id)).at(-1);
+    expect(last?.event).to.equal('delivered');
+    expect(last?.detail?.remoteReferenceNotRecorded).to.equal(
+      `the receiver's reference has ${tooLong.length} characters, more than ${MAX_REMOTE_REFERENCE_LENGTH}`,
+    );
+  });
+
   it('retries retryable failures with the same delivery id, then delivers', async () => {
     let failures = 2;
     behaviour.primary = async () => {
@@ -727,6 +747,55 @@ describe('pipeline', function () {
     }
     expect((await store.listMessages({ tenantIds: ['muenster'], limit: 10 })).items).to.deep.equal([]);
     // Not even the attachments were written: the check comes before anything else.
+    const written = readdirSync(attachments.dir, { recursive: true, withFileTypes: true }).filter((e) =>
+      e.isFile(),
+    );
+    expect(written.map((e) => e.name)).to.deep.equal([]);
+  });
+
+  it('refuses a handed-over reference no store could key the message by, storing nothing', async () => {
+    const receive = inboundReceiver('inbox', {
+      store,
+      router: createRouter(config),
+      attachments,
+      onAccepted: () => undefined,
+    });
+    const invalid: Record<string, { reference: unknown; message: string }> = {
+      empty: { reference: ' ', message: 'is not a non-empty string' },
+      'a number': { reference: 4711, message: 'is not a non-empty string' },
+      'too long': {
+        reference: 'x'.repeat(MAX_REMOTE_REFERENCE_LENGTH + 1),
+        message: `has ${MAX_REMOTE_REFERENCE_LENGTH + 1} characters, more than ${MAX_REMOTE_REFERENCE_LENGTH}`,
+      },
+      'a NUL': { reference: 'sub\u0000mission', message: 'holds a control character or a lone surrogate' },
+      'a lone surrogate': {
+        reference: 'sub\ud800',
+        message: 'holds a control character or a lone surrogate',
+      },
+    };
+    for (const [what, { reference, message }] of Object.entries(invalid)) {
+      let error: unknown;
+      await receive({
+        ars: ARS,
+        service: SERVICE,
+        reference: reference as string,
+        data: {},
+        attachments: [
+          { filename: 'anlage.pdf', mediaType: 'application/pdf', content: Buffer.from(`%PDF ${what}`) },
+        ],
+      }).catch((e: unknown) => (error = e));
+      expect((error as AmtError).code, what).to.equal('AMT_VALIDATION_FAILED');
+      expect((error as AmtError).problems, what).to.deep.equal([{ path: 'reference', message }]);
+    }
+    const longest = await receive({
+      ars: ARS,
+      service: SERVICE,
+      reference: '€'.repeat(MAX_REMOTE_REFERENCE_LENGTH),
+      data: {},
+    });
+    expect(
+      (await store.listMessages({ tenantIds: ['muenster'], limit: 10 })).items.map((m) => m.id),
+    ).to.deep.equal([longest.messageId]);
     const written = readdirSync(attachments.dir, { recursive: true, withFileTypes: true }).filter((e) =>
       e.isFile(),
     );

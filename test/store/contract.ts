@@ -51,7 +51,7 @@ import type {
   Outcome,
   Store,
 } from '../../src/store/types.js';
-import { PURGED_PAYLOAD } from '../../src/store/types.js';
+import { MAX_REMOTE_REFERENCE_LENGTH, PURGED_PAYLOAD } from '../../src/store/types.js';
 
 const T0 = 1_750_000_000_000;
 const LEASE = 30_000;
@@ -815,6 +815,23 @@ export function describeStoreContract(
         expect((await store.getMessage(m.id))?.remoteStatus).to.equal(KEPT);
         expect((await store.citizenStatus(m.id))?.text).to.equal(`Ihr Antrag: ${KEPT}`);
         expect(JSON.stringify(await store.history(m.id))).to.not.match(/\\u0000|\\ud[89a-f]/);
+      });
+
+      it(`a remote reference of ${MAX_REMOTE_REFERENCE_LENGTH} UTF-16 units, the longest, is kept and found`, async () => {
+        // Three bytes in UTF-8 per unit is the most there is (a surrogate pair: four for two).
+        const longest = '€'.repeat(MAX_REMOTE_REFERENCE_LENGTH);
+        const mixed =
+          '🚗'.repeat(MAX_REMOTE_REFERENCE_LENGTH / 4) + 'Ä'.repeat(MAX_REMOTE_REFERENCE_LENGTH / 2);
+        for (const ref of [longest, mixed]) {
+          expect(ref.length).to.equal(MAX_REMOTE_REFERENCE_LENGTH);
+          const m = await acceptOne();
+          await claimOnly('w1', T0, m.id);
+          expect(await store.complete([delivered(m, 'w1', T0 + 1, ref)], T0 + 1)).to.deep.equal([true]);
+          expect((await store.getMessage(m.id))?.remoteReference).to.equal(ref);
+          expect((await store.findMessages({ remoteReference: ref }, 5)).map((r) => r.id)).to.deep.equal([
+            m.id,
+          ]);
+        }
       });
 
       it('text that needs nothing is kept as it is, paired surrogates included', async () => {
