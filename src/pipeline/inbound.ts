@@ -8,6 +8,7 @@ import type { InboundApplication } from '../adapter-contract.js';
 import type { AttachmentStore } from '../attachments.js';
 import { canonicalJson } from '../canonical-json.js';
 import { AmtError, type Problem } from '../errors.js';
+import { storableText } from '../store/storable.js';
 import { LONE_SURROGATE } from '../utf8.js';
 import type { Router } from '../routing.js';
 import { MAX_REMOTE_REFERENCE_LENGTH, type AttachmentRef, type Store } from '../store/types.js';
@@ -38,12 +39,13 @@ export function inboundReceiver(
     const attachments: AttachmentRef[] = [];
     for (const file of application.attachments ?? []) {
       const stored = await deps.attachments.saveBuffer(file.content);
+      // Names from a peer, kept as text every store can hold (PostgreSQL keeps no U+0000).
       attachments.push({
         sha256: stored.sha256,
         size: stored.size,
-        filename: file.filename,
-        mediaType: file.mediaType,
-        purpose: file.purpose,
+        filename: storableText(file.filename),
+        mediaType: storableText(file.mediaType),
+        purpose: file.purpose === undefined ? undefined : storableText(file.purpose),
       });
     }
     // `document: null` when the adapter passed none: the key marks a payload written in this

@@ -802,6 +802,33 @@ describe('pipeline', function () {
     expect(written.map((e) => e.name)).to.deep.equal([]);
   });
 
+  it('keeps a handed-over attachment’s names as text every store holds: U+FFFD for U+0000 and lone surrogates', async () => {
+    const receive = inboundReceiver('inbox', {
+      store,
+      router: createRouter(config),
+      attachments,
+      onAccepted: () => undefined,
+    });
+    const { messageId } = await receive({
+      ars: ARS,
+      service: SERVICE,
+      reference: 'names-from-a-peer',
+      data: {},
+      attachments: [
+        {
+          filename: 'Nach\u0000weis.pdf',
+          mediaType: 'application/pdf',
+          purpose: 'Beleg \ud800 🚗',
+          content: Buffer.from('%PDF names'),
+        },
+      ],
+    });
+    const [attachment] = (await store.getMessage(messageId))!.attachments;
+    expect(attachment?.filename).to.equal('Nach\ufffdweis.pdf');
+    expect(attachment?.purpose).to.equal('Beleg \ufffd 🚗');
+    expect(attachment?.mediaType).to.equal('application/pdf');
+  });
+
   describe('what the mapping step and the adapter are handed', () => {
     const receiver = () =>
       inboundReceiver('inbox', {
