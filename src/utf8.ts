@@ -39,3 +39,22 @@ export function decodeStrictUtf8(bytes: Uint8Array): string | undefined {
  * but is not in the ES2022 library this code is typed against.
  */
 export const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/**
+ * The line (from 1) of the first byte sequence that is not UTF-8, or undefined when there is
+ * none — to point at it in a file. Lines are cut at LF bytes, which never occur inside a
+ * multi-byte sequence.
+ */
+export function firstNonUtf8Line(bytes: Uint8Array): number | undefined {
+  const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (isUtf8(buffer)) return undefined;
+  let line = 1;
+  let start = 0;
+  for (;;) {
+    const end = buffer.indexOf(0x0a, start);
+    if (!isUtf8(buffer.subarray(start, end === -1 ? buffer.length : end))) return line;
+    if (end === -1) return undefined;
+    line += 1;
+    start = end + 1;
+  }
+}

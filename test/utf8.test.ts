@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { decodeStrictUtf8, TRANSCODE_MAX_BYTES } from '../src/utf8.js';
+import { decodeStrictUtf8, firstNonUtf8Line, LONE_SURROGATE, TRANSCODE_MAX_BYTES } from '../src/utf8.js';
 
 const reference = new TextDecoder('utf-8', { fatal: true });
 const decodeLikeTextDecoder = (bytes: Uint8Array): string | undefined => {
@@ -80,5 +80,27 @@ describe('strict UTF-8 decoding', () => {
       const broken = Buffer.concat([Buffer.from(text), Buffer.from([0xc3])]);
       expect(decodeStrictUtf8(broken)).to.equal(undefined);
     }
+  });
+});
+
+describe('finding what is not UTF-8', () => {
+  it('names the line of the first ill-formed sequence, and none in valid text', () => {
+    expect(firstNonUtf8Line(Buffer.from('a\nä\n🚗\n'))).to.equal(undefined);
+    expect(firstNonUtf8Line(Buffer.from([0xff]))).to.equal(1);
+    const text = Buffer.concat([
+      Buffer.from('eins\nzwei\n'),
+      Buffer.from([0x64, 0x72, 0xe9, 0x69]),
+      Buffer.from('\nvier\xff'),
+    ]);
+    expect(firstNonUtf8Line(text)).to.equal(3);
+    // A sequence cut by the end of the text, on the last line without a line feed.
+    expect(firstNonUtf8Line(Buffer.from([0x61, 0x0a, 0x0a, 0xe2, 0x82]))).to.equal(3);
+  });
+
+  it('tells a lone surrogate from a pair', () => {
+    expect(LONE_SURROGATE.test('🚗 \u00e4')).to.equal(false);
+    expect(LONE_SURROGATE.test('a\ud83d')).to.equal(true);
+    expect(LONE_SURROGATE.test('\ude97b')).to.equal(true);
+    expect(LONE_SURROGATE.test('\ude97\ud83d')).to.equal(true);
   });
 });

@@ -11,6 +11,7 @@ import { parseDocument, LineCounter } from 'yaml';
 import type { AdapterManifest } from '../adapter-contract.js';
 import { AmtError, isAmtError, type Problem } from '../errors.js';
 import { compileTemplate } from '../status/model.js';
+import { decodeStrictUtf8, firstNonUtf8Line } from '../utf8.js';
 import { toIdentityConfig, type RawIdentityConfig } from './identity.js';
 import { jobProblems, toJobConfig, type RawJob } from './jobs.js';
 import { composeSchema } from './schema.js';
@@ -26,12 +27,18 @@ export interface LoadOptions {
 /** Loads and validates a configuration file; throws AMT_CONFIG_* with every problem found. */
 export function loadConfigFile(file: string, options: LoadOptions): GatewayConfig {
   const absolute = path.resolve(file);
-  let text: string;
+  let bytes: Buffer;
   try {
-    text = readFileSync(absolute, 'utf8');
+    bytes = readFileSync(absolute);
   } catch (cause) {
     throw new AmtError('AMT_CONFIG_UNREADABLE', `cannot read ${absolute}: ${(cause as Error).message}`, {
       cause,
+    });
+  }
+  const text = decodeStrictUtf8(bytes);
+  if (text === undefined) {
+    throw new AmtError('AMT_CONFIG_INVALID', `${absolute} is not valid UTF-8`, {
+      problems: [{ path: `line ${firstNonUtf8Line(bytes) ?? '?'}`, message: 'is not valid UTF-8' }],
     });
   }
   return parseConfig(text, { ...options, source: absolute });
@@ -48,7 +55,7 @@ export function parseConfig(text: string, options: LoadOptions & { source?: stri
   const secretProblems: Problem[] = [];
   const baseDir = options.source ? path.dirname(options.source) : process.cwd();
   const substituted = substituteSecrets(doc, options.env ?? process.env, baseDir, secretProblems);
-  const raw: unknown = doc.toJS({ maxAliasCount: 100 }) ?? {};
+  const raw = plainValue(doc);
   const validate = (): GatewayConfig =>
     validateConfig(raw, { manifests: options.manifests, baseDir, source: options.source, substituted });
   if (secretProblems.length === 0) return validate();
@@ -462,4 +469,22 @@ function deepFreeze<T>(value: T): T {
     for (const child of Object.values(value)) deepFreeze(child);
   }
   return value;
+}
+
+/** The document as plain data; aliases that expand too far (a "billion laughs") are refused. */
+function plainValue(doc: ReturnType<typeof parseDocument>): unknown {
+  try {
+    return doc.toJS({ maxAliasCount: 100 }) ?? {};
+  } catch (err) {
+    throw new AmtError('AMT_CONFIG_INVALID', 'the configuration is not valid YAML', {
+      problems: [
+        {
+          path: '/',
+          message:
+            'its aliases (*name) expand too far: each may be used a few times, not nested into thousands',
+        },
+      ],
+      cause: err,
+    });
+  }
 }

@@ -25,6 +25,7 @@ import type { ValueSourceKey } from './values.js';
 import { expandMacro, MACRO_KEYS } from './xoev.js';
 import { parseYamlSource } from './yaml-source.js';
 import type { YamlSource } from './yaml-source.js';
+import { decodeStrictUtf8, firstNonUtf8Line } from '../utf8.js';
 
 export type { SourceSpec, TargetSpec } from './spec.js';
 export { didYouMean } from './spec.js';
@@ -72,9 +73,9 @@ interface Ctx {
 
 export function compileMappingFile(file: string): MappingDefinition {
   const absolute = path.resolve(file);
-  let text: string;
+  let bytes: Buffer;
   try {
-    text = readFileSync(absolute, 'utf8');
+    bytes = readFileSync(absolute);
   } catch (cause) {
     throw new AmtError(
       'AMT_MAPPING_COMPILE_FAILED',
@@ -84,6 +85,13 @@ export function compileMappingFile(file: string): MappingDefinition {
         cause,
       },
     );
+  }
+  const text = decodeStrictUtf8(bytes);
+  if (text === undefined) {
+    const line = firstNonUtf8Line(bytes) ?? 0;
+    throw new AmtError('AMT_MAPPING_COMPILE_FAILED', `${absolute}:${line}: not valid UTF-8`, {
+      problems: [{ path: `${absolute}:${line}`, message: 'is not valid UTF-8' }],
+    });
   }
   return compileMappingText(text, absolute);
 }

@@ -232,6 +232,46 @@ routes:
     expect(dup.code).to.equal('AMT_CONFIG_INVALID');
   });
 
+  it('refuses aliases that expand into a "billion laughs"', () => {
+    const levels = ['a: &a [x, x, x, x, x, x, x, x, x, x]'];
+    for (const name of 'bcdefgh') {
+      const previous = String.fromCharCode(name.charCodeAt(0) - 1);
+      levels.push(`${name}: &${name} [${Array(10).fill(`*${previous}`).join(', ')}]`);
+    }
+    const { code, problems } = problemsOf(() => parseConfig(levels.join('\n'), { manifests }));
+    expect(code).to.equal('AMT_CONFIG_INVALID');
+    expect(problems).to.deep.equal([
+      {
+        path: '/',
+        message:
+          'its aliases (*name) expand too far: each may be used a few times, not nested into thousands',
+      },
+    ]);
+  });
+
+  it('refuses a file that is not UTF-8, naming the line', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'amt-config-'));
+    try {
+      const file = path.join(dir, 'gateway.yaml');
+      const latin1 = Buffer.from(
+        valid.replace('${FV_TOKEN}', 'x').replace('Münster', 'M\u00fcnster'),
+        'latin1',
+      );
+      writeFileSync(file, latin1);
+      const { code, problems } = problemsOf(() => loadConfigFile(file, { manifests }));
+      expect(code).to.equal('AMT_CONFIG_INVALID');
+      expect(problems).to.deep.equal([{ path: 'line 3', message: 'is not valid UTF-8' }]);
+      // The same text in UTF-8, with a byte order mark, is fine.
+      writeFileSync(
+        file,
+        Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(latin1.toString('latin1'))]),
+      );
+      expect(loadConfigFile(file, { manifests }).tenants[0]?.name).to.equal('Stadt Münster');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('resolves relative paths against the file and reports an unreadable file', () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'amt-config-'));
     try {

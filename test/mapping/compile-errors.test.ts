@@ -141,6 +141,27 @@ rules:
     expect(problem!.message).to.contain('xdomeaKopf.empfaenger needs');
   });
 
+  it('refuses a mapping file that is not UTF-8, naming file and line', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'amtsbote-mapping-'));
+    try {
+      const file = path.join(dir, 'latin1.mapping.yaml');
+      const text =
+        'source: { format: json }\ntarget: { format: json }\nrules:\n  - to: ort\n    value: Münster\n';
+      writeFileSync(file, Buffer.from(text, 'latin1'));
+      try {
+        await loadMappingStep(file);
+        expect.fail('should not compile');
+      } catch (err) {
+        expect(isAmtError(err) && err.code).to.equal('AMT_MAPPING_COMPILE_FAILED');
+        expect(isAmtError(err) && err.problems).to.deep.equal([
+          { path: `${file}:5`, message: 'is not valid UTF-8' },
+        ]);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('throws the compile error from loadMappingStep, naming the file on disk', async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'amtsbote-mapping-'));
     try {
