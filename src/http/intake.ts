@@ -381,6 +381,17 @@ function uploadedAttachments(
     if (!deps.validators.attachmentMetadata(metadata)) {
       problems.push(...validationProblems(deps.validators.attachmentMetadata.errors, `/attachment/${i}`));
     }
+    // busboy decodes names and text parts leniently: a replacement character is the trace of
+    // bytes that were not UTF-8 (a file name sent in Latin-1, say), which must not be kept altered.
+    if (file.filename.includes('\uFFFD')) {
+      problems.push({
+        path: `/attachment/${i}/filename`,
+        message: "is not valid UTF-8 (send it in UTF-8, or as filename*=UTF-8''…)",
+      });
+    }
+    if (purposes[i]?.includes('\uFFFD')) {
+      problems.push({ path: `/attachment/${i}/purpose`, message: 'is not valid UTF-8' });
+    }
     return { sha256: file.stored.sha256, size: file.stored.size, ...metadata };
   });
   if (problems.length > 0) {

@@ -522,6 +522,70 @@ describe('http: bad input', () => {
       expect(await messageCount(h.store)).to.equal(0);
     });
 
+    it('a file name or purpose that is not UTF-8 (Latin-1, say) → 422 naming it, nothing stored', async () => {
+      const boundary = 'amtsbote-boundary';
+      const part = (headers: string, content: Buffer | string): Buffer =>
+        Buffer.concat([
+          Buffer.from(`--${boundary}\r\n${headers}\r\n\r\n`),
+          Buffer.from(content),
+          Buffer.from('\r\n'),
+        ]);
+      const body = Buffer.concat([
+        part('Content-Disposition: form-data; name="application"', JSON.stringify(application())),
+        part(
+          'Content-Disposition: form-data; name="purpose"',
+          Buffer.from('Nachweis Gr\u00f6\u00dfe', 'latin1'),
+        ),
+        Buffer.concat([
+          Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="attachment"; filename="`),
+          Buffer.from('Nachweis_M\u00fcnster.pdf', 'latin1'),
+          Buffer.from(`"\r\nContent-Type: application/pdf\r\n\r\n%PDF-1.4\r\n`),
+        ]),
+        Buffer.from(`--${boundary}--\r\n`),
+      ]);
+      const res = await h.request('POST', '/api/v1/applications', {
+        key: KEYS.muenster,
+        body,
+        headers: { 'content-type': `multipart/form-data; boundary=${boundary}` },
+      });
+      expectProblem(res, 422, 'AMT_VALIDATION_FAILED');
+      expect(res.body.problems).to.deep.equal([
+        {
+          path: '/attachment/0/filename',
+          message: "is not valid UTF-8 (send it in UTF-8, or as filename*=UTF-8''…)",
+        },
+        { path: '/attachment/0/purpose', message: 'is not valid UTF-8' },
+      ]);
+      expect(await messageCount(h.store)).to.equal(0);
+    });
+
+    it('a file name in UTF-8, raw or as filename*, is kept as sent', async () => {
+      const boundary = 'amtsbote-boundary';
+      const body = Buffer.concat([
+        Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="application"\r\n\r\n`),
+        Buffer.from(JSON.stringify(application())),
+        Buffer.from(`\r\n--${boundary}\r\nContent-Disposition: form-data; name="attachment"; filename="`),
+        Buffer.from('Nachweis_Münster.pdf'),
+        Buffer.from(`"\r\nContent-Type: application/pdf\r\n\r\n%PDF-1.4 a\r\n`),
+        Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="attachment"; `),
+        Buffer.from(
+          `filename*=UTF-8''Grundri%C3%9F.pdf\r\nContent-Type: application/pdf\r\n\r\n%PDF-1.4 b\r\n`,
+        ),
+        Buffer.from(`--${boundary}--\r\n`),
+      ]);
+      const res = await h.request('POST', '/api/v1/applications', {
+        key: KEYS.muenster,
+        body,
+        headers: { 'content-type': `multipart/form-data; boundary=${boundary}` },
+      });
+      expect(res.status, res.text).to.equal(202);
+      const stored = await h.store.getMessage(res.body.id);
+      expect(stored!.attachments.map((a) => a.filename)).to.deep.equal([
+        'Nachweis_Münster.pdf',
+        'Grundriß.pdf',
+      ]);
+    });
+
     it('a body cut off before the closing boundary → 400', async () => {
       const boundary = 'amtsbote-boundary';
       const body = [
