@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { X509Certificate } from 'node:crypto';
 import type { JWK } from 'jose';
 import { AmtError } from '../../src/errors.js';
-import { parseByteSize, parseDuration } from '../../src/config/units.js';
+import { parseByteSize, parseDuration, parseTimerDuration } from '../../src/config/units.js';
 import type { IdentificationReportConfig } from './identification-report.js';
 import type { FitConnectPostboxConfig } from './postbox.js';
 
@@ -143,7 +143,7 @@ export function resolveConfig(
     jwksUrl: config.jwksUrl ?? `${submissionApiUrl}/.well-known/jwks.json`,
     routingApiUrl: config.routingApiUrl === undefined ? undefined : trimSlash(config.routingApiUrl),
     routingJwksUrl: config.routingJwksUrl,
-    requestTimeoutMs: parseDuration(config.requestTimeout ?? DEFAULTS.requestTimeout),
+    requestTimeoutMs: parseTimerDuration(config.requestTimeout ?? DEFAULTS.requestTimeout),
     sending: {
       destinationId: sending.destinationId,
       metadataVersion: sending.metadataVersion ?? DEFAULTS.metadataVersion,

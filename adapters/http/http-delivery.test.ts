@@ -91,6 +91,9 @@ describe('http adapter: delivery against a real receiver', () => {
     app.post('/slow', (_req, res) => {
       setTimeout(() => res.status(201).end(), 3000).unref();
     });
+    app.post('/after-a-moment', (_req, res) => {
+      setTimeout(() => res.status(201).location('/antraege/spaet').end(), 50).unref();
+    });
     app.post('/stalled-body', (_req, res) => {
       res.status(201).type('application/json').write('{"id":');
       setTimeout(() => res.end('"late"}'), 3000).unref();
@@ -285,6 +288,14 @@ describe('http adapter: delivery against a real receiver', () => {
   it('accepts the timeout as a number of milliseconds', async () => {
     const error = await rejection(adapter({ url: `${server.url}/slow`, timeout: 150 }));
     expect(error.message).to.contain('did not answer within 150 ms');
+  });
+
+  it('waits out a timeout longer than a Node timer can (1000h) as the longest one, not as 1 ms', async () => {
+    const result = await adapter({ url: `${server.url}/after-a-moment`, timeout: '1000h' }).deliver!(
+      makeDelivery(),
+      new AbortController().signal,
+    );
+    expect(result.remoteReference).to.equal('/antraege/spaet');
   });
 
   it('aborts the request when the signal aborts', async () => {

@@ -18,7 +18,7 @@ import type {
   DeliveryResult,
 } from '../../src/adapter-contract.js';
 import { AmtError } from '../../src/errors.js';
-import { parseDuration } from '../../src/config/units.js';
+import { parseTimerDuration } from '../../src/config/units.js';
 import type { HttpAdapterConfig, RemoteReferenceSource } from './manifest.js';
 import { describeTarget, statusFailure, transportFailure } from './failures.js';
 import { multipartBody } from './multipart.js';
@@ -80,7 +80,7 @@ class HttpDelivery implements AdapterInstance {
   ) {
     checkPlaceholders(config.url);
     this.method = config.method ?? 'POST';
-    this.timeoutMs = parseDuration(config.timeout ?? '30s');
+    this.timeoutMs = parseTimerDuration(config.timeout ?? '30s');
     this.staticHeaders = checkedHeaders(config.headers ?? {});
     this.remoteReference = config.remoteReference ?? { header: 'Location' };
     this.multipart = config.attachments === 'multipart';

@@ -12,7 +12,7 @@ import {
   type Delivery,
   type DeliveryResult,
 } from '../../src/adapter-contract.js';
-import { parseDuration } from '../../src/config/units.js';
+import { parseTimerDuration } from '../../src/config/units.js';
 import { AmtError } from '../../src/errors.js';
 import { deliveredPostboxMessage, type PostboxMessage } from '../../src/status/notify.js';
 import type { PostboxConfig } from './manifest.js';
@@ -33,7 +33,7 @@ export function createPostbox(
   options: { now?: () => number } = {},
 ): AdapterInstance {
   const now = options.now ?? Date.now;
-  const timeoutMs = parseDuration(config.timeout ?? '30s');
+  const timeoutMs = parseTimerDuration(config.timeout ?? '30s');
   const headers = checkedHeaders(config.headers ?? {});
   const auth = config.auth ?? { type: 'none' };
   const tokens =

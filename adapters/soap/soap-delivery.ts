@@ -11,7 +11,7 @@ import {
   type DeliveryResult,
 } from '../../src/adapter-contract.js';
 import { isAmtError } from '../../src/errors.js';
-import { parseDuration } from '../../src/config/units.js';
+import { parseTimerDuration } from '../../src/config/units.js';
 import { classifyAnswer, classifyCallError, type ClassificationRules } from './classify.js';
 import { DEFAULT_RETRY_FAULTS, type SoapAdapterConfig } from './config.js';
 import { deliveryIdHeaders } from './delivery-id-header.js';
@@ -37,7 +37,7 @@ export function readPath(value: unknown, pathExpression: string): string | undef
 }
 
 export function createSoapInstance(context: AdapterContext, config: SoapAdapterConfig): AdapterInstance {
-  const timeoutMs = parseDuration(config.timeout ?? '30s');
+  const timeoutMs = parseTimerDuration(config.timeout ?? '30s');
   const rules: ClassificationRules = {
     faults: {
       retry: config.faults?.retry ?? DEFAULT_RETRY_FAULTS,

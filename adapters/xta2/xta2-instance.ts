@@ -4,7 +4,7 @@
  */
 import { retryLater, type AdapterContext, type AdapterInstance } from '../../src/adapter-contract.js';
 import { AmtError, isAmtError } from '../../src/errors.js';
-import { parseDuration } from '../../src/config/units.js';
+import { parseTimerDuration } from '../../src/config/units.js';
 import type { Xta2Config } from './config.js';
 import { XtaFailure } from './exceptions.js';
 import { pollInbox } from './inbox.js';
@@ -13,7 +13,7 @@ import { pollTransportReports } from './status.js';
 import { XtaClient } from './xta-client.js';
 
 export function createXta2Instance(context: AdapterContext, config: Xta2Config): AdapterInstance {
-  const timeoutMs = parseDuration(config.timeout ?? '60s');
+  const timeoutMs = parseTimerDuration(config.timeout ?? '60s');
   const client = new XtaClient(config.endpoints, config.tls, config.author, timeoutMs, context.resolvePath);
   const statusPolling = {
     enabled: config.statusPolling?.enabled ?? true,

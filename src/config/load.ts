@@ -17,7 +17,7 @@ import { jobProblems, toJobConfig, type RawJob } from './jobs.js';
 import { composeSchema } from './schema.js';
 import { readSubstitutedAsTyped, substituteSecrets } from './substitution.js';
 import type { GatewayConfig, RetryPolicy, RouteConfig } from './types.js';
-import { parseByteSize, parseDuration } from './units.js';
+import { parseByteSize, parseDuration, parseTimerDuration } from './units.js';
 
 export interface LoadOptions {
   readonly env?: NodeJS.ProcessEnv;
@@ -324,9 +324,9 @@ function toTyped(raw: RawConfig, options: ValidateOptions): GatewayConfig {
       concurrency: pipeline.concurrency,
       batchSize: pipeline.batchSize,
       leaseMs: parseDuration(pipeline.lease),
-      pollIntervalMs: parseDuration(pipeline.pollInterval),
-      deliveryTimeoutMs: parseDuration(pipeline.deliveryTimeout),
-      drainTimeoutMs: parseDuration(pipeline.drainTimeout),
+      pollIntervalMs: parseTimerDuration(pipeline.pollInterval),
+      deliveryTimeoutMs: parseTimerDuration(pipeline.deliveryTimeout),
+      drainTimeoutMs: parseTimerDuration(pipeline.drainTimeout),
       mappingThreads: pipeline.mappingThreads ?? defaultMappingThreads(),
     },
     logging: raw.logging ?? { level: 'info' },

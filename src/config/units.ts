@@ -9,6 +9,18 @@ export function parseDuration(value: number | string): number {
   return Number(match[1]) * DURATION_UNITS[match[2]!]!;
 }
 
+/** The longest a Node timer waits: 2^31 − 1 ms, about 24.8 days. */
+export const MAX_TIMER_MS = 2_147_483_647;
+
+/**
+ * A duration something waits or times out after (a timeout, a poll interval). Node's timers and
+ * `AbortSignal.timeout` take a longer one as 1 ms — a `deliveryTimeout: 30d` would end every
+ * delivery at once — so a longer duration counts as the longest a timer waits.
+ */
+export function parseTimerDuration(value: number | string): number {
+  return Math.min(parseDuration(value), MAX_TIMER_MS);
+}
+
 /** `10mb` → 10485760; a number is taken as bytes. */
 export function parseByteSize(value: number | string): number {
   if (typeof value === 'number') return value;

@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { defineAdapter } from '../../src/adapter-contract.js';
 import { loadConfigFile, parseConfig } from '../../src/config/load.js';
+import { MAX_TIMER_MS } from '../../src/config/units.js';
 import { AmtError } from '../../src/errors.js';
 
 const testAdapter = defineAdapter<{ url: string; token?: string }>({
@@ -230,6 +231,20 @@ routes:
     expect(problems[0]?.path).to.match(/^line \d+/);
     const dup = problemsOf(() => parseConfig('tenants: []\ntenants: []\n', { manifests }));
     expect(dup.code).to.equal('AMT_CONFIG_INVALID');
+  });
+
+  it('counts a wait or timeout longer than a Node timer can wait as the longest one', () => {
+    const config = parseConfig(
+      valid.replace('${FV_TOKEN}', 'x') +
+        'pipeline: { deliveryTimeout: 30d, pollInterval: 9999999999, drainTimeout: 10s, lease: 30d }\n',
+      { manifests },
+    );
+    expect(config.pipeline.deliveryTimeoutMs).to.equal(MAX_TIMER_MS);
+    expect(config.pipeline.pollIntervalMs).to.equal(MAX_TIMER_MS);
+    expect(config.pipeline.drainTimeoutMs).to.equal(10_000);
+    // A lease is a point in time in the store, not a timer: kept as given.
+    expect(config.pipeline.leaseMs).to.equal(30 * 86_400_000);
+    expect(MAX_TIMER_MS).to.equal(2 ** 31 - 1);
   });
 
   it('refuses aliases that expand into a "billion laughs"', () => {

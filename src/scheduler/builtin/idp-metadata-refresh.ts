@@ -6,7 +6,7 @@
  * the job metrics show it.
  */
 import { readFile } from 'node:fs/promises';
-import { parseDuration } from '../../config/units.js';
+import { parseTimerDuration } from '../../config/units.js';
 import { AmtError } from '../../errors.js';
 import { refreshIdpMetadata } from '../../identity/refresh.js';
 import type { JobTask, SchedulerLogger } from '../types.js';
@@ -21,7 +21,7 @@ export function idpMetadataRefreshTask(
   options: IdpMetadataRefreshOptions,
   deps: IdpMetadataRefreshDeps,
 ): JobTask {
-  const timeoutMs = options.timeout === undefined ? undefined : parseDuration(options.timeout);
+  const timeoutMs = options.timeout === undefined ? undefined : parseTimerDuration(options.timeout);
   return async ({ signal }) => {
     // Read on every run: a rotated federation certificate is picked up without a restart.
     const verifyWith = await Promise.all(
