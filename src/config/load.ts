@@ -88,6 +88,9 @@ interface ValidateOptions {
   readonly substituted?: ReadonlySet<string>;
 }
 
+/** A JSON body is read into memory and parsed whole: its limit is bounded. */
+const MAX_BODY_LIMIT_BYTES = 100 * 1024 * 1024;
+
 const validatorCache = new WeakMap<readonly AdapterManifest[], ReturnType<Ajv2020['compile']>>();
 
 function validatorFor(manifests: readonly AdapterManifest[]): ReturnType<Ajv2020['compile']> {
@@ -347,6 +350,12 @@ function crossReferenceProblems(config: GatewayConfig, manifests: readonly Adapt
   duplicates(config.tenants, 'tenants');
   duplicates(config.clients, 'clients');
   duplicates(config.routes, 'routes');
+  if (config.server.bodyLimitBytes > MAX_BODY_LIMIT_BYTES) {
+    problems.push({
+      path: '/server/bodyLimit',
+      message: `at most 100mb: a JSON body is held in memory whole; send large files as multipart attachments, which stream to disk (server.attachmentLimit)`,
+    });
+  }
 
   const arsSeen = new Map<string, string>();
   config.tenants.forEach((t, i) => {

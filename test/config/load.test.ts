@@ -233,6 +233,18 @@ routes:
     expect(dup.code).to.equal('AMT_CONFIG_INVALID');
   });
 
+  it('bounds the JSON body limit at 100mb, which is held in memory; attachments may be larger', () => {
+    const withServer = (server: string): string => valid.replace('${FV_TOKEN}', 'x') + `server: ${server}\n`;
+    const { code, problems } = problemsOf(() =>
+      parseConfig(withServer('{ bodyLimit: 101mb }'), { manifests }),
+    );
+    expect(code).to.equal('AMT_CONFIG_INVALID');
+    expect(problems.map((p) => p.path)).to.deep.equal(['/server/bodyLimit']);
+    const config = parseConfig(withServer('{ bodyLimit: 100mb, attachmentLimit: 4gb }'), { manifests });
+    expect(config.server.bodyLimitBytes).to.equal(100 * 1024 * 1024);
+    expect(config.server.attachmentLimitBytes).to.equal(4 * 1024 ** 3);
+  });
+
   it('counts a wait or timeout longer than a Node timer can wait as the longest one', () => {
     const config = parseConfig(
       valid.replace('${FV_TOKEN}', 'x') +
