@@ -4,7 +4,18 @@
  * uploaded twice is stored once, and a crash leaves at most a temp file, never a half file.
  */
 import { createHash, hash, randomUUID } from 'node:crypto';
-import { createReadStream, createWriteStream, mkdirSync, promises as fsp, statSync } from 'node:fs';
+import {
+  createReadStream,
+  createWriteStream,
+  existsSync,
+  mkdirSync,
+  promises as fsp,
+  readdirSync,
+  renameSync,
+  rmSync,
+  statSync,
+  utimesSync,
+} from 'node:fs';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -25,6 +36,24 @@ export class AttachmentStore {
     this.dir = path.resolve(dir);
     this.tmpDir = path.join(this.dir, '.tmp');
     mkdirSync(this.tmpDir, { recursive: true });
+    this.restoreMovedAside();
+  }
+
+  /**
+   * A purge that stopped (a crash) between moving a file aside and deleting or restoring it left
+   * it in the temp directory. A message may have taken it meanwhile: it goes back. Should no
+   * message use it, it stays unreferenced, like a file whose purge commit was not followed by
+   * its deletion.
+   */
+  private restoreMovedAside(): void {
+    for (const name of readdirSync(this.tmpDir)) {
+      const match = /^purged-([0-9a-f]{64})-/.exec(name);
+      if (!match) continue;
+      const final = this.pathOf(match[1]!);
+      mkdirSync(path.dirname(final), { recursive: true });
+      if (existsSync(final)) rmSync(path.join(this.tmpDir, name), { force: true });
+      else renameSync(path.join(this.tmpDir, name), final);
+    }
   }
 
   pathOf(sha256: string): string {
@@ -93,7 +122,9 @@ export class AttachmentStore {
     // A synchronous stat: a cached metadata lookup of a few microseconds, where fs.promises'
     // stat costs about twenty times the CPU on the intake path.
     const existing = statSync(final, { throwIfNoEntry: false });
-    if (existing?.size === content.length) return stored;
+    // Touched, so that a retention purge running now keeps it (see removeUnlessUsed); a file the
+    // purge has just moved aside is written anew.
+    if (existing?.size === content.length && touch(final)) return stored;
     const tmp = path.join(this.tmpDir, randomUUID());
     try {
       const handle = await fsp.open(tmp, 'wx');
@@ -109,5 +140,54 @@ export class AttachmentStore {
       await fsp.rm(tmp, { force: true });
       throw err;
     }
+  }
+
+  /**
+   * Deletes the file of `sha256` unless a message uses it, without a lock against intake, which
+   * may take the same content for a new message at this very moment: `saveBuffer` finds the file
+   * and touches it, `save` writes it anew. The file is first moved aside (one atomic rename), so a
+   * save from then on writes it afresh; it is put back when it was touched after `freshAfter` (a
+   * save found it before the move) or when `isReferenced` says, asked again after the move, that a
+   * message needs it. Putting it back over a newer copy is harmless: the content is the same.
+   * True when the file was deleted.
+   */
+  async removeUnlessUsed(
+    sha256: string,
+    isReferenced: () => Promise<boolean>,
+    freshAfter: number,
+  ): Promise<boolean> {
+    if (await isReferenced()) return false;
+    const final = this.pathOf(sha256);
+    const aside = path.join(this.tmpDir, `purged-${sha256}-${randomUUID()}`);
+    try {
+      await fsp.rename(final, aside);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+      throw err;
+    }
+    let keep = true;
+    try {
+      keep = (await fsp.stat(aside)).mtimeMs > freshAfter || (await isReferenced());
+    } finally {
+      if (keep) {
+        await fsp.rename(aside, final);
+        await syncDirectory(path.dirname(final));
+      }
+    }
+    if (keep) return false;
+    await fsp.rm(aside, { force: true });
+    return true;
+  }
+}
+
+/** Sets a file's times to now; false when it is gone. */
+function touch(file: string): boolean {
+  const now = Date.now() / 1000;
+  try {
+    utimesSync(file, now, now);
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw err;
   }
 }

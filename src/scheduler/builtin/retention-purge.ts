@@ -7,10 +7,9 @@
  * Safe to interrupt and repeat: each batch is one commit, and a batch's files are deleted right
  * after it. A crash between the two leaves those files on disk with no reference to them (a
  * later run does not find them again) — the only leftover, and it holds no link to any person.
- * A file written within the last hour is kept: the same content may be on its way into a new
- * message whose commit the purge could not see yet.
+ * A file written or reused within the last hour is kept, and one a new message takes while it is
+ * being deleted is put back (see `AttachmentStore.removeUnlessUsed`).
  */
-import { promises as fsp } from 'node:fs';
 import type { AttachmentStore } from '../../attachments.js';
 import type { Store } from '../../store/types.js';
 import type { JobTask, SchedulerLogger } from '../types.js';
@@ -65,15 +64,9 @@ async function deleteIfUnreferenced(
   deps: RetentionPurgeDeps,
   freshAfter: number,
 ): Promise<boolean> {
-  if (await deps.store.isAttachmentReferenced(sha256)) return false;
-  const file = deps.attachments.pathOf(sha256);
-  try {
-    const stat = await fsp.stat(file);
-    if (stat.mtimeMs > freshAfter) return false;
-    await fsp.rm(file, { force: true });
-    return true;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
-    throw err;
-  }
+  return deps.attachments.removeUnlessUsed(
+    sha256,
+    () => deps.store.isAttachmentReferenced(sha256),
+    freshAfter,
+  );
 }
