@@ -19,16 +19,37 @@ async function adminRequest(
   const base = opts.url ?? process.env.AMTSBOTE_URL ?? 'http://127.0.0.1:8080';
   const key = opts.key ?? process.env.AMTSBOTE_ADMIN_KEY;
   if (!key) throw new Error('an admin key is needed: --key KEY or AMTSBOTE_ADMIN_KEY');
-  const response = await fetch(new URL(path, base), {
-    method,
-    headers: {
-      authorization: `Bearer ${key}`,
-      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-    },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
+  let url: URL;
+  try {
+    url = new URL(path, base);
+  } catch {
+    throw new Error(`the gateway URL ${base} is not a URL (--url or AMTSBOTE_URL)`);
+  }
+  let response: Response;
+  try {
+    response = await fetch(url, {
+      method,
+      headers: {
+        authorization: `Bearer ${key}`,
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  } catch (err) {
+    const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+    throw new Error(
+      `cannot reach the gateway at ${base}: ${cause?.code ?? cause?.message ?? String(err)} — is it running? (--url or AMTSBOTE_URL)`,
+    );
+  }
   const text = await response.text();
-  const data: unknown = text ? JSON.parse(text) : undefined;
+  let data: unknown;
+  try {
+    data = text ? JSON.parse(text) : undefined;
+  } catch {
+    throw new Error(
+      `${base} answered ${response.status} with something other than JSON — is it the gateway?`,
+    );
+  }
   if (!response.ok) {
     const problem = data as { code?: string; title?: string; detail?: string } | undefined;
     throw new Error(

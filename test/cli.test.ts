@@ -1,5 +1,7 @@
 import { expect } from 'chai';
 import { execFile } from 'node:child_process';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -7,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { stringify } from 'yaml';
 import { manifests } from '../adapters/index.js';
+import { freePort } from './support/gateway-process.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const run = promisify(execFile);
@@ -211,5 +214,32 @@ routes:
   it('an unknown command is a usage error', async () => {
     const result = await amtsbote('frobnicate');
     expect(result.code).to.equal(2);
+  });
+
+  it('admin commands say what is wrong with the connection: no gateway, not a URL, not the gateway', async () => {
+    const env = { AMTSBOTE_ADMIN_KEY: 'k', AMTSBOTE_URL: '' };
+    const closed = await freePort();
+    const refused = await amtsboteWithEnv(env, 'messages', 'list', '--url', `http://127.0.0.1:${closed}`);
+    expect(refused.code).to.equal(1);
+    expect(refused.stderr).to.include(
+      `cannot reach the gateway at http://127.0.0.1:${closed}: ECONNREFUSED — is it running? (--url or AMTSBOTE_URL)`,
+    );
+    const notUrl = await amtsboteWithEnv(env, 'dead-letters', '--url', 'gateway:8080/x y');
+    expect(notUrl.code).to.equal(1);
+    expect(notUrl.stderr).to.include('the gateway URL gateway:8080/x y is not a URL');
+    const other = createServer((_req, res) =>
+      res.writeHead(200, { 'content-type': 'text/html' }).end('<html/>'),
+    );
+    await new Promise<void>((resolve) => other.listen(0, '127.0.0.1', resolve));
+    try {
+      const url = `http://127.0.0.1:${(other.address() as AddressInfo).port}`;
+      const wrong = await amtsboteWithEnv(env, 'messages', 'show', 'x', '--url', url);
+      expect(wrong.code).to.equal(1);
+      expect(wrong.stderr).to.include(
+        `${url} answered 200 with something other than JSON — is it the gateway?`,
+      );
+    } finally {
+      other.close();
+    }
   });
 });
