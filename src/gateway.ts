@@ -135,12 +135,39 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
       }
     },
   });
-  const server: Server = await new Promise((resolve, reject) => {
-    const s = createServer(app).listen(options.port ?? config.server.port, config.server.host, () =>
-      resolve(s),
-    );
-    s.once('error', reject);
-  });
+  /** Stops what runs, in order; `server` once it listens. */
+  const shutDown = async (server: Server | undefined): Promise<void> => {
+    await pipeline.stop();
+    await mappingPool?.close();
+    await jobs.stop();
+    await stopListening?.();
+    if (server) {
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeIdleConnections();
+        setTimeout(() => server.closeAllConnections(), 2_000).unref();
+      });
+    }
+    for (const adapter of adapters.values()) await adapter.close?.();
+    await store.close();
+  };
+
+  const port = options.port ?? config.server.port;
+  let server: Server;
+  try {
+    server = await new Promise((resolve, reject) => {
+      const s = createServer(app);
+      s.once('error', reject);
+      s.listen(port, config.server.host, () => {
+        s.off('error', reject);
+        resolve(s);
+      });
+    });
+  } catch (err) {
+    // Nothing may keep running without the API: a process that cannot listen ends.
+    await shutDown(undefined);
+    throw listenError(err, config.server.host, port);
+  }
   server.requestTimeout = config.server.requestTimeoutMs;
   server.keepAliveTimeout = 5_000;
   const address = server.address() as AddressInfo;
@@ -159,17 +186,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
     stopping ??= (async () => {
       shuttingDown = true;
       logger.info('gateway stopping: intake closed, draining deliveries');
-      await pipeline.stop();
-      await mappingPool?.close();
-      await jobs.stop();
-      await stopListening?.();
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeIdleConnections();
-        setTimeout(() => server.closeAllConnections(), 2_000).unref();
-      });
-      for (const adapter of adapters.values()) await adapter.close?.();
-      await store.close();
+      await shutDown(server);
       logger.info('gateway stopped');
     })();
     return stopping;
@@ -289,4 +306,19 @@ function createAdapterInstances(
     );
   }
   return adapters;
+}
+
+/** Why the API cannot listen, in the operator's terms. */
+function listenError(err: unknown, host: string, port: number): Error {
+  const code = (err as NodeJS.ErrnoException).code;
+  const where = `${host}:${port}`;
+  const why =
+    code === 'EADDRINUSE'
+      ? 'the port is in use (is another amtsbote running?); choose server.port or --port'
+      : code === 'EACCES'
+        ? 'not allowed (ports below 1024 need privileges); choose server.port or --port'
+        : code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND'
+          ? `${host} is not an address of this machine; check server.host`
+          : ((err as Error).message ?? String(err));
+  return new Error(`cannot listen on ${where}: ${why}`, { cause: err });
 }

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { stringify } from 'yaml';
 import { manifests } from '../adapters/index.js';
-import { freePort } from './support/gateway-process.js';
+import { freePort, spawnGateway, writeGatewayConfig } from './support/gateway-process.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const run = promisify(execFile);
@@ -240,6 +240,25 @@ routes:
       );
     } finally {
       other.close();
+    }
+  });
+
+  it('start ends with status 1 and says why when its port is taken, leaving nothing running', async () => {
+    const taken = createServer((_req, res) => res.writeHead(404).end());
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    const port = (taken.address() as AddressInfo).port;
+    try {
+      const config = writeGatewayConfig({ dir, receiverUrl: 'http://127.0.0.1:9', port });
+      const error = await spawnGateway(config, port, 15_000).then(
+        () => undefined,
+        (err: unknown) => err as Error,
+      );
+      expect(error?.message).to.match(/^gateway exited with 1:/);
+      expect(error?.message).to.include(
+        `cannot listen on 127.0.0.1:${port}: the port is in use (is another amtsbote running?); choose server.port or --port`,
+      );
+    } finally {
+      taken.close();
     }
   });
 });
