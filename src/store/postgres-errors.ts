@@ -31,7 +31,11 @@ export function toStoreError(err: unknown): unknown {
         code === '57P01' ||
         code === '57P02' ||
         code === '57P03' ||
-        code === '53300')) ||
+        code === '53300' ||
+        // The database named in the URL does not exist, or the login is refused.
+        code === '3D000' ||
+        code === '28000' ||
+        code === '28P01')) ||
     /Connection terminated|timeout exceeded when trying to connect|Cannot use a pool after calling end/i.test(
       message,
     );

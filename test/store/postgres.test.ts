@@ -6,7 +6,7 @@ import { AmtError } from '../../src/errors.js';
 import { CLAIM_DUE_SQL, PostgresStore } from '../../src/store/postgres.js';
 import type { NewMessage, Store } from '../../src/store/types.js';
 import { describeStoreContract } from './contract.js';
-import { testDatabaseOrSkip, type TestDatabase } from './pg-test-db.js';
+import { ADMIN_URL, testDatabaseOrSkip, type TestDatabase } from './pg-test-db.js';
 
 function newMessage(overrides: Partial<NewMessage> = {}): NewMessage {
   return {
@@ -247,6 +247,17 @@ describe('PostgresStore', function () {
       expect(failure).to.be.instanceOf(AmtError);
       expect((failure as AmtError).code).to.equal('AMT_STORE_UNAVAILABLE');
       expect((failure as AmtError).retryable).to.equal(true);
+    });
+
+    it('reports a database that does not exist as AMT_STORE_UNAVAILABLE, naming it', async () => {
+      const url = new URL(ADMIN_URL);
+      url.pathname = '/amtsbote_no_such_database';
+      const failure = await PostgresStore.open(url.toString()).then(
+        () => undefined,
+        (err: unknown) => err,
+      );
+      expect((failure as AmtError | undefined)?.code).to.equal('AMT_STORE_UNAVAILABLE');
+      expect((failure as AmtError).message).to.include('database "amtsbote_no_such_database" does not exist');
     });
 
     it('reports a closed store as AMT_STORE_UNAVAILABLE', async () => {
