@@ -224,14 +224,7 @@ export class Pipeline {
     metrics.deliveriesTotal.inc({ adapter: message.target, outcome: outcome.kind });
     metrics.deliveryDuration.observe({ adapter: message.target }, (this.now() - startedAt) / 1000);
     if (outcome.kind === 'dead') metrics.deadLettersTotal.inc({ adapter: message.target });
-    try {
-      const [applied] = await this.deps.store.complete([outcome], this.now());
-      if (!applied)
-        logger.warn('outcome not recorded: lease lost to another worker', { messageId: message.id });
-    } catch (err) {
-      // The lease will expire and the message is retried: at least once, never lost.
-      logger.error('recording an outcome failed', { messageId: message.id, error: err });
-    }
+    await this.record(message, outcome);
     const level = outcome.kind === 'delivered' ? 'debug' : outcome.kind === 'retry' ? 'warn' : 'error';
     logger.log(level, `message ${outcome.kind}`, {
       messageId: message.id,
@@ -242,6 +235,38 @@ export class Pipeline {
         ? {}
         : { error: { code: outcome.error.code, message: outcome.error.message } }),
     });
+  }
+
+  /**
+   * Records an outcome. A store that fails for a moment (a full disk, a database failover) is
+   * asked again while this worker holds the lease and runs, so a delivery that was made is not
+   * made again once the lease expires. Should it still fail, the lease expires and the message
+   * is delivered again: at least once, never lost.
+   */
+  private async record(message: MessageRecord, outcome: Outcome): Promise<void> {
+    const { logger } = this.deps;
+    let delayMs = RECORD_RETRY_FIRST_MS;
+    for (;;) {
+      try {
+        const [applied] = await this.deps.store.complete([outcome], this.now());
+        if (!applied)
+          logger.warn('outcome not recorded: lease lost to another worker', { messageId: message.id });
+        return;
+      } catch (err) {
+        const leaseLeftMs = (message.leaseExpiresAt ?? 0) - this.now();
+        if (!this.running || leaseLeftMs <= delayMs) {
+          logger.error('recording an outcome failed', { messageId: message.id, error: err });
+          return;
+        }
+        logger.warn('recording an outcome failed; trying again', {
+          messageId: message.id,
+          error: err,
+          retryInMs: delayMs,
+        });
+        await sleep(delayMs);
+        delayMs = Math.min(delayMs * 2, RECORD_RETRY_MAX_MS);
+      }
+    }
   }
 
   private async attempt(message: MessageRecord, startedAt: number): Promise<Outcome> {
@@ -407,6 +432,10 @@ function toErrorInfo(err: unknown, fallback: ErrorCode = 'AMT_INTERNAL'): ErrorI
   }
   return { code: fallback, message: err instanceof Error ? err.message : String(err) };
 }
+
+/** Waits between tries to record an outcome: doubling from the first, up to the most. */
+const RECORD_RETRY_FIRST_MS = 250;
+const RECORD_RETRY_MAX_MS = 5_000;
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms).unref());

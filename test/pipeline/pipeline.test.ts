@@ -434,6 +434,43 @@ describe('pipeline', function () {
     expect(deliveries[1]).to.not.have.property('identity');
   });
 
+  it('asks a store that failed for a moment again to record the outcome, so the delivery is not made twice', async () => {
+    let failures = 2;
+    const flaky = new Proxy(store, {
+      get(target, property) {
+        if (property === 'complete') {
+          return async (...args: Parameters<Store['complete']>) => {
+            if (failures-- > 0) throw new AmtError('AMT_STORE_UNAVAILABLE', 'SQLite store: SQLITE_FULL');
+            return target.complete(...args);
+          };
+        }
+        const value: unknown = Reflect.get(target, property);
+        return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+    const cfg = { ...config, pipeline: { ...config.pipeline, leaseMs: 10_000 } } as GatewayConfig;
+    const pipeline = new Pipeline({
+      config: cfg,
+      store: flaky,
+      router: createRouter(cfg),
+      adapters: adapters(),
+      attachments,
+      loadMapping: async () => failingMapping,
+      logger: createLogger({ silent: true }),
+      metrics: createMetrics({ defaultMetrics: false }),
+    });
+    pipelines.push(pipeline);
+    pipeline.start();
+    const m = await accept(SERVICE, cfg);
+    const started = Date.now();
+    const done = await until(statusOf(m.id, 'delivered'), 'the outcome recorded once the store answers');
+    // Recorded within the retries (250 + 500 ms), not after the lease of 10 s ran out.
+    expect(Date.now() - started).to.be.below(5_000);
+    expect(failures).to.equal(-1);
+    expect(deliveries.map((d) => d.deliveryId)).to.deep.equal([m.deliveryId]);
+    expect((await store.attempts(done.id)).map((a) => a.outcome)).to.deep.equal(['delivered']);
+  });
+
   it('records a delivery whose receiver answered an over-long reference as delivered, without the reference', async () => {
     const longest = 'R'.repeat(MAX_REMOTE_REFERENCE_LENGTH);
     const tooLong = `${longest}-`;
