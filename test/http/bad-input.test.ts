@@ -228,6 +228,15 @@ const cases: readonly Case[] = [
     code: 'AMT_BODY_MALFORMED',
   },
   {
+    name: 'an integer that JSON.parse would round',
+    request: raw(
+      JSON.stringify(application()).replace('"zone":"A"', '"zone":"A","kassenzeichen":12345678901234567891'),
+    ),
+    status: 422,
+    code: 'AMT_VALIDATION_FAILED',
+    paths: ['/data/kassenzeichen'],
+  },
+  {
     name: 'a NUL character in the applicant’s address',
     request: submit(
       application({

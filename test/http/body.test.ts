@@ -1,6 +1,12 @@
 /** What a request body's JSON text is checked for: the nesting bound before JSON.parse, and characters that cannot be passed on after it. */
 import { expect } from 'chai';
-import { MAX_JSON_DEPTH, nestingExceeds, parseJsonText, uncarriableText } from '../../src/http/body.js';
+import {
+  inexactIntegers,
+  MAX_JSON_DEPTH,
+  nestingExceeds,
+  parseJsonText,
+  uncarriableText,
+} from '../../src/http/body.js';
 import { isAmtError } from '../../src/errors.js';
 
 const nested = (depth: number): string => '['.repeat(depth) + ']'.repeat(depth);
@@ -86,5 +92,39 @@ describe('http: characters that cannot be passed on', () => {
     expect(uncarriableText('\u0001')).to.deep.equal([
       { path: '/', message: 'holds U+0001, a character XML and most Fachverfahren cannot carry' },
     ]);
+  });
+});
+
+describe('http: integers a JSON number cannot carry exactly', () => {
+  it('names each integer beyond ±(2^53 − 1), which parsing may round, and nothing else', () => {
+    const text =
+      '{"kassenzeichen": 12345678901234567891, "list": [1, -98765432109876543210, 9007199254740993],' +
+      ' "exact": 9007199254740991, "float": 1.2345678901234567e25, "quoted": "12345678901234567891",' +
+      ' "big": 100000000000000000000}';
+    const value = JSON.parse(text) as unknown;
+    const message =
+      'is an integer beyond ±(2^53 − 1), which a JSON number cannot be relied on to carry exactly; send it as a string';
+    expect(inexactIntegers(text, value)).to.deep.equal(
+      ['/kassenzeichen', '/list/1', '/list/2', '/big'].map((path) => ({ path, message })),
+    );
+    let error: unknown;
+    try {
+      parseJsonText(text);
+    } catch (err) {
+      error = err;
+    }
+    expect(isAmtError(error) && error.code).to.equal('AMT_VALIDATION_FAILED');
+    expect(isAmtError(error) && error.problems.map((p) => p.path)).to.deep.equal([
+      '/kassenzeichen',
+      '/list/1',
+      '/list/2',
+      '/big',
+    ]);
+  });
+
+  it('lets exact integers, floats and digits in strings through', () => {
+    const text =
+      '{"a": 9007199254740991, "b": -9007199254740991, "c": 0.1234567890123456789, "d": "\\"12345678901234567891"}';
+    expect(parseJsonText(text)).to.deep.equal(JSON.parse(text));
   });
 });
