@@ -94,9 +94,9 @@ export class AttachmentStore {
       await this.place(tmp, sha256);
       return { sha256, size };
     } catch (err) {
-      await fsp.rm(tmp, { force: true });
+      await removeQuietly(tmp);
       source.resume();
-      throw err;
+      throw storageFailure(err);
     }
   }
 
@@ -137,8 +137,8 @@ export class AttachmentStore {
       await this.place(tmp, sha256);
       return stored;
     } catch (err) {
-      await fsp.rm(tmp, { force: true });
-      throw err;
+      await removeQuietly(tmp);
+      throw storageFailure(err);
     }
   }
 
@@ -190,4 +190,25 @@ function touch(file: string): boolean {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
     throw err;
   }
+}
+
+/**
+ * A failure of the disk (full, over quota, read-only, an I/O error) is the gateway's, not the
+ * request's: 503, to be tried again, never "the body is malformed". What the source stream
+ * failed with (a client that went away) and our own errors pass as they are.
+ */
+function storageFailure(err: unknown): unknown {
+  if (err instanceof AmtError) return err;
+  const { code, syscall } = err as NodeJS.ErrnoException;
+  if (typeof code !== 'string' || syscall === undefined || !FILE_SYSCALLS.has(syscall)) return err;
+  return new AmtError('AMT_ATTACHMENTS_UNAVAILABLE', `an attachment file cannot be written: ${code}`, {
+    cause: err,
+  });
+}
+
+const FILE_SYSCALLS = new Set(['open', 'write', 'writev', 'fsync', 'fdatasync', 'close', 'rename', 'mkdir']);
+
+/** Removes a temp file after a failure without hiding that failure behind one of its own. */
+async function removeQuietly(file: string): Promise<void> {
+  await fsp.rm(file, { force: true }).catch(() => undefined);
 }

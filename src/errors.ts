@@ -55,6 +55,11 @@ export const ERROR_CATALOG = {
   },
   AMT_SHUTTING_DOWN: { status: 503, title: 'The gateway is shutting down', retryable: true },
   AMT_STORE_UNAVAILABLE: { status: 503, title: 'The message store is not available', retryable: true },
+  AMT_ATTACHMENTS_UNAVAILABLE: {
+    status: 503,
+    title: 'Attachment files cannot be written now',
+    retryable: true,
+  },
   AMT_INTERNAL: { status: 500, title: 'Internal error', retryable: true },
   // delivery
   AMT_DELIVERY_RETRYABLE: { status: 502, title: 'The delivery failed and will be retried', retryable: true },

@@ -9,6 +9,7 @@ import {
   rmSync,
   statSync,
   utimesSync,
+  writeFileSync,
 } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -46,6 +47,29 @@ describe('attachment store', () => {
     );
     expect(await store.saveBuffer(content)).to.deep.equal(streamed);
     expect(readdirSync(path.join(dir, streamed.sha256.slice(0, 2)))).to.deep.equal([streamed.sha256]);
+  });
+
+  it('a disk that cannot take the file is AMT_ATTACHMENTS_UNAVAILABLE (503, retryable), a failing source is not', async () => {
+    // A file where the temp directory should be: every write fails as on a broken disk.
+    rmSync(path.join(dir, '.tmp'), { recursive: true });
+    writeFileSync(path.join(dir, '.tmp'), '');
+    const streamed = await store.save(Readable.from([Buffer.from('a')]), 1e6).catch((e: unknown) => e);
+    const buffered = await store.saveBuffer(Buffer.from('b')).catch((e: unknown) => e);
+    for (const err of [streamed, buffered]) {
+      expect((err as { code?: string }).code).to.equal('AMT_ATTACHMENTS_UNAVAILABLE');
+      expect((err as { status?: number }).status).to.equal(503);
+      expect((err as { retryable?: boolean }).retryable).to.equal(true);
+      expect((err as Error).message).to.equal('an attachment file cannot be written: ENOTDIR');
+    }
+    rmSync(path.join(dir, '.tmp'));
+    store = new AttachmentStore(dir);
+    const broken = new Readable({
+      read() {
+        this.destroy(new Error('the client went away'));
+      },
+    });
+    const fromSource = await store.save(broken, 1e6).catch((e: unknown) => e);
+    expect((fromSource as Error).message).to.equal('the client went away');
   });
 
   it('refuses a stream over the limit and keeps nothing of it', async () => {

@@ -3,7 +3,8 @@
  */
 import { expect } from 'chai';
 import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { assertMatchesOpenApi } from './openapi-check.js';
 import {
   application,
@@ -410,6 +411,32 @@ describe('http: bad input', () => {
       const res = await post(form);
       expectProblem(res, 413, 'AMT_ATTACHMENT_TOO_LARGE');
       expect(await messageCount(h.store)).to.equal(0);
+    });
+
+    it('a disk that cannot take the file → 503 AMT_ATTACHMENTS_UNAVAILABLE with Retry-After, not a malformed body', async () => {
+      // A file where the attachments' temp directory should be: writing fails as on a full disk.
+      const tmp = path.join(h.attachments.dir, '.tmp');
+      rmSync(tmp, { recursive: true, force: true });
+      writeFileSync(tmp, '');
+      try {
+        const form = new FormData();
+        form.append('application', JSON.stringify(application()));
+        form.append('attachment', new Blob([Buffer.alloc(10_000, 1)]), 'scan.pdf');
+        const res = await post(form);
+        expectProblem(res, 503, 'AMT_ATTACHMENTS_UNAVAILABLE');
+        expect(res.headers.get('retry-after')).to.match(/^\d+$/);
+        const inline = await h.request('POST', '/api/v1/applications', {
+          key: KEYS.muenster,
+          json: application({
+            attachments: [{ filename: 'a.pdf', mediaType: 'application/pdf', contentBase64: 'JVBERi0xLjc=' }],
+          }),
+        });
+        expectProblem(inline, 503, 'AMT_ATTACHMENTS_UNAVAILABLE');
+        expect(await messageCount(h.store)).to.equal(0);
+      } finally {
+        rmSync(tmp, { force: true });
+        mkdirSync(tmp);
+      }
     });
 
     it('a bad application part sent first is rejected before any file is written', async () => {
