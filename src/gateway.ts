@@ -54,7 +54,7 @@ export interface Gateway {
 export async function startGateway(config: GatewayConfig, options: GatewayOptions): Promise<Gateway> {
   const logger = options.logger ?? createLogger({ level: config.logging.level });
   const metrics = createMetrics();
-  mkdirSync(config.dataDir, { recursive: true });
+  makeDataDir(config.dataDir);
   const { store, onWork } = await openStore(config.store, {
     writerThread: true,
     onCommit: (commit) => observeCommit(metrics, commit),
@@ -321,4 +321,13 @@ function listenError(err: unknown, host: string, port: number): Error {
           ? `${host} is not an address of this machine; check server.host`
           : ((err as Error).message ?? String(err));
   return new Error(`cannot listen on ${where}: ${why}`, { cause: err });
+}
+
+function makeDataDir(dir: string): void {
+  try {
+    mkdirSync(dir, { recursive: true });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+    throw new Error(`cannot create the data directory ${dir} (dataDir): ${code}`, { cause: err });
+  }
 }

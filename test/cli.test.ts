@@ -261,4 +261,17 @@ routes:
       taken.close();
     }
   });
+
+  it('start ends with status 1 and names dataDir when the data directory cannot be made', async () => {
+    const blocker = path.join(dir, 'not-a-directory');
+    writeFileSync(blocker, '');
+    const config = writeGatewayConfig({ dir, receiverUrl: 'http://127.0.0.1:9', port: await freePort() });
+    writeFileSync(
+      config,
+      readFileSync(config, 'utf8').replace('dataDir: ./data', `dataDir: ${blocker}/data`),
+    );
+    const result = await amtsbote('start', '-c', config);
+    expect(result.code).to.equal(1);
+    expect(result.stderr).to.include(`cannot create the data directory ${blocker}/data (dataDir): ENOTDIR`);
+  });
 });
