@@ -188,7 +188,7 @@ function touch(file: string): boolean {
     return true;
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
-    throw err;
+    throw storageFailure(err);
   }
 }
 
@@ -206,7 +206,17 @@ function storageFailure(err: unknown): unknown {
   });
 }
 
-const FILE_SYSCALLS = new Set(['open', 'write', 'writev', 'fsync', 'fdatasync', 'close', 'rename', 'mkdir']);
+const FILE_SYSCALLS = new Set([
+  'open',
+  'write',
+  'writev',
+  'fsync',
+  'fdatasync',
+  'close',
+  'rename',
+  'mkdir',
+  'utime',
+]);
 
 /** Removes a temp file after a failure without hiding that failure behind one of its own. */
 async function removeQuietly(file: string): Promise<void> {
