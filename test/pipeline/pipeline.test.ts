@@ -261,6 +261,23 @@ describe('pipeline', function () {
     rmSync(dir, { recursive: true, force: true });
   });
 
+  /** What an inbound adapter instance `inbox` hands applications to. */
+  function inbox(): ReturnType<typeof inboundReceiver> {
+    return inboundReceiver('inbox', {
+      store,
+      router: createRouter(config),
+      attachments,
+      onAccepted: () => undefined,
+    });
+  }
+
+  /** The attachment files on disk (none while nothing was accepted). */
+  function attachmentFiles(): string[] {
+    return readdirSync(attachments.dir, { recursive: true, withFileTypes: true })
+      .filter((e) => e.isFile())
+      .map((e) => e.name);
+  }
+
   /** A configuration with `concurrency` slots whose deliveries wait until the test releases them. */
   function heldDeliveries(concurrency: number): { cfg: GatewayConfig; releases: Array<() => void> } {
     const cfg = baseConfig(dir);
@@ -741,12 +758,7 @@ describe('pipeline', function () {
   });
 
   it('refuses a handed-over document that is not { mediaType, content } as text, storing nothing', async () => {
-    const receive = inboundReceiver('inbox', {
-      store,
-      router: createRouter(config),
-      attachments,
-      onAccepted: () => undefined,
-    });
+    const receive = inbox();
     const invalid: Record<string, { document: unknown; paths: string[] }> = {
       'an empty media type': { document: { mediaType: '', content: '<a/>' }, paths: ['document.mediaType'] },
       'a blank media type': { document: { mediaType: '  ', content: '<a/>' }, paths: ['document.mediaType'] },
@@ -784,19 +796,11 @@ describe('pipeline', function () {
     }
     expect((await store.listMessages({ tenantIds: ['muenster'], limit: 10 })).items).to.deep.equal([]);
     // Not even the attachments were written: the check comes before anything else.
-    const written = readdirSync(attachments.dir, { recursive: true, withFileTypes: true }).filter((e) =>
-      e.isFile(),
-    );
-    expect(written.map((e) => e.name)).to.deep.equal([]);
+    expect(attachmentFiles()).to.deep.equal([]);
   });
 
   it('refuses a handed-over reference no store could key the message by, storing nothing', async () => {
-    const receive = inboundReceiver('inbox', {
-      store,
-      router: createRouter(config),
-      attachments,
-      onAccepted: () => undefined,
-    });
+    const receive = inbox();
     const invalid: Record<string, { reference: unknown; message: string }> = {
       empty: { reference: ' ', message: 'is not a non-empty string' },
       'a number': { reference: 4711, message: 'is not a non-empty string' },
@@ -833,19 +837,11 @@ describe('pipeline', function () {
     expect(
       (await store.listMessages({ tenantIds: ['muenster'], limit: 10 })).items.map((m) => m.id),
     ).to.deep.equal([longest.messageId]);
-    const written = readdirSync(attachments.dir, { recursive: true, withFileTypes: true }).filter((e) =>
-      e.isFile(),
-    );
-    expect(written.map((e) => e.name)).to.deep.equal([]);
+    expect(attachmentFiles()).to.deep.equal([]);
   });
 
   it('keeps a handed-over attachment’s names as text every store holds: U+FFFD for U+0000 and lone surrogates', async () => {
-    const receive = inboundReceiver('inbox', {
-      store,
-      router: createRouter(config),
-      attachments,
-      onAccepted: () => undefined,
-    });
+    const receive = inbox();
     const { messageId } = await receive({
       ars: ARS,
       service: SERVICE,
