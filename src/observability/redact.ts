@@ -82,7 +82,7 @@ export function redact(value: unknown, depth = 0): unknown {
   if (value instanceof Error) {
     return {
       name: value.name,
-      message: redactString(value.message),
+      message: redactErrorMessage(value.message),
       code: (value as { code?: unknown }).code,
     };
   }
@@ -92,5 +92,21 @@ export function redact(value: unknown, depth = 0): unknown {
   for (const [k, v] of Object.entries(value)) {
     out[k] = KEY_SET.has(k.toLowerCase()) && v !== undefined && v !== null ? MASK : redact(v, depth + 1);
   }
+  // An error passed as plain data ({code, message}, as the pipeline logs outcomes) is an error too.
+  if (typeof out['message'] === 'string' && typeof out['code'] === 'string' && /^AMT_/.test(out['code'])) {
+    out['message'] = redactErrorMessage(out['message']);
+  }
   return out;
+}
+
+/**
+ * Error messages quote what was wrong: a mapping that cannot write a birth date says which
+ * (`"31.02.1984" is not a calendar date`), libxml2 names the value a pattern refused, a receiver
+ * echoes a field. In logs every quoted part is masked; the whole message stays in the message's
+ * history and dead letter, where the admin API shows it to those allowed to see it.
+ */
+export function redactErrorMessage(message: string): string {
+  return redactString(message)
+    .replace(/"(?:[^"\\\n]|\\.)*"/g, `"${MASK}"`)
+    .replace(/'[^'\n]*'/g, `'${MASK}'`);
 }

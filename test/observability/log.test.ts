@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { Writable } from 'node:stream';
 import { adapterLogger, createLogger } from '../../src/observability/log.js';
-import { redact, redactString } from '../../src/observability/redact.js';
+import { redact, redactErrorMessage, redactString } from '../../src/observability/redact.js';
 
 function capture(): { stream: Writable; text: () => string } {
   const chunks: string[] = [];
@@ -98,5 +98,33 @@ describe('redacting logger', () => {
     expect(redact(input)).to.deep.equal({ status: 'delivered', attempts: 2, applicant: '[redacted]' });
     expect(input.applicant.givenName).to.equal('Erika');
     expect(redactString('no secrets here')).to.equal('no secrets here');
+  });
+
+  it('masks what error messages quote, in errors and in {code, message} data, and nowhere else', () => {
+    const xsd = new Error(
+      "Element '{urn:xoev-de:xdomea:schema:3.0.0}Datum': '31.02.1971' is not a valid value of the atomic type 'xs:date'.",
+    );
+    expect(redact({ error: xsd })).to.deep.equal({
+      error: {
+        name: 'Error',
+        message: "Element '[redacted]': '[redacted]' is not a valid value of the atomic type '[redacted]'.",
+        code: undefined,
+      },
+    });
+    const outcome = {
+      code: 'AMT_DELIVERY_REJECTED',
+      message: 'fv answered 409: Antrag "Zebulon Q." liegt schon vor',
+    };
+    expect(redact({ error: outcome })).to.deep.equal({
+      error: {
+        code: 'AMT_DELIVERY_REJECTED',
+        message: 'fv answered 409: Antrag "[redacted]" liegt schon vor',
+      },
+    });
+    expect(redactErrorMessage('say "a \\"quoted\\" word", then \'this\'')).to.equal(
+      'say "[redacted]", then \'[redacted]\'',
+    );
+    // Not an error: left as it is.
+    expect(redact({ note: 'the "quoted" part' })).to.deep.equal({ note: 'the "quoted" part' });
   });
 });

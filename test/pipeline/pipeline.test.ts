@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { FachdatenValidator } from '../../adapters/fit-connect/fachdaten-schema.js';
 import {
@@ -560,6 +561,50 @@ describe('pipeline', function () {
     const done = await until(statusOf(m.id, 'delivered'), 'delivery after replay');
     expect(done.remoteReference).to.equal('after-fix');
     expect(deliveries.map((d) => d.deliveryId)).to.deep.equal([m.deliveryId, m.deliveryId]);
+  });
+
+  it('logs a mapping failure without the value it quotes; the dead letter keeps it', async () => {
+    const sample = JSON.parse(
+      readFileSync(path.join(MAPPINGS, 'bewohnerparken', 'sample-application.json'), 'utf8'),
+    ) as { applicant: Record<string, unknown>; data: unknown };
+    const payload = JSON.stringify({
+      reference: 'BPA-1',
+      channel: 'online',
+      applicant: { ...sample.applicant, birthDate: '31.02.1971' },
+      data: sample.data,
+    });
+    const lines: string[] = [];
+    const pipeline = new Pipeline({
+      config,
+      store,
+      router: createRouter(config),
+      adapters: adapters(),
+      attachments,
+      loadMapping: loadMappingStep,
+      logger: createLogger({
+        stream: new Writable({
+          write(chunk: Buffer, _encoding, done) {
+            lines.push(chunk.toString());
+            done();
+          },
+        }),
+      }),
+      metrics: createMetrics({ defaultMetrics: false }),
+    });
+    pipelines.push(pipeline);
+    pipeline.start();
+    const m = await accept(JSON_MAPPED_SERVICE, config, payload);
+    const dead = await until(statusOf(m.id, 'dead'), 'the mapping failure');
+    expect(dead.lastError?.code).to.equal('AMT_MAPPING_FAILED');
+    expect(dead.lastError?.message).to.include('"31.02.1971" is not a calendar date');
+    // The line is written after the outcome is recorded.
+    const log = await until(async () => {
+      const text = lines.join('');
+      return text.includes('message dead') ? text : undefined;
+    }, 'the log line of the dead letter');
+    expect(log).to.include('AMT_MAPPING_FAILED');
+    expect(log).to.include('\\"[redacted]\\" is not a calendar date');
+    expect(log).to.not.include('31.02.1971');
   });
 
   it('gives up after maxAttempts with AMT_RETRIES_EXHAUSTED naming the last error', async () => {
