@@ -5,6 +5,8 @@
  */
 import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
 import addFormatsModule, { type FormatsPlugin } from 'ajv-formats';
+import { isAmtError } from '../../src/errors.js';
+import { parseJsonText } from '../../src/json-text.js';
 import { problem, SubmissionRejected } from './problems.js';
 
 // ajv-formats is CommonJS with a default export; under NodeNext it arrives wrapped.
@@ -43,9 +45,16 @@ export class FachdatenValidator {
     }
     let data: unknown;
     try {
-      data = JSON.parse(text);
-    } catch {
-      throw new SubmissionRejected([problem('syntax-violation', 'data', 'the Fachdaten are not JSON')]);
+      data = parseJsonText(text, 'the Fachdaten text');
+    } catch (err) {
+      if (!isAmtError(err)) throw err;
+      // Not JSON, nested too deep, or holding what the gateway could only alter or pass on
+      // broken (text XML cannot carry, integers parsing rounds): the sender hears why.
+      if (err.problems.length === 0)
+        throw new SubmissionRejected([problem('syntax-violation', 'data', err.message)]);
+      throw new SubmissionRejected(
+        err.problems.map((p) => problem('schema-violation', 'data', `${p.path}: ${p.message}`)),
+      );
     }
     const validate = this.validatorFor(submissionSchema.schemaUri);
     if (validate && !validate(data)) {

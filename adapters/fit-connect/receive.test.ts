@@ -213,6 +213,29 @@ describe('FIT-Connect receiving', function () {
     expect(problems.map((p) => p.detail).join(' ')).to.contain('antragsteller');
   });
 
+  it('rejects JSON Fachdaten the gateway could only alter or pass on broken, naming each place', async () => {
+    const controlled = await craftSubmission(world, {
+      data: Buffer.from(JSON.stringify({ ...application, bemerkung: 'Glocke\u0007' })),
+    });
+    const rounded = await craftSubmission(world, {
+      data: Buffer.from(JSON.stringify(application).replace(/}$/, ',"kassenzeichen":12345678901234567891}')),
+    });
+    const deep = await craftSubmission(world, { data: Buffer.from('['.repeat(100) + ']'.repeat(100)) });
+    const context = fakeContext();
+    await createFitConnectInstance(context, world.receivingConfig()).poll!(signal);
+    expect(context.received).to.deep.equal([]);
+    const [control] = problemsOf(controlled.submissionId);
+    expect(control).to.include({ instance: 'data' });
+    expect(control!.type).to.match(/schema-violation$/);
+    expect(control!.detail).to.equal(
+      '/bemerkung: holds U+0007, a character XML and most Fachverfahren cannot carry',
+    );
+    expect(problemsOf(rounded.submissionId)[0]!.detail).to.match(/^\/kassenzeichen: is an integer beyond/);
+    const [nesting] = problemsOf(deep.submissionId);
+    expect(nesting!.type).to.match(/syntax-violation$/);
+    expect(nesting!.detail).to.equal('the Fachdaten text nests deeper than 64 levels');
+  });
+
   it('leaves a submission unanswered while the pipeline cannot take it, and accepts it on a later poll', async () => {
     const { submissionId } = await craftSubmission(world, { data: Buffer.from(JSON.stringify(application)) });
     const context = fakeContext();

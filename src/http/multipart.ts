@@ -10,7 +10,8 @@ import type { IncomingMessage } from 'node:http';
 import busboy from 'busboy';
 import type { AttachmentStore, StoredFile } from '../attachments.js';
 import { AmtError, isAmtError } from '../errors.js';
-import { decodeUtf8, parseJsonText } from './body.js';
+import { parseJsonText } from '../json-text.js';
+import { decodeUtf8 } from './body.js';
 
 export interface MultipartOptions<T> {
   readonly attachments: AttachmentStore;

@@ -1,4 +1,7 @@
-/** What a request body's JSON text is checked for: the nesting bound before JSON.parse, and characters that cannot be passed on after it. */
+/**
+ * What JSON text from outside is checked for: the nesting bound before JSON.parse, then text XML
+ * cannot carry and integers parsing rounds.
+ */
 import { expect } from 'chai';
 import {
   inexactIntegers,
@@ -6,8 +9,8 @@ import {
   nestingExceeds,
   parseJsonText,
   uncarriableText,
-} from '../../src/http/body.js';
-import { isAmtError } from '../../src/errors.js';
+} from '../src/json-text.js';
+import { isAmtError } from '../src/errors.js';
 
 const nested = (depth: number): string => '['.repeat(depth) + ']'.repeat(depth);
 
