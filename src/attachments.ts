@@ -142,6 +142,18 @@ export class AttachmentStore {
     }
   }
 
+  /** Every stored file: its hash and when it was last written or reused (ms since the epoch). */
+  async *storedFiles(): AsyncGenerator<{ readonly sha256: string; readonly modifiedMs: number }> {
+    for (const shard of (await fsp.readdir(this.dir)).sort()) {
+      if (!/^[0-9a-f]{2}$/.test(shard)) continue;
+      for (const name of (await fsp.readdir(path.join(this.dir, shard))).sort()) {
+        if (!/^[0-9a-f]{64}$/.test(name) || !name.startsWith(shard)) continue;
+        const stat = await fsp.stat(path.join(this.dir, shard, name)).catch(() => undefined);
+        if (stat) yield { sha256: name, modifiedMs: stat.mtimeMs };
+      }
+    }
+  }
+
   /**
    * Deletes the file of `sha256` unless a message uses it, without a lock against intake, which
    * may take the same content for a new message at this very moment: `saveBuffer` finds the file

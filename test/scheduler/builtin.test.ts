@@ -140,6 +140,26 @@ describe('built-in jobs', () => {
       expect(await task(context())).to.deep.equal({ items: 0 });
     });
 
+    it('deletes files no message references once unused for a day, whatever the messages’ age', async () => {
+      const leftOver = await savedFile('written by an intake that then failed', NOW - 2 * DAY);
+      const recentLeftOver = await savedFile('written an hour ago, not committed yet', NOW - 3_600_000);
+      const inUse = await savedFile('in a message still waiting', NOW - 10 * DAY);
+      const waiting = await finalMessage('delivered', NOW - DAY, { attachments: [inUse] });
+      const task = retentionPurgeTask({ days: 30 }, { store, attachments, logger: quiet, now: () => NOW });
+      expect(await task(context())).to.deep.equal({ items: 0 });
+      expect(fs.existsSync(attachments.pathOf(leftOver.sha256)), 'unreferenced for two days').to.equal(false);
+      expect(fs.existsSync(attachments.pathOf(recentLeftOver.sha256)), 'unreferenced for an hour').to.equal(
+        true,
+      );
+      expect(fs.existsSync(attachments.pathOf(inUse.sha256)), 'referenced').to.equal(true);
+      expect((await store.getMessage(waiting))?.attachments.map((a) => a.sha256)).to.deep.equal([
+        inUse.sha256,
+      ]);
+      const files: string[] = [];
+      for await (const file of attachments.storedFiles()) files.push(file.sha256);
+      expect(files.sort()).to.deep.equal([recentLeftOver.sha256, inUse.sha256].sort());
+    });
+
     it('purges only the routes named, in batches, reporting progress', async () => {
       for (let i = 0; i < 5; i++) await finalMessage('delivered', NOW - 40 * DAY + i);
       const other = await finalMessage('delivered', NOW - 40 * DAY, { routeId: 'gewerbe' });

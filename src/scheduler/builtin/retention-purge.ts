@@ -5,10 +5,11 @@
  * are deleted from disk.
  *
  * Safe to interrupt and repeat: each batch is one commit, and a batch's files are deleted right
- * after it. A crash between the two leaves those files on disk with no reference to them (a
- * later run does not find them again) — the only leftover, and it holds no link to any person.
- * A file written or reused within the last hour is kept, and one a new message takes while it is
- * being deleted is put back (see `AttachmentStore.removeUnlessUsed`).
+ * after it. A file written or reused within the last hour is kept, and one a new message takes
+ * while it is being deleted is put back (see `AttachmentStore.removeUnlessUsed`). Last, every
+ * file no message references and nobody wrote or reused for a day is deleted: what an intake
+ * that failed after writing its files left, and what a purge that stopped between its commit
+ * and the deletion left.
  */
 import type { AttachmentStore } from '../../attachments.js';
 import type { Store } from '../../store/types.js';
@@ -26,12 +27,15 @@ export interface RetentionPurgeDeps {
   readonly batchSize?: number;
   /** Files younger than this are kept (default 1 h). */
   readonly freshFileMs?: number;
+  /** Files no message references are deleted once unused this long (default 24 h). */
+  readonly unreferencedFileMs?: number;
 }
 
 export function retentionPurgeTask(options: RetentionPurgeOptions, deps: RetentionPurgeDeps): JobTask {
   const now = deps.now ?? Date.now;
   const batchSize = deps.batchSize ?? 500;
   const freshFileMs = deps.freshFileMs ?? 60 * 60 * 1000;
+  const unreferencedFileMs = deps.unreferencedFileMs ?? DAY_MS;
   return async ({ signal, progress }) => {
     const before = now() - options.days * DAY_MS;
     let purged = 0;
@@ -49,9 +53,19 @@ export function retentionPurgeTask(options: RetentionPurgeOptions, deps: Retenti
       progress(purged);
       if (batch.purged < batchSize) break;
     }
+    // Files no message references at all: left by an intake that failed after its files were
+    // written, or by a purge that stopped between its commit and the deletion.
+    const unusedBefore = now() - unreferencedFileMs;
+    let unreferencedDeleted = 0;
+    for await (const file of deps.attachments.storedFiles()) {
+      signal.throwIfAborted();
+      if (file.modifiedMs >= unusedBefore) continue;
+      if (await deleteIfUnreferenced(file.sha256, deps, unusedBefore)) unreferencedDeleted += 1;
+    }
     deps.logger.info('retention purge done', {
       purged,
       attachmentFilesDeleted: filesDeleted,
+      unreferencedFilesDeleted: unreferencedDeleted,
       days: options.days,
       routes: options.routes ?? 'all',
     });
