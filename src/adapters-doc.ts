@@ -6,6 +6,7 @@
  */
 import { stringify } from 'yaml';
 import type { AdapterCapabilities, AdapterManifest } from './adapter-contract.js';
+import { jsonPointer } from './json-text.js';
 
 export const SECTION_START =
   '<!-- generated from manifest.ts by npm run docs:adapters: do not edit between these markers -->';
@@ -401,7 +402,7 @@ function renderPath(segments: readonly Segment[]): string {
 /** The JSON pointer of a field, or undefined for one inside a map or an array. */
 function toPointer(segments: readonly Segment[]): string | undefined {
   if (!segments.every((segment) => 'name' in segment)) return undefined;
-  return segments.map((segment) => `/${segment.name.replace(/~/g, '~0').replace(/\//g, '~1')}`).join('');
+  return jsonPointer(segments.map((segment) => segment.name));
 }
 
 function pointerToPath(pointer: string): string {

@@ -81,21 +81,15 @@ export function inexactIntegers(text: string, value: unknown): Problem[] {
   }
   if (rounded.size === 0) return [];
   const problems: Problem[] = [];
-  const visit = (v: unknown, at: string): void => {
-    if (typeof v === 'number' && rounded.has(v)) {
+  walk(value, (v, at, memberName) => {
+    if (!memberName && typeof v === 'number' && rounded.has(v)) {
       problems.push({
-        path: at || '/',
+        path: at(),
         message:
           'is an integer beyond ±(2^53 − 1), which a JSON number cannot be relied on to carry exactly; send it as a string',
       });
-    } else if (Array.isArray(v)) {
-      v.forEach((item, i) => visit(item, `${at}/${i}`));
-    } else if (typeof v === 'object' && v !== null) {
-      for (const [key, item] of Object.entries(v))
-        visit(item, `${at}/${key.replace(/~/g, '~0').replace(/\//g, '~1')}`);
     }
-  };
-  visit(value, '');
+  });
   return problems;
 }
 
@@ -110,32 +104,44 @@ const NOT_XML_CHAR = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]/;
  */
 export function uncarriableText(value: unknown): Problem[] {
   const problems: Problem[] = [];
-  // The path is spelled out only for a problem: most strings have none.
+  walk(value, (v, at, memberName) => {
+    if (typeof v !== 'string') return;
+    const problem = textProblem(v);
+    if (problem) problems.push({ path: at(), message: memberName ? `member name ${problem}` : problem });
+  });
+  return problems;
+}
+
+/**
+ * Calls `visit` for every value and member name of parsed JSON, depth first. `at()` spells the
+ * JSON pointer of the current one (`/` for the whole) — only when asked: most need none.
+ */
+function walk(value: unknown, visit: (v: unknown, at: () => string, memberName: boolean) => void): void {
   const segments: string[] = [];
-  const pointer = (): string =>
-    segments.map((segment) => `/${segment.replace(/~/g, '~0').replace(/\//g, '~1')}`).join('') || '/';
-  const visit = (v: unknown): void => {
-    if (typeof v === 'string') {
-      const problem = textProblem(v);
-      if (problem) problems.push({ path: pointer(), message: problem });
-    } else if (Array.isArray(v)) {
+  const at = (): string => jsonPointer(segments) || '/';
+  const step = (v: unknown): void => {
+    visit(v, at, false);
+    if (Array.isArray(v)) {
       for (let i = 0; i < v.length; i++) {
         segments.push(String(i));
-        visit(v[i]);
+        step(v[i]);
         segments.pop();
       }
     } else if (typeof v === 'object' && v !== null) {
       for (const key of Object.keys(v)) {
         segments.push(key);
-        const problem = textProblem(key);
-        if (problem) problems.push({ path: pointer(), message: `member name ${problem}` });
-        visit((v as Record<string, unknown>)[key]);
+        visit(key, at, true);
+        step((v as Record<string, unknown>)[key]);
         segments.pop();
       }
     }
   };
-  visit(value);
-  return problems;
+  step(value);
+}
+
+/** A JSON pointer (RFC 6901) of member names and array indexes; `''` for the whole document. */
+export function jsonPointer(segments: readonly (string | number)[]): string {
+  return segments.map((segment) => `/${String(segment).replace(/~/g, '~0').replace(/\//g, '~1')}`).join('');
 }
 
 /** Anything suspect: the characters refused, and surrogates, paired or not. */

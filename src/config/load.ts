@@ -10,10 +10,10 @@ import { Ajv2020, type ErrorObject } from 'ajv/dist/2020.js';
 import { parseDocument, LineCounter } from 'yaml';
 import type { AdapterManifest } from '../adapter-contract.js';
 import { AmtError, isAmtError, type Problem } from '../errors.js';
-import { compileTemplate } from '../status/model.js';
 import { decodeStrictUtf8, firstNonUtf8Line } from '../utf8.js';
 import { toIdentityConfig, type RawIdentityConfig } from './identity.js';
 import { jobProblems, toJobConfig, type RawJob } from './jobs.js';
+import { consistencyProblems } from './consistency.js';
 import { composeSchema } from './schema.js';
 import { readSubstitutedAsTyped, substituteSecrets } from './substitution.js';
 import type { GatewayConfig, RetryPolicy, RouteConfig } from './types.js';
@@ -88,9 +88,6 @@ interface ValidateOptions {
   readonly substituted?: ReadonlySet<string>;
 }
 
-/** A JSON body is read into memory and parsed whole: its limit is bounded. */
-const MAX_BODY_LIMIT_BYTES = 100 * 1024 * 1024;
-
 const validatorCache = new WeakMap<readonly AdapterManifest[], ReturnType<Ajv2020['compile']>>();
 
 function validatorFor(manifests: readonly AdapterManifest[]): ReturnType<Ajv2020['compile']> {
@@ -122,7 +119,7 @@ export function validateConfig(raw: unknown, options: ValidateOptions): GatewayC
   }
   const config = toTyped(data as unknown as RawConfig, options);
   const problems = [
-    ...crossReferenceProblems(config, options.manifests),
+    ...consistencyProblems(config, options.manifests),
     ...jobProblems(config, options.manifests),
   ];
   if (problems.length > 0) {
@@ -336,140 +333,6 @@ function toTyped(raw: RawConfig, options: ValidateOptions): GatewayConfig {
     ...(raw.identity === undefined ? {} : { identity: toIdentityConfig(raw.identity, options.baseDir) }),
     jobs: (raw.jobs ?? []).map((job) => toJobConfig(job, options.baseDir)),
   };
-}
-
-function crossReferenceProblems(config: GatewayConfig, manifests: readonly AdapterManifest[]): Problem[] {
-  const problems: Problem[] = [];
-  const duplicates = (items: readonly { id: string }[], where: string): void => {
-    const seen = new Set<string>();
-    items.forEach((item, i) => {
-      if (seen.has(item.id)) problems.push({ path: `/${where}/${i}/id`, message: `duplicate id ${item.id}` });
-      seen.add(item.id);
-    });
-  };
-  duplicates(config.tenants, 'tenants');
-  duplicates(config.clients, 'clients');
-  duplicates(config.routes, 'routes');
-  if (config.server.bodyLimitBytes > MAX_BODY_LIMIT_BYTES) {
-    problems.push({
-      path: '/server/bodyLimit',
-      message: `at most 100mb: a JSON body is held in memory whole; send large files as multipart attachments, which stream to disk (server.attachmentLimit)`,
-    });
-  }
-
-  const arsSeen = new Map<string, string>();
-  config.tenants.forEach((t, i) => {
-    const other = arsSeen.get(t.ars);
-    if (other)
-      problems.push({
-        path: `/tenants/${i}/ars`,
-        message: `ARS ${t.ars} is already used by tenant ${other}`,
-      });
-    arsSeen.set(t.ars, t.id);
-  });
-  const tenantIds = new Set(config.tenants.map((t) => t.id));
-  config.clients.forEach((c, i) =>
-    c.tenants.forEach((t, j) => {
-      if (!tenantIds.has(t))
-        problems.push({ path: `/clients/${i}/tenants/${j}`, message: `no tenant has the id ${t}` });
-    }),
-  );
-  const keyHashes = new Map<string, string>();
-  config.clients.forEach((c, i) => {
-    const other = keyHashes.get(c.keyHash);
-    if (other)
-      problems.push({
-        path: `/clients/${i}/keyHash`,
-        message: `the same key is already used by client ${other}`,
-      });
-    keyHashes.set(c.keyHash, c.id);
-  });
-  problems.push(...clientStatusProblems(config));
-  const routeKeys = new Map<string, string>();
-  config.routes.forEach((r, i) => {
-    if (!(r.adapter in config.adapters)) {
-      problems.push({ path: `/routes/${i}/adapter`, message: `no adapter instance has the id ${r.adapter}` });
-    }
-    const key = `${r.ars}|${r.service}|${r.channel ?? ''}`;
-    const other = routeKeys.get(key);
-    if (other)
-      problems.push({
-        path: `/routes/${i}`,
-        message: `route ${other} already serves the same ARS, service and channel`,
-      });
-    routeKeys.set(key, r.id);
-    problems.push(...statusProblems(r, i, config, manifests));
-    if (r.minTrustLevel !== undefined && config.identity === undefined) {
-      problems.push({
-        path: `/routes/${i}/minTrustLevel`,
-        message: 'a route that requires a trust level needs the identity section',
-      });
-    }
-  });
-  return problems;
-}
-
-/** Status back-channel references: postbox adapter instances and text templates (docs/status.md). */
-function statusProblems(
-  route: RouteConfig,
-  i: number,
-  config: GatewayConfig,
-  manifests: readonly AdapterManifest[],
-): Problem[] {
-  const problems: Problem[] = [];
-  const postbox = route.postbox;
-  if (postbox === undefined) return problems;
-  const instance = config.adapters[postbox.adapter];
-  const manifest = instance && manifests.find((m) => m.type === instance.type);
-  if (instance === undefined) {
-    problems.push({
-      path: `/routes/${i}/postbox/adapter`,
-      message: `no adapter instance has the id ${postbox.adapter}`,
-    });
-  } else if (manifest?.statusNotices === undefined) {
-    // Any other adapter would send the notice as if it were an application.
-    const carriers = manifests.filter((m) => m.statusNotices !== undefined).map((m) => m.type);
-    problems.push({
-      path: `/routes/${i}/postbox/adapter`,
-      message: `the instance ${postbox.adapter} has type ${instance.type}, which cannot carry postbox notices (${carriers.join(', ')})`,
-    });
-  } else {
-    const reason = manifest.statusNotices(instance.config);
-    if (reason !== undefined) {
-      problems.push({
-        path: `/routes/${i}/postbox/adapter`,
-        message: `the ${instance.type} instance ${postbox.adapter} ${reason}`,
-      });
-    }
-  }
-  const templates = { subject: postbox.subject, ...postbox.templates };
-  for (const [name, template] of Object.entries(templates)) {
-    if (template === undefined) continue;
-    const where = `/routes/${i}/postbox/${name === 'subject' ? 'subject' : `templates/${name}`}`;
-    try {
-      compileTemplate(template, where);
-    } catch (err) {
-      if (!isAmtError(err)) throw err;
-      problems.push(...err.problems);
-    }
-  }
-  return problems;
-}
-
-function clientStatusProblems(config: GatewayConfig): Problem[] {
-  const problems: Problem[] = [];
-  config.clients.forEach((c, i) => {
-    if (!Array.isArray(c.statusReporter)) return;
-    c.statusReporter.forEach((adapter: string, j: number) => {
-      if (!(adapter in config.adapters)) {
-        problems.push({
-          path: `/clients/${i}/statusReporter/${j}`,
-          message: `no adapter instance has the id ${adapter}`,
-        });
-      }
-    });
-  });
-  return problems;
 }
 
 function deepFreeze<T>(value: T): T {

@@ -7,6 +7,7 @@ import path from 'node:path';
 import type { ErrorObject } from 'ajv/dist/2020.js';
 import { isScalar, visit, type parseDocument } from 'yaml';
 import type { Problem } from '../errors.js';
+import { jsonPointer } from '../json-text.js';
 
 /**
  * Replaces `${VAR}` and `${file:path}` inside string scalars; `$${` escapes a literal `${`. A
@@ -65,7 +66,7 @@ function yamlPath(ancestors: readonly unknown[]): string {
       parts.push(String(node.items.indexOf(next)));
     }
   }
-  return parts.map((part) => `/${part.replaceAll('~', '~0').replaceAll('/', '~1')}`).join('') || '/';
+  return jsonPointer(parts) || '/';
 }
 
 /**

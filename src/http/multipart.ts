@@ -10,7 +10,7 @@ import type { IncomingMessage } from 'node:http';
 import busboy from 'busboy';
 import type { AttachmentStore, StoredFile } from '../attachments.js';
 import { AmtError, isAmtError } from '../errors.js';
-import { parseJsonText } from '../json-text.js';
+import { jsonPointer, parseJsonText } from '../json-text.js';
 import { decodeUtf8 } from './body.js';
 
 export interface MultipartOptions<T> {
@@ -211,7 +211,7 @@ export function readMultipart<T>(
 
 function partProblem(name: string, message: string): AmtError {
   return new AmtError('AMT_VALIDATION_FAILED', `the multipart part "${name}" ${message}`, {
-    problems: [{ path: `/${name.replace(/~/g, '~0').replace(/\//g, '~1')}`, message }],
+    problems: [{ path: jsonPointer([name]), message }],
   });
 }
 

@@ -10,6 +10,7 @@ import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.
 import addFormatsModule, { type FormatsPlugin } from 'ajv-formats';
 import { parse } from 'yaml';
 import { AmtError, type Problem } from '../errors.js';
+import { jsonPointer } from '../json-text.js';
 
 /** Base URI under which the document is registered, so `#/components/schemas/…` resolves. */
 export const OPENAPI_ID = 'https://amtsbote.de/api/openapi.json';
@@ -127,10 +128,10 @@ export function validationProblems(
     let message = e.message ?? 'is invalid';
     if (e.keyword === 'additionalProperties' || e.keyword === 'unevaluatedProperties') {
       const params = e.params as { additionalProperty?: string; unevaluatedProperty?: string };
-      where = `${e.instancePath}/${escapePointer(params.additionalProperty ?? params.unevaluatedProperty ?? '')}`;
+      where = `${e.instancePath}${jsonPointer([params.additionalProperty ?? params.unevaluatedProperty ?? ''])}`;
       message = 'is not allowed here';
     } else if (e.keyword === 'required') {
-      where = `${e.instancePath}/${escapePointer((e.params as { missingProperty: string }).missingProperty)}`;
+      where = `${e.instancePath}${jsonPointer([(e.params as { missingProperty: string }).missingProperty])}`;
       message = 'is required';
     }
     where = prefix + where;
@@ -140,8 +141,4 @@ export function validationProblems(
     problems.push({ path: where === '' ? '/' : where, message });
   }
   return problems;
-}
-
-function escapePointer(segment: string): string {
-  return segment.replace(/~/g, '~0').replace(/\//g, '~1');
 }

@@ -41,7 +41,7 @@ import type {
 import { PURGED_PAYLOAD } from './types.js';
 import { isTransient, toStoreError } from './postgres-errors.js';
 import { WORK_CHANNEL, WorkSubscription } from './postgres-work.js';
-import { storableJobOutcome, storableOutcomes, storableText, storableValue } from './storable.js';
+import { storableText, storableValue } from './storable.js';
 
 export interface PostgresStoreOptions {
   /** Connections in the pool (default 10). */
@@ -420,7 +420,7 @@ export class PostgresStore implements Store {
 
   async complete(given: readonly Outcome[], now: number): Promise<boolean[]> {
     if (given.length === 0) return [];
-    const outcomes = storableOutcomes(given);
+    const outcomes = storableValue(given);
     const ids = outcomes.map((o) => o.messageId);
     if (new Set(ids).size === ids.length) {
       const { rows } = await this.query<{ id: string }>(COMPLETE_SQL, completeParams(outcomes, now));
@@ -659,7 +659,7 @@ export class PostgresStore implements Store {
   }
 
   async finishJobRun(runId: string, owner: string, outcome: JobRunOutcome, now: number): Promise<boolean> {
-    return jobs.finishJobRun(this.onPool, runId, owner, storableJobOutcome(outcome), now);
+    return jobs.finishJobRun(this.onPool, runId, owner, storableValue(outcome), now);
   }
 
   async jobRuns(job: string, limit: number, cursor?: string): Promise<Page<JobRun>> {

@@ -56,7 +56,7 @@ import {
   type Statements,
   type Stmt,
 } from './sqlite-statements.js';
-import { storableJobOutcome, storableOutcomes, storableText, storableValue } from './storable.js';
+import { storableText, storableValue } from './storable.js';
 
 const BUSY_TIMEOUT_MS = 5000;
 /** rememberOnce purges expired entries on every this many calls. */
@@ -284,22 +284,23 @@ export class SqliteStore implements Store {
     });
   }
 
-  async complete(given: readonly Outcome[], now: number): Promise<boolean[]> {
-    const outcomes = storableOutcomes(given);
+  async complete(outcomes: readonly Outcome[], now: number): Promise<boolean[]> {
+    // The store thread's own store makes the text storable, where it writes.
     if (this.thread) return this.thread.complete(outcomes, now);
-    return this.write(() => outcomes.map((o) => this.completeOne(o, now)));
+    const storable = storableValue(outcomes);
+    return this.write(() => storable.map((o) => this.completeOne(o, now)));
   }
 
   async acceptAndComplete(
     messages: readonly NewMessage[],
-    given: readonly Outcome[],
+    outcomes: readonly Outcome[],
     now: number,
   ): Promise<{ accepted: AcceptResult[]; completed: boolean[] }> {
-    const outcomes = storableOutcomes(given);
     if (this.thread) return this.thread.acceptAndComplete(messages, outcomes, now);
+    const storable = storableValue(outcomes);
     return this.write(() => ({
       accepted: messages.map((m) => this.acceptOne(m)),
-      completed: outcomes.map((o) => this.completeOne(o, now)),
+      completed: storable.map((o) => this.completeOne(o, now)),
     }));
   }
 
@@ -498,7 +499,7 @@ export class SqliteStore implements Store {
   }
 
   async finishJobRun(runId: string, owner: string, outcome: JobRunOutcome, now: number): Promise<boolean> {
-    return this.write(() => jobs.finishJobRun(this.db, runId, owner, storableJobOutcome(outcome), now));
+    return this.write(() => jobs.finishJobRun(this.db, runId, owner, storableValue(outcome), now));
   }
 
   async jobRuns(job: string, limit: number, cursor?: string): Promise<Page<JobRun>> {

@@ -10,7 +10,6 @@
  * refused there, not altered.
  */
 import { LONE_SURROGATE } from '../utf8.js';
-import type { ErrorInfo, JobRunOutcome, Outcome } from './types.js';
 
 const UNSTORABLE = /[\u0000\uD800-\uDFFF]/;
 const NUL_OR_LONE_SURROGATE = new RegExp(`\\u0000|${LONE_SURROGATE.source}`, 'g');
@@ -20,7 +19,10 @@ export function storableText(text: string): string {
   return UNSTORABLE.test(text) ? text.replace(NUL_OR_LONE_SURROGATE, '\uFFFD') : text;
 }
 
-/** A JSON-like value with every string and member name storable; the value itself when nothing needed it. */
+/**
+ * A JSON-like value (outcomes, a status report, a job's outcome) with every string and member
+ * name storable; the value itself when nothing needed it, which is nearly always.
+ */
 export function storableValue<T>(value: T): T {
   return needsCleaning(value) ? (clean(value) as T) : value;
 }
@@ -42,43 +44,4 @@ function clean(value: unknown): unknown {
     return Object.fromEntries(Object.entries(value).map(([key, item]) => [storableText(key), clean(item)]));
   }
   return value;
-}
-
-function storableError(error: ErrorInfo): ErrorInfo {
-  return storableValue(error);
-}
-
-/** The outcomes with their outside text storable; the same array when none needed it. */
-export function storableOutcomes(outcomes: readonly Outcome[]): readonly Outcome[] {
-  if (!outcomes.some(needsCleaningOutcome)) return outcomes;
-  return outcomes.map((o): Outcome => {
-    switch (o.kind) {
-      case 'delivered':
-        return {
-          ...o,
-          remoteReference: o.remoteReference === undefined ? undefined : storableText(o.remoteReference),
-          ...(o.detail === undefined ? {} : { detail: storableValue(o.detail) }),
-        };
-      case 'retry':
-        return { ...o, error: storableError(o.error) };
-      case 'dead':
-        return { ...o, error: storableError(o.error) };
-    }
-  });
-}
-
-function needsCleaningOutcome(o: Outcome): boolean {
-  if (o.kind === 'delivered') {
-    return (
-      (o.remoteReference !== undefined && UNSTORABLE.test(o.remoteReference)) ||
-      (o.detail !== undefined && needsCleaning(o.detail))
-    );
-  }
-  return needsCleaning(o.error);
-}
-
-export function storableJobOutcome(outcome: JobRunOutcome): JobRunOutcome {
-  return outcome.error === undefined || !needsCleaning(outcome.error)
-    ? outcome
-    : { ...outcome, error: storableError(outcome.error) };
 }
