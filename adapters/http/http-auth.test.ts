@@ -7,6 +7,7 @@ import type { AdapterInstance } from '../../src/adapter-contract.js';
 import { AmtError } from '../../src/errors.js';
 import { createHttpDelivery } from './http-delivery.js';
 import { httpAdapter, type HttpAdapterConfig } from './manifest.js';
+import { REFUSAL_PAUSE_MS } from './oauth2.js';
 import {
   closedPort,
   fakeContext,
@@ -270,15 +271,37 @@ describe('http adapter: authentication', () => {
     expect(resourceAuthorizations).to.have.length(1);
   });
 
-  it('rejects permanently when the token endpoint refuses the client, without quoting the secret', async () => {
+  it('retries later when the token endpoint refuses the client, without quoting the secret', async () => {
     const instance = adapter({ auth: oauth2({ clientSecret: `${CLIENT_SECRET}-rotated` }) });
     const error = (await settle(deliver(instance))).error as AmtError;
-    expect(error.code).to.equal('AMT_DELIVERY_REJECTED');
-    expect(error.message).to.contain('invalid_client');
+    // The application is not at fault: once the secret is fixed, it goes out without a replay.
+    expect(error.code).to.equal('AMT_DELIVERY_RETRYABLE');
+    expect(error.message).to.contain('invalid_client').and.to.contain('auth.clientSecret');
+    expect(error.retryAfterSeconds).to.equal(REFUSAL_PAUSE_MS / 1000);
     expect(resourceAuthorizations).to.have.length(0);
     const text = leakedText(context, error);
     expect(text).not.to.contain(`${CLIENT_SECRET}-rotated`);
     expect(text).not.to.contain(encodeURIComponent(`${CLIENT_SECRET}-rotated`));
+  });
+
+  it('does not present refused credentials again for a while, then asks once more', async () => {
+    let now = 1_000_000;
+    const instance = adapter({ auth: oauth2({ clientSecret: `${CLIENT_SECRET}-rotated` }) }, () => now);
+    await settle(deliver(instance));
+    now += REFUSAL_PAUSE_MS - 1_000;
+    const backlog = await Promise.all([1, 2, 3].map(() => settle(deliver(instance))));
+    for (const { error } of backlog) {
+      expect((error as AmtError).code).to.equal('AMT_DELIVERY_RETRYABLE');
+      expect((error as AmtError).message)
+        .to.contain('invalid_client')
+        .and.to.contain('not asked again for 1 s');
+      expect((error as AmtError).retryAfterSeconds).to.equal(1);
+    }
+    expect(tokenRequests).to.have.length(1);
+    now += 1_000;
+    await settle(deliver(instance));
+    expect(tokenRequests).to.have.length(2);
+    expect(resourceAuthorizations).to.have.length(0);
   });
 
   it('retries later when the token endpoint is down or overloaded', async () => {

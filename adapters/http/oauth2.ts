@@ -1,12 +1,15 @@
 /**
  * OAuth 2.0 client-credentials tokens for the `http` adapter: one token is shared by all
  * deliveries of an instance, fetched by one request even when many deliveries need it at once,
- * and renewed shortly before `expires_in` runs out.
+ * and renewed shortly before `expires_in` runs out. Credentials the token endpoint refuses are a
+ * fault of the configuration, never of an application: the deliveries are retried (by the
+ * route's retry policy) rather than rejected, so that they go out once the secret is fixed, and
+ * the endpoint is not asked again for a while, so that a backlog does not hammer it.
  */
 import type { Agent as HttpAgent } from 'node:http';
 import type { Agent as HttpsAgent } from 'node:https';
 import axios from 'axios';
-import { rejectPermanently, retryLater } from '../../src/adapter-contract.js';
+import { retryLater } from '../../src/adapter-contract.js';
 import { describeTarget, transportFailure } from './failures.js';
 
 export interface OAuth2Settings {
@@ -38,10 +41,13 @@ const DEFAULT_LIFETIME_SECONDS = 300;
 /** Renew this long before expiry (at most a tenth of the lifetime) so a token never expires in flight. */
 const RENEW_MARGIN_SECONDS = 30;
 const MAX_TOKEN_RESPONSE_BYTES = 64 * 1024;
+/** How long refused credentials are not presented again; deliveries meanwhile fail at once. */
+export const REFUSAL_PAUSE_MS = 30_000;
 
 export class OAuth2TokenSource {
   private cached: CachedToken | undefined;
   private inflight: Promise<CachedToken> | undefined;
+  private refused: { readonly reason: string; readonly until: number } | undefined;
   private readonly target: string;
 
   constructor(private readonly settings: OAuth2Settings) {
@@ -53,6 +59,13 @@ export class OAuth2TokenSource {
     const cached = this.cached;
     if (cached && this.settings.now() < cached.renewAt)
       return { accessToken: cached.accessToken, fromCache: true };
+    const refused = this.refused;
+    if (refused && this.settings.now() < refused.until) {
+      const seconds = Math.ceil((refused.until - this.settings.now()) / 1000);
+      throw retryLater(`${refused.reason} (not asked again for ${seconds} s)`, {
+        retryAfterSeconds: seconds,
+      });
+    }
     this.inflight ??= this.fetchToken().finally(() => {
       this.inflight = undefined;
     });
@@ -121,6 +134,7 @@ export class OAuth2TokenSource {
       const margin = Math.min(RENEW_MARGIN_SECONDS, lifetime / 10);
       const token = { accessToken, renewAt: this.settings.now() + (lifetime - margin) * 1000 };
       this.cached = token;
+      this.refused = undefined;
       return token;
     }
     // Only the OAuth error code is quoted: descriptions are free text from the peer.
@@ -128,7 +142,9 @@ export class OAuth2TokenSource {
       typeof body?.error === 'string' ? ` (${body.error.replace(/[^\w.-]/g, '').slice(0, 60)})` : '';
     const what = `token endpoint ${this.target} answered ${status}${code}`;
     if (status === 408 || status === 425 || status === 429 || status >= 500) throw retryLater(what);
-    throw rejectPermanently(`${what}: the client credentials were not accepted`);
+    const reason = `${what}: the client credentials were not accepted — check auth.clientId, auth.clientSecret and auth.scope`;
+    this.refused = { reason, until: this.settings.now() + REFUSAL_PAUSE_MS };
+    throw retryLater(reason, { retryAfterSeconds: REFUSAL_PAUSE_MS / 1000 });
   }
 }
 
