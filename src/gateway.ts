@@ -10,7 +10,7 @@ import type { AdapterInstance, AdapterManifest } from './adapter-contract.js';
 import { AttachmentStore } from './attachments.js';
 import type { GatewayConfig } from './config/types.js';
 import { AmtError, isAmtError } from './errors.js';
-import { createApp } from './http/app.js';
+import { createApp, type RouteMappingHealth } from './http/app.js';
 import { createIdentityVerifier } from './identity/intake.js';
 import { createMappingPool, type MappingPool, type WarmUpFailure } from './mapping/pool.js';
 import { adapterLogger, createLogger, type Logger } from './observability/log.js';
@@ -109,6 +109,9 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
   const identity = await createIdentityVerifier(config, store, { logger });
   logBrokenMappings(config, (await warm) ?? [], logger);
   let shuttingDown = false;
+  // Not asked while stopping: the mapping threads are being closed, which is not a broken mapping.
+  const mappingHealth = async (): Promise<RouteMappingHealth[]> =>
+    shuttingDown ? [] : routeMappingHealth(config, loadMapping);
   const app = createApp({
     identity,
     config,
@@ -123,15 +126,19 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
     adapters,
     status,
     scheduler: jobs.scheduler,
+    mappingHealth,
     readiness: async () => {
+      // A route whose mapping does not compile leaves the gateway ready: the other routes work,
+      // and that route's applications are kept as dead letters for a replay. The check names it.
+      const mappings = mappingsCheck(await mappingHealth());
       try {
         await store.ping();
         return {
           ready: !shuttingDown,
-          checks: { store: 'ok', config: 'ok', ...(shuttingDown ? { shutdown: 'draining' } : {}) },
+          checks: { store: 'ok', config: 'ok', mappings, ...(shuttingDown ? { shutdown: 'draining' } : {}) },
         };
       } catch (err) {
-        return { ready: false, checks: { store: (err as Error).message, config: 'ok' } };
+        return { ready: false, checks: { store: (err as Error).message, config: 'ok', mappings } };
       }
     },
   });
@@ -203,6 +210,36 @@ function gatewayRouter(config: GatewayConfig): Router {
 /** The mapping files of the configured routes (status notice routes never map). */
 function mappingFiles(config: GatewayConfig): string[] {
   return config.routes.flatMap((route) => (route.mapping === undefined ? [] : [route.mapping]));
+}
+
+/**
+ * Whether each mapped route's mapping compiles now. The compiled mappings are cached and their
+ * files looked at again at most once a second, so a file fixed (or broken) without a restart
+ * shows here within a second, and asking costs no more than a `stat` per file.
+ */
+async function routeMappingHealth(
+  config: GatewayConfig,
+  loadMapping: (file: string) => Promise<MappingStep>,
+): Promise<RouteMappingHealth[]> {
+  const files = [...new Set(mappingFiles(config))];
+  const compiles = await Promise.all(
+    files.map((file) =>
+      loadMapping(file).then(
+        () => true,
+        () => false,
+      ),
+    ),
+  );
+  const broken = new Set(files.filter((_, i) => !compiles[i]));
+  return config.routes.flatMap((route) =>
+    route.mapping === undefined ? [] : [{ route: route.id, compiles: !broken.has(route.mapping) }],
+  );
+}
+
+function mappingsCheck(health: readonly RouteMappingHealth[]): string {
+  const broken = health.filter((h) => !h.compiles).map((h) => h.route);
+  if (broken.length === 0) return 'ok';
+  return `the mapping of route ${broken.join(', ')} does not compile: its applications become dead letters (amtsbote check names the problems)`;
 }
 
 /**

@@ -238,6 +238,41 @@ describe('gateway start with a mapping that does not compile', function () {
         path: `${broken}:4`,
         message: 'rules[0] (to: name): unknown key "frm" (did you mean from?)',
       });
+
+      // Ready (the other route works), but readiness and a gauge name the route, until the file is fixed.
+      const readiness = async () => {
+        const response = await fetch(`${gateway.url}/health/ready`);
+        const text = await response.text();
+        assertMatchesOpenApi({
+          method: 'GET',
+          path: '/health/ready',
+          status: response.status,
+          headers: response.headers,
+          text,
+        });
+        const body = JSON.parse(text) as Json;
+        return { status: response.status, mappings: body.checks.mappings as string };
+      };
+      const gauge = async () =>
+        (await (await fetch(`${gateway.url}/metrics`)).text())
+          .split('\n')
+          .filter((line) => line.startsWith('amtsbote_route_mapping_broken{'));
+      expect(await readiness()).to.deep.equal({
+        status: 200,
+        mappings:
+          'the mapping of route parken does not compile: its applications become dead letters (amtsbote check names the problems)',
+      });
+      expect(await gauge()).to.deep.equal(['amtsbote_route_mapping_broken{route="parken"} 1']);
+      writeFileSync(
+        broken,
+        'source: { format: json }\ntarget: { format: json }\nrules:\n  - { to: name, from: x }\n',
+      );
+      const fixedBy = Date.now() + 5_000;
+      while ((await readiness()).mappings !== 'ok' && Date.now() < fixedBy) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      expect(await readiness()).to.deep.equal({ status: 200, mappings: 'ok' });
+      expect(await gauge()).to.deep.equal(['amtsbote_route_mapping_broken{route="parken"} 0']);
     } finally {
       await gateway.stop();
     }

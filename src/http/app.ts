@@ -42,6 +42,8 @@ export interface HttpDeps {
   attachments: AttachmentStore;
   logger: Logger;
   metrics: Metrics;
+  /** Each mapped route and whether its mapping compiles now; sampled into a gauge at scrape time. */
+  mappingHealth?: () => Promise<readonly RouteMappingHealth[]>;
   /** Store reachable and config loaded; the caller decides. */
   readiness(): Promise<{ ready: boolean; checks: Record<string, 'ok' | string> }>;
   /** True while draining after SIGTERM: intake answers 503 AMT_SHUTTING_DOWN. */
@@ -59,6 +61,11 @@ export interface HttpDeps {
   /** The scheduler of this process; its jobs appear under `/api/v1/admin/jobs`. */
   scheduler?: Scheduler | undefined;
   now?: () => number;
+}
+
+export interface RouteMappingHealth {
+  readonly route: string;
+  readonly compiles: boolean;
 }
 
 type Method = 'get' | 'post';
@@ -149,7 +156,7 @@ export function createApp(deps: HttpDeps): RequestListener {
   });
   resource('/health/live', { get: [live] });
   resource('/health/ready', { get: [ready(() => deps.readiness(), deps.logger)] });
-  resource('/metrics', { get: [metricsEndpoint(deps.store, deps.metrics, deps.logger)] });
+  resource('/metrics', { get: [metricsEndpoint(deps.store, deps.metrics, deps.logger, deps.mappingHealth)] });
 
   if (deps.scheduler) {
     app.use(

@@ -3,6 +3,7 @@ import type { RequestHandler } from 'express';
 import type { Logger } from '../observability/log.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { MessageStatus, Store } from '../store/types.js';
+import type { RouteMappingHealth } from './app.js';
 
 export const live: RequestHandler = (_req, res) => {
   res.json({ status: 'live' });
@@ -26,9 +27,17 @@ export function ready(
   };
 }
 
-/** Samples the queue depth at scrape time, so the gauge costs nothing between scrapes. */
-export function metricsEndpoint(store: Store, metrics: Metrics, logger: Logger): RequestHandler {
+/** Samples the queue depth and the routes' mappings at scrape time, so the gauges cost nothing between scrapes. */
+export function metricsEndpoint(
+  store: Store,
+  metrics: Metrics,
+  logger: Logger,
+  mappingHealth?: () => Promise<readonly RouteMappingHealth[]>,
+): RequestHandler {
   return async (_req, res) => {
+    for (const { route, compiles } of (await mappingHealth?.()) ?? []) {
+      metrics.routeMappingBroken.set({ route }, compiles ? 0 : 1);
+    }
     try {
       const stats = await store.stats();
       for (const [status, count] of Object.entries(stats.byStatus) as [MessageStatus, number][]) {

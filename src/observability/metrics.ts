@@ -11,6 +11,7 @@ export interface Metrics {
   readonly deliveryDuration: Histogram<'adapter'>;
   readonly queueDepth: Gauge<'status'>;
   readonly deadLettersTotal: Counter<'adapter'>;
+  readonly routeMappingBroken: Gauge<'route'>;
   readonly storeCommitWait: Histogram;
   readonly storeCommitDuration: Histogram;
   readonly storeCommitItems: Histogram<'kind'>;
@@ -66,6 +67,12 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
       name: 'amtsbote_dead_letters_total',
       help: 'Messages that became dead letters, by adapter instance.',
       labelNames: ['adapter'],
+      registers: [registry],
+    }),
+    routeMappingBroken: new Gauge({
+      name: 'amtsbote_route_mapping_broken',
+      help: "1 while a route's mapping file does not compile (its applications become dead letters), else 0; sampled at scrape time.",
+      labelNames: ['route'],
       registers: [registry],
     }),
     storeCommitWait: new Histogram({
