@@ -56,20 +56,25 @@ export function parseConfig(text: string, options: LoadOptions & { source?: stri
   const baseDir = options.source ? path.dirname(options.source) : process.cwd();
   const substituted = substituteSecrets(doc, options.env ?? process.env, baseDir, secretProblems);
   const raw = plainValue(doc);
+  const unresolved = secretProblems.map((p) => p.path);
   const validate = (): GatewayConfig =>
-    validateConfig(raw, { manifests: options.manifests, baseDir, source: options.source, substituted });
+    validateConfig(raw, {
+      manifests: options.manifests,
+      baseDir,
+      source: options.source,
+      substituted,
+      unresolved,
+    });
   if (secretProblems.length === 0) return validate();
-  // Missing secrets are reported with whatever else is wrong, so one run of `check` shows it all;
-  // what the empty stand-ins for the missing values cause at their own paths is left out.
+  // Missing secrets are reported with whatever else is wrong, so one run of `check` shows it all
+  // (a CI job checks a configuration without the production secrets); what the empty stand-ins
+  // for the missing values cause at their own paths is left out.
   const others: Problem[] = [];
   try {
     validate();
   } catch (err) {
-    if (!isAmtError(err)) throw err;
-    const missing = secretProblems.map((p) => p.path);
-    others.push(
-      ...err.problems.filter((p) => !missing.some((m) => p.path === m || p.path.startsWith(`${m}/`))),
-    );
+    // A stand-in may trip code that expects a real value; the missing secret is the problem then.
+    if (isAmtError(err)) others.push(...err.problems.filter((p) => !isUnder(p.path, unresolved)));
   }
   throw new AmtError(
     'AMT_CONFIG_SECRET_MISSING',
@@ -86,6 +91,16 @@ interface ValidateOptions {
   readonly source: string | undefined;
   /** Paths whose text came from one `${…}` and nothing else (see `substituteSecrets`). */
   readonly substituted?: ReadonlySet<string>;
+  /**
+   * Paths of `${…}` references that could not be resolved and hold empty stand-ins: what the
+   * schema says about them does not keep the consistency checks from running.
+   */
+  readonly unresolved?: readonly string[];
+}
+
+/** True when `at` is one of `roots` or lies below one. */
+function isUnder(at: string, roots: readonly string[]): boolean {
+  return roots.some((root) => at === root || at.startsWith(`${root}/`));
 }
 
 const validatorCache = new WeakMap<readonly AdapterManifest[], ReturnType<Ajv2020['compile']>>();
@@ -113,9 +128,11 @@ export function validateConfig(raw: unknown, options: ValidateOptions): GatewayC
     valid = validate(data);
   }
   if (!valid) {
-    throw new AmtError('AMT_CONFIG_INVALID', 'the configuration does not match its schema', {
-      problems: schemaProblems(validate.errors ?? []),
-    });
+    const problems = schemaProblems(validate.errors ?? []);
+    const unresolved = options.unresolved ?? [];
+    if (unresolved.length === 0 || problems.some((p) => !isUnder(p.path, unresolved))) {
+      throw new AmtError('AMT_CONFIG_INVALID', 'the configuration does not match its schema', { problems });
+    }
   }
   const config = toTyped(data as unknown as RawConfig, options);
   const problems = [

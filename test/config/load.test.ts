@@ -115,16 +115,27 @@ describe('config loader', () => {
     const text = `server:\n  port: \${PORT}\n${valid.replace('adapter: fv', 'adapter: fw')}`;
     const err = problemsOf(() => parseConfig(text, { manifests, env: {} }));
     expect(err.code).to.equal('AMT_CONFIG_SECRET_MISSING');
-    // The empty port fails the schema, which is not reported; consistency is checked only once
-    // the schema holds, so the route's unknown adapter is not listed yet.
-    expect(err.message).to.equal('the configuration references missing secrets');
+    // The empty stand-in for the port fails the schema, which is not reported, and does not keep
+    // the consistency checks from running: the route's unknown adapter is listed at once, so
+    // a check without the production secrets (in CI, say) still shows everything else.
+    expect(err.message).to.equal('the configuration references missing secrets and has other problems');
     expect(err.problems).to.deep.equal([
       { path: '/server/port', message: 'environment variable PORT is not set' },
       { path: '/adapters/fv/config/token', message: 'environment variable FV_TOKEN is not set' },
+      { path: '/routes/0/adapter', message: 'no adapter instance has the id fw' },
     ]);
 
-    // With the port set the schema holds: the route's unknown adapter is listed beside the
-    // missing token.
+    // A schema problem of its own still stops there, as without missing secrets.
+    const schema = problemsOf(() =>
+      parseConfig(text.replace('adapter: fw', 'adapter: fw, colour: blue'), { manifests, env: {} }),
+    );
+    expect(schema.problems).to.deep.equal([
+      { path: '/server/port', message: 'environment variable PORT is not set' },
+      { path: '/adapters/fv/config/token', message: 'environment variable FV_TOKEN is not set' },
+      { path: '/routes/0/colour', message: 'unknown key' },
+    ]);
+
+    // With the port set the route's unknown adapter is listed beside the missing token.
     const consistency = problemsOf(() => parseConfig(text, { manifests, env: { PORT: '8080' } }));
     expect(consistency.code).to.equal('AMT_CONFIG_SECRET_MISSING');
     expect(consistency.message).to.equal(
