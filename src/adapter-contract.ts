@@ -214,6 +214,17 @@ export function rejectPermanently(detail: string, options: { cause?: unknown } =
   return new AmtError('AMT_DELIVERY_REJECTED', detail, options);
 }
 
+/**
+ * Free text from a peer — a problem's `detail`, a SOAP fault's reason — for an error message: on
+ * one line, at most `limit` characters, in double quotes as JSON writes them. Such text may name
+ * an applicant or quote a field, so the gateway's logs mask every quoted part; the message's
+ * history and dead letter keep it whole for the admin API.
+ */
+export function quotePeerText(text: string, limit = 200): string {
+  const flat = text.replace(/[\u0000-\u001f\u007f]+/g, ' ').trim();
+  return JSON.stringify(flat.length > limit ? `${flat.slice(0, limit)}…` : flat);
+}
+
 /** Parses an HTTP `Retry-After` header (seconds or HTTP date) into seconds, if present and sane. */
 export function parseRetryAfter(value: string | undefined | null, now = Date.now()): number | undefined {
   if (value === undefined || value === null || value.trim() === '') return undefined;

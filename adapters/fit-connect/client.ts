@@ -3,7 +3,7 @@
  * turned into the contract's error classes — 429, 5xx and network failures may pass
  * (`retryLater`, honouring `Retry-After`), any other 4xx will not (`rejectPermanently`).
  */
-import { parseRetryAfter, rejectPermanently, retryLater } from '../../src/adapter-contract.js';
+import { parseRetryAfter, quotePeerText, rejectPermanently, retryLater } from '../../src/adapter-contract.js';
 import type { ClientCredentialsTokens } from './token.js';
 
 export interface ApiResponse {
@@ -98,7 +98,7 @@ export class SubmissionApiClient {
 export function classifyFailure(step: string, response: ApiResponse): Error {
   const problem = parseProblem(response.text);
   const what = problem?.title ?? `HTTP ${response.status}`;
-  const detail = problem?.detail ? `: ${problem.detail}` : '';
+  const detail = problem?.detail ? `: ${quotePeerText(problem.detail)}` : '';
   const message = `FIT-Connect ${step} failed with HTTP ${response.status} (${what})${detail}`;
   if (
     response.status === 429 ||

@@ -3,7 +3,7 @@
  * name the target by origin and path only and quote at most a short excerpt of a problem+json
  * answer: query strings, request headers and credentials never reach a message or a cause.
  */
-import { parseRetryAfter, rejectPermanently, retryLater } from '../../src/adapter-contract.js';
+import { parseRetryAfter, quotePeerText, rejectPermanently, retryLater } from '../../src/adapter-contract.js';
 import { isAmtError, type AmtError } from '../../src/errors.js';
 
 /** `https://host:port/path` without user info, query or fragment. */
@@ -78,7 +78,11 @@ export function statusFailure(
 
 const EXCERPT_FIELD_LIMIT = 200;
 
-/** `title — detail` of an RFC 9457 problem (or any JSON object carrying them), shortened. */
+/**
+ * `title — "detail"` of an RFC 9457 problem (or any JSON object carrying them), shortened. The
+ * title names the problem type; the detail is about this occurrence and may quote the
+ * application, so it is quoted (`quotePeerText`) and masked in logs.
+ */
 export function problemExcerpt(contentType: string | undefined, body: Buffer): string | undefined {
   if (!contentType || !/^application\/([\w.+-]*\+)?json\b/i.test(contentType)) return undefined;
   let problem: unknown;
@@ -89,9 +93,12 @@ export function problemExcerpt(contentType: string | undefined, body: Buffer): s
   }
   if (problem === null || typeof problem !== 'object') return undefined;
   const { title, detail } = problem as { title?: unknown; detail?: unknown };
-  const parts = [title, detail]
-    .filter((p): p is string => typeof p === 'string' && p.trim() !== '')
-    .map(shorten);
+  const parts = [
+    ...(typeof title === 'string' && title.trim() !== '' ? [shorten(title)] : []),
+    ...(typeof detail === 'string' && detail.trim() !== ''
+      ? [quotePeerText(detail, EXCERPT_FIELD_LIMIT)]
+      : []),
+  ];
   return parts.length > 0 ? parts.join(' — ') : undefined;
 }
 

@@ -3,6 +3,7 @@
  * patterns. The raw answer is read namespace-aware here rather than trusting the soap package's
  * prefix-stripping parse: the decision retry-or-reject must not depend on a receiver's prefixes.
  */
+import { quotePeerText } from '../../src/adapter-contract.js';
 import { child, parseXml, resolveQName, textOf, type XmlElement } from '../../src/xml/element-tree.js';
 
 export const SOAP11_ENVELOPE = 'http://schemas.xmlsoap.org/soap/envelope/';
@@ -155,5 +156,6 @@ export function classifyFault(
 export function describeFault(fault: SoapFault): string {
   const codes = [fault.code, ...fault.subcodes].filter((c) => c !== '').join(' / ');
   const detail = fault.detailElements.length > 0 ? ` [${fault.detailElements.join(', ')}]` : '';
-  return `SOAP fault ${codes || '(no code)'}: ${fault.reason || '(no reason)'}${detail}`;
+  // The reason is free text that may quote the application: quoted, so logs mask it.
+  return `SOAP fault ${codes || '(no code)'}: ${fault.reason ? quotePeerText(fault.reason) : '(no reason)'}${detail}`;
 }

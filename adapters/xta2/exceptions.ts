@@ -3,7 +3,7 @@
  * as SOAP 1.2 faults whose Detail holds one of the exceptions of XTA-Webservice-Exceptions.xsd with
  * an `errorCode` from the XTA-WS Fehlernummer code list (9000–9101).
  */
-import { parseRetryAfter } from '../../src/adapter-contract.js';
+import { parseRetryAfter, quotePeerText } from '../../src/adapter-contract.js';
 import { XTA } from './metadata.js';
 import { child, parseXml, textOf, type XmlElement } from '../../src/xml/element-tree.js';
 
@@ -93,7 +93,7 @@ export function failureFromFault(body: XmlElement, httpStatus: number | undefine
     const codeText =
       info.code === undefined ? '' : ` ${info.code}${info.codeName ? ` (${info.codeName})` : ''}`;
     return new XtaFailure(
-      `XTA ${info.name}${codeText}: ${reason || 'no reason given'}${status}`,
+      `XTA ${info.name}${codeText}: ${reason ? quotePeerText(reason) : 'no reason given'}${status}`,
       retryable,
       info,
     );
@@ -102,7 +102,7 @@ export function failureFromFault(body: XmlElement, httpStatus: number | undefine
   const local = codeValue.slice(codeValue.indexOf(':') + 1);
   const retryable = local === 'Receiver' || local === 'Server';
   return new XtaFailure(
-    `SOAP fault ${codeValue || '(no code)'}: ${reason || 'no reason given'}${status}`,
+    `SOAP fault ${codeValue || '(no code)'}: ${reason ? quotePeerText(reason) : 'no reason given'}${status}`,
     retryable,
   );
 }
