@@ -458,7 +458,7 @@ export function withGroupCommit(store: Store, options: GroupCommitOptions = {}):
     runningJobRuns: (job) => store.runningJobRuns(job),
     lastJobOccurrence: (job) => store.lastJobOccurrence(job),
     purgePayloads: (filter, now) => store.purgePayloads(filter, now),
-    isAttachmentReferenced: (sha256) => store.isAttachmentReferenced(sha256),
+    referencedAttachments: (sha256s) => store.referencedAttachments(sha256s),
     deadLetterCounts: (since) => store.deadLetterCounts(since),
   };
 }

@@ -17,6 +17,7 @@ import {
   toJobRun,
   type JobRunRow,
 } from './job-runs.js';
+import { checkLookup } from './records.js';
 import {
   PURGED_PAYLOAD,
   type DeadLetterCount,
@@ -195,9 +196,14 @@ export async function purgePayloads(query: Query, filter: PurgeFilter, now: numb
   return { purged: rows[0]?.purged ?? 0, unreferencedAttachments: [...(rows[0]?.unreferenced ?? [])].sort() };
 }
 
-export async function isAttachmentReferenced(query: Query, sha256: string): Promise<boolean> {
-  const { rowCount } = await query('SELECT 1 FROM message_attachments WHERE sha256 = $1 LIMIT 1', [sha256]);
-  return (rowCount ?? 0) > 0;
+export async function referencedAttachments(query: Query, sha256s: readonly string[]): Promise<Set<string>> {
+  checkLookup(sha256s);
+  if (sha256s.length === 0) return new Set();
+  const { rows } = await query<{ sha256: string }>(
+    'SELECT DISTINCT sha256 FROM message_attachments WHERE sha256 = ANY($1::text[])',
+    [[...sha256s]],
+  );
+  return new Set(rows.map((r) => r.sha256));
 }
 
 export async function deadLetterCounts(query: Query, since: number): Promise<DeadLetterCount[]> {

@@ -678,8 +678,8 @@ export class PostgresStore implements Store {
     return jobs.purgePayloads(this.onPool, filter, now);
   }
 
-  async isAttachmentReferenced(sha256: string): Promise<boolean> {
-    return jobs.isAttachmentReferenced(this.onPool, sha256);
+  async referencedAttachments(sha256s: readonly string[]): Promise<Set<string>> {
+    return jobs.referencedAttachments(this.onPool, sha256s);
   }
 
   async deadLetterCounts(since: number): Promise<DeadLetterCount[]> {

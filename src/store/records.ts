@@ -1,5 +1,5 @@
 /** Records both stores build the same way. */
-import type { AttachmentRef, MessageRecord, NewMessage } from './types.js';
+import { MAX_ATTACHMENT_LOOKUP, type AttachmentRef, type MessageRecord, type NewMessage } from './types.js';
 
 /** The same shape whether built from input or read back: `purpose` only when there is one. */
 export function attachmentRef(a: AttachmentRef): AttachmentRef {
@@ -33,4 +33,13 @@ export function newMessageRecord(m: NewMessage): MessageRecord {
     createdAt: m.receivedAt,
     updatedAt: m.receivedAt,
   };
+}
+
+/** A `referencedAttachments` call asks about at most `MAX_ATTACHMENT_LOOKUP` hashes. */
+export function checkLookup(sha256s: readonly string[]): void {
+  if (sha256s.length > MAX_ATTACHMENT_LOOKUP) {
+    throw new RangeError(
+      `at most ${MAX_ATTACHMENT_LOOKUP} attachment hashes per lookup, not ${sha256s.length}`,
+    );
+  }
 }

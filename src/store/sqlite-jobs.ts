@@ -14,6 +14,7 @@ import {
   toJobRun,
   type JobRunRow,
 } from './job-runs.js';
+import { checkLookup } from './records.js';
 import {
   PURGED_PAYLOAD,
   type DeadLetterCount,
@@ -69,6 +70,9 @@ function prepareStatements(db: Database.Database) {
       VALUES (@id, (SELECT COALESCE(MAX(seq), 0) + 1 FROM message_history WHERE message_id = @id),
         @at, @status, 'purged', @detail)`),
     referenced: p(`SELECT 1 FROM message_attachments WHERE sha256 = ? LIMIT 1`),
+    referencedAmong: p(
+      `SELECT DISTINCT sha256 FROM message_attachments WHERE sha256 IN (SELECT value FROM json_each(?))`,
+    ),
     deadCounts:
       p(`SELECT route_id, COUNT(*) AS dead, SUM(CASE WHEN updated_at >= ? THEN 1 ELSE 0 END) AS dead_since
       FROM messages WHERE status = 'dead' GROUP BY route_id ORDER BY route_id`),
@@ -197,8 +201,11 @@ export function purgePayloads(db: Database.Database, filter: PurgeFilter, now: n
   return { purged: candidates.length, unreferencedAttachments };
 }
 
-export function isAttachmentReferenced(db: Database.Database, sha256: string): boolean {
-  return sql(db).referenced.get(sha256) !== undefined;
+export function referencedAttachments(db: Database.Database, sha256s: readonly string[]): Set<string> {
+  checkLookup(sha256s);
+  if (sha256s.length === 0) return new Set();
+  const rows = sql(db).referencedAmong.all(JSON.stringify(sha256s)) as { sha256: string }[];
+  return new Set(rows.map((r) => r.sha256));
 }
 
 export function deadLetterCounts(db: Database.Database, since: number): DeadLetterCount[] {

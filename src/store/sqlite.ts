@@ -518,8 +518,8 @@ export class SqliteStore implements Store {
     return this.write(() => jobs.purgePayloads(this.db, filter, now));
   }
 
-  async isAttachmentReferenced(sha256: string): Promise<boolean> {
-    return guard(() => jobs.isAttachmentReferenced(this.db, sha256));
+  async referencedAttachments(sha256s: readonly string[]): Promise<Set<string>> {
+    return guard(() => jobs.referencedAttachments(this.db, sha256s));
   }
 
   async deadLetterCounts(since: number): Promise<DeadLetterCount[]> {

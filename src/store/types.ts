@@ -277,8 +277,11 @@ export interface Store {
    * Returns how many were purged and the attachment hashes no message references any more.
    */
   purgePayloads(filter: PurgeFilter, now: number): Promise<PurgeResult>;
-  /** True while any message references the attachment content with this SHA-256. */
-  isAttachmentReferenced(sha256: string): Promise<boolean>;
+  /**
+   * Which of these attachment hashes (SHA-256) some message references now; one query however
+   * many are asked (at most `MAX_ATTACHMENT_LOOKUP` at a time).
+   */
+  referencedAttachments(sha256s: readonly string[]): Promise<Set<string>>;
   /** Dead letters per route: how many are dead now and how many of those died at or after `since`. */
   deadLetterCounts(since: number): Promise<DeadLetterCount[]>;
 
@@ -391,6 +394,9 @@ export interface JobRunOutcome {
  * The pipeline records none for a delivery whose receiver answered a longer one.
  */
 export const MAX_REMOTE_REFERENCE_LENGTH = 500;
+
+/** The most hashes `Store.referencedAttachments` is asked about at once. */
+export const MAX_ATTACHMENT_LOOKUP = 1000;
 
 /** The payload a purged message keeps: valid JSON, recognisable, never an application. */
 export const PURGED_PAYLOAD = '{"amtsbote":"purged"}';

@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import { createHash } from 'node:crypto';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
@@ -14,7 +15,12 @@ import { retentionPurgeTask } from '../../src/scheduler/builtin/retention-purge.
 import { jobMetrics } from '../../src/scheduler/metrics.js';
 import type { JobContext } from '../../src/scheduler/types.js';
 import { SqliteStore } from '../../src/store/sqlite.js';
-import { PURGED_PAYLOAD, type AttachmentRef, type JobRun } from '../../src/store/types.js';
+import {
+  MAX_ATTACHMENT_LOOKUP,
+  PURGED_PAYLOAD,
+  type AttachmentRef,
+  type JobRun,
+} from '../../src/store/types.js';
 
 const DAY = 24 * 60 * 60 * 1000;
 const NOW = Date.parse('2026-06-01T04:00:00Z');
@@ -158,6 +164,41 @@ describe('built-in jobs', () => {
       const files: string[] = [];
       for await (const file of attachments.storedFiles()) files.push(file.sha256);
       expect(files.sort()).to.deep.equal([recentLeftOver.sha256, inUse.sha256].sort());
+    });
+
+    it('asks the store about files a chunk at a time, not one query per file', async () => {
+      const old = NOW - 2 * DAY;
+      const refs: AttachmentRef[] = [];
+      for (let i = 0; i < 1_505; i++) {
+        // Written straight into place: the sweep reads only names and times.
+        const sha256 = createHash('sha256').update(`file ${i}`).digest('hex');
+        fs.mkdirSync(path.dirname(attachments.pathOf(sha256)), { recursive: true });
+        fs.writeFileSync(attachments.pathOf(sha256), `file ${i}`);
+        fs.utimesSync(attachments.pathOf(sha256), old / 1000, old / 1000);
+        refs.push({ sha256, size: 7, filename: 'nachweis.pdf', mediaType: 'application/pdf' });
+      }
+      const orphans = refs.slice(1_500);
+      for (let i = 0; i < 1_500; i += 100) {
+        await finalMessage('delivered', NOW - DAY, { attachments: refs.slice(i, i + 100) });
+      }
+      const asked: number[] = [];
+      const counting = Object.create(store) as SqliteStore;
+      counting.referencedAttachments = (sha256s) => {
+        asked.push(sha256s.length);
+        return store.referencedAttachments(sha256s);
+      };
+      const task = retentionPurgeTask(
+        { days: 30 },
+        { store: counting, attachments, logger: quiet, now: () => NOW },
+      );
+      await task(context());
+      // Two chunks for the 1,505 files; each orphan is then checked on its own before and after
+      // it is moved aside (removeUnlessUsed), since a new message may take it meanwhile.
+      expect(asked.filter((size) => size > 1)).to.deep.equal([MAX_ATTACHMENT_LOOKUP, 505]);
+      expect(asked.filter((size) => size === 1)).to.have.length(2 * orphans.length);
+      for (const ref of orphans) expect(fs.existsSync(attachments.pathOf(ref.sha256))).to.equal(false);
+      expect(fs.existsSync(attachments.pathOf(refs[0]!.sha256))).to.equal(true);
+      expect(fs.existsSync(attachments.pathOf(refs[1_499]!.sha256))).to.equal(true);
     });
 
     it('purges only the routes named, in batches, reporting progress', async () => {

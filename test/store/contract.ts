@@ -51,7 +51,7 @@ import type {
   Outcome,
   Store,
 } from '../../src/store/types.js';
-import { MAX_REMOTE_REFERENCE_LENGTH, PURGED_PAYLOAD } from '../../src/store/types.js';
+import { MAX_ATTACHMENT_LOOKUP, MAX_REMOTE_REFERENCE_LENGTH, PURGED_PAYLOAD } from '../../src/store/types.js';
 
 const T0 = 1_750_000_000_000;
 const LEASE = 30_000;
@@ -1634,8 +1634,8 @@ export function describeStoreContract(
         expect((await store.getMessage(recent.id))?.payload).to.equal(recent.payload);
         expect((await store.getMessage(pending.id))?.payload).to.equal(pending.payload);
 
-        expect(await store.isAttachmentReferenced(SHARED)).to.equal(true);
-        expect(await store.isAttachmentReferenced(OWN)).to.equal(false);
+        expect(await store.referencedAttachments([OWN, SHARED, SHARED])).to.deep.equal(new Set([SHARED]));
+        expect(await store.referencedAttachments([])).to.deep.equal(new Set());
         expect(await store.purgePayloads({ before: T0 + 1000, limit: 10 }, T0 + 9500)).to.deep.equal({
           purged: 0,
           unreferencedAttachments: [],
@@ -1644,7 +1644,23 @@ export function describeStoreContract(
           purged: 1,
           unreferencedAttachments: [SHARED],
         });
-        expect(await store.isAttachmentReferenced(SHARED)).to.equal(false);
+        expect(await store.referencedAttachments([SHARED])).to.deep.equal(new Set());
+      });
+
+      it('tells in one call which of up to MAX_ATTACHMENT_LOOKUP hashes are referenced', async () => {
+        const hashes = Array.from({ length: MAX_ATTACHMENT_LOOKUP }, (_, i) =>
+          i.toString(16).padStart(64, 'c'),
+        );
+        await deliverOne({ attachments: [attachment(hashes[7]!), attachment(hashes[998]!)] }, T0 + 10);
+        await deliverOne({ attachments: [attachment(hashes[7]!)] }, T0 + 20);
+        expect(await store.referencedAttachments(hashes)).to.deep.equal(new Set([hashes[7], hashes[998]]));
+        let refused: unknown;
+        try {
+          await store.referencedAttachments([...hashes, SHARED]);
+        } catch (err) {
+          refused = err;
+        }
+        expect(refused).to.be.instanceOf(RangeError);
       });
 
       it('purges oldest first, up to the limit, only of the routes named', async () => {

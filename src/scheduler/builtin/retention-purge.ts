@@ -12,7 +12,7 @@
  * and the deletion left.
  */
 import type { AttachmentStore } from '../../attachments.js';
-import type { Store } from '../../store/types.js';
+import { MAX_ATTACHMENT_LOOKUP, type Store } from '../../store/types.js';
 import type { JobTask, SchedulerLogger } from '../types.js';
 import type { RetentionPurgeOptions } from './options.js';
 
@@ -55,13 +55,26 @@ export function retentionPurgeTask(options: RetentionPurgeOptions, deps: Retenti
     }
     // Files no message references at all: left by an intake that failed after its files were
     // written, or by a purge that stopped between its commit and the deletion.
+    // The store is asked about a chunk of files at once: one query per chunk, not per file.
     const unusedBefore = now() - unreferencedFileMs;
     let unreferencedDeleted = 0;
+    let chunk: string[] = [];
+    const sweep = async (): Promise<void> => {
+      const referenced = chunk.length === 0 ? new Set() : await deps.store.referencedAttachments(chunk);
+      for (const sha256 of chunk) {
+        if (!referenced.has(sha256) && (await deleteIfUnreferenced(sha256, deps, unusedBefore))) {
+          unreferencedDeleted += 1;
+        }
+      }
+      chunk = [];
+    };
     for await (const file of deps.attachments.storedFiles()) {
       signal.throwIfAborted();
       if (file.modifiedMs >= unusedBefore) continue;
-      if (await deleteIfUnreferenced(file.sha256, deps, unusedBefore)) unreferencedDeleted += 1;
+      chunk.push(file.sha256);
+      if (chunk.length === MAX_ATTACHMENT_LOOKUP) await sweep();
     }
+    await sweep();
     deps.logger.info('retention purge done', {
       purged,
       attachmentFilesDeleted: filesDeleted,
@@ -80,7 +93,7 @@ async function deleteIfUnreferenced(
 ): Promise<boolean> {
   return deps.attachments.removeUnlessUsed(
     sha256,
-    () => deps.store.isAttachmentReferenced(sha256),
+    async () => (await deps.store.referencedAttachments([sha256])).has(sha256),
     freshAfter,
   );
 }
