@@ -15,12 +15,21 @@ interface CacheEntry {
   /** inode, size and mtime of the file when it was read. */
   readonly signature: string;
   checkedAt: number;
+  /** When compiling failed, if it did. */
+  failedAt?: number;
 }
 
 const cache = new Map<string, CacheEntry>();
 
 /** How long a compiled mapping is used before its file is looked at again. */
 const RECHECK_MS = 1000;
+/**
+ * How long a failure is kept for a file that has not changed. Compiling takes tens of
+ * milliseconds of the main thread; a route whose mapping does not compile would otherwise pay
+ * them for every claim of its applications and every readiness probe, and stall intake for all.
+ * Retried after a while all the same: the cause may lie outside the file (its permissions, say).
+ */
+const FAILED_RETRY_MS = 10_000;
 
 function signatureOf(file: string): string {
   try {
@@ -37,7 +46,8 @@ const preloaded = new WeakSet<CompiledMapping>();
  * Compiles (once per absolute path) and returns a mapping, with its XSD schema sets compiled too
  * unless `schemas: false` (a caller that only needs the definition, e.g. the worker pool on the
  * main thread). A file changed on disk is compiled again (looked at no more than once a second),
- * so a fixed mapping is used by the next delivery and by replays without a restart. Throws
+ * so a fixed mapping is used by the next delivery and by replays without a restart; a file that
+ * failed is not compiled again until it changes, or for ten seconds. Throws
  * AmtError `AMT_MAPPING_COMPILE_FAILED` whose problems name `file:line` and the rule.
  */
 export async function loadMapping(
@@ -58,15 +68,19 @@ function compiledMapping(file: string): Promise<CompiledMapping> {
   const known = cache.get(key);
   if (known !== undefined && now - known.checkedAt < RECHECK_MS) return known.compiled;
   const signature = signatureOf(key);
-  if (known !== undefined && known.signature === signature) {
+  if (
+    known !== undefined &&
+    known.signature === signature &&
+    (known.failedAt === undefined || now - known.failedAt < FAILED_RETRY_MS)
+  ) {
     known.checkedAt = now;
     return known.compiled;
   }
   const compiled = Promise.resolve().then(() => toCompiledMapping(compileMappingFile(key)));
   const entry: CacheEntry = { compiled, signature, checkedAt: now };
-  // A file that failed to compile is compiled afresh next time (it may have been fixed).
+  // A file that failed to compile is compiled afresh once it changes (it may have been fixed).
   compiled.catch(() => {
-    if (cache.get(key) === entry) cache.delete(key);
+    entry.failedAt = Date.now();
   });
   cache.set(key, entry);
   return compiled;
