@@ -47,7 +47,7 @@ const preloaded = new WeakSet<CompiledMapping>();
  * unless `schemas: false` (a caller that only needs the definition, e.g. the worker pool on the
  * main thread). A file changed on disk is compiled again (looked at no more than once a second),
  * so a fixed mapping is used by the next delivery and by replays without a restart; a file that
- * failed is not compiled again until it changes, or for ten seconds. Throws
+ * failed is compiled again as soon as it changes, and otherwise not for ten seconds. Throws
  * AmtError `AMT_MAPPING_COMPILE_FAILED` whose problems name `file:line` and the rule.
  */
 export async function loadMapping(
@@ -66,7 +66,10 @@ function compiledMapping(file: string): Promise<CompiledMapping> {
   const key = path.resolve(file);
   const now = Date.now();
   const known = cache.get(key);
-  if (known !== undefined && now - known.checkedAt < RECHECK_MS) return known.compiled;
+  // A file that failed is looked at on every call (a stat): its fix is used at once.
+  if (known !== undefined && known.failedAt === undefined && now - known.checkedAt < RECHECK_MS) {
+    return known.compiled;
+  }
   const signature = signatureOf(key);
   if (
     known !== undefined &&
