@@ -129,7 +129,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
     mappingHealth,
     readiness: async () => {
       // A route whose mapping does not compile leaves the gateway ready: the other routes work,
-      // and that route's applications are kept as dead letters for a replay. The check names it.
+      // and that route's applications wait, retried, until the file is fixed. The check names it.
       const mappings = mappingsCheck(await mappingHealth());
       try {
         await store.ping();
@@ -239,30 +239,27 @@ async function routeMappingHealth(
 function mappingsCheck(health: readonly RouteMappingHealth[]): string {
   const broken = health.filter((h) => !h.compiles).map((h) => h.route);
   if (broken.length === 0) return 'ok';
-  return `the mapping of route ${broken.join(', ')} does not compile: its applications become dead letters (amtsbote check names the problems)`;
+  return `the mapping of route ${broken.join(', ')} does not compile: its applications wait until it is fixed (amtsbote check names the problems)`;
 }
 
 /**
  * The gateway still starts with a mapping that does not compile — the other routes keep working —
  * but says so at once, per route: until the file is fixed, that route's applications are
- * accepted and dead-lettered (replay them afterwards). `amtsbote check` refuses such a file.
+ * accepted and retried by the retry policy. `amtsbote check` refuses such a file.
  */
 function logBrokenMappings(config: GatewayConfig, failures: readonly WarmUpFailure[], logger: Logger): void {
   for (const { file, error } of failures) {
     const routes = config.routes.filter(
       (route) => route.mapping !== undefined && path.resolve(route.mapping) === file,
     );
-    logger.error(
-      "a route's mapping does not compile: its applications will be dead-lettered until it is fixed",
-      {
-        routes: routes.map((route) => route.id),
-        mapping: file,
-        error,
-        // Logged errors carry no problems (those of a failed mapping may quote application data);
-        // a compile error's name only places in the mapping file.
-        ...(isAmtError(error) ? { problems: error.problems } : {}),
-      },
-    );
+    logger.error("a route's mapping does not compile: its applications are retried until it is fixed", {
+      routes: routes.map((route) => route.id),
+      mapping: file,
+      error,
+      // Logged errors carry no problems (those of a failed mapping may quote application data);
+      // a compile error's name only places in the mapping file.
+      ...(isAmtError(error) ? { problems: error.problems } : {}),
+    });
   }
 }
 

@@ -260,7 +260,7 @@ describe('gateway start with a mapping that does not compile', function () {
       expect(await readiness()).to.deep.equal({
         status: 200,
         mappings:
-          'the mapping of route parken does not compile: its applications become dead letters (amtsbote check names the problems)',
+          'the mapping of route parken does not compile: its applications wait until it is fixed (amtsbote check names the problems)',
       });
       expect(await gauge()).to.deep.equal(['amtsbote_route_mapping_broken{route="parken"} 1']);
       writeFileSync(

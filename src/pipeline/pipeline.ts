@@ -286,10 +286,19 @@ export class Pipeline {
       });
     }
 
+    let step: MappingStep;
+    try {
+      step = route.mapping ? await this.deps.loadMapping(route.mapping) : passThrough;
+    } catch (err) {
+      // The route's mapping file does not compile: the configuration is at fault, not the
+      // message. It waits, retried by the policy, and goes out once the file is fixed (picked up
+      // without a restart) instead of becoming a dead letter that needs a replay.
+      const info = toErrorInfo(err, 'AMT_MAPPING_COMPILE_FAILED');
+      return this.failure(message, startedAt, info, true, undefined);
+    }
     let body: MappedBody;
     let identity: VerifiedIdentity | undefined;
     try {
-      const step = route.mapping ? await this.deps.loadMapping(route.mapping) : passThrough;
       const context = {
         id: message.id,
         deliveryId: message.deliveryId,

@@ -4,7 +4,7 @@
  */
 import { expect } from 'chai';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
@@ -605,6 +605,31 @@ describe('pipeline', function () {
     expect(log).to.include('AMT_MAPPING_FAILED');
     expect(log).to.include('\\"[redacted]\\" is not a calendar date');
     expect(log).to.not.include('31.02.1971');
+  });
+
+  it('keeps retrying the applications of a route whose mapping does not compile, and delivers them once it is fixed', async () => {
+    const file = path.join(dir, 'xdomea.mapping.yaml');
+    const mapping =
+      'source: { format: json }\ntarget: { format: json }\nrules:\n  - { to: zone, from: application.data.zone }\n';
+    writeFileSync(file, mapping.replace('from:', 'frm:'));
+    // Enough attempts that the test fixes the file before they run out.
+    const patient = {
+      ...config,
+      routes: config.routes.map((r) => (r.mapping ? { ...r, retry: { ...r.retry, maxAttempts: 1000 } } : r)),
+    } as GatewayConfig;
+    startPipeline(patient, undefined, loadMappingStep);
+    const m = await accept(MAPPED_SERVICE, patient);
+    const waiting = await until(async () => {
+      const now = await store.getMessage(m.id);
+      return now?.status === 'retrying' && now.attempts >= 2 ? now : undefined;
+    }, 'a second attempt');
+    // The configuration is at fault, not the application: it waits instead of becoming a dead letter.
+    expect(waiting.lastError?.code).to.equal('AMT_MAPPING_COMPILE_FAILED');
+    expect(deliveries).to.have.length(0);
+    writeFileSync(file, mapping);
+    const done = await until(statusOf(m.id, 'delivered'), 'the delivery after the fix');
+    expect(JSON.parse(String(deliveries[0]?.body.content))).to.deep.equal({ zone: 'A' });
+    expect(done.attempts).to.be.greaterThan(2);
   });
 
   it('gives up after maxAttempts with AMT_RETRIES_EXHAUSTED naming the last error', async () => {
