@@ -103,6 +103,33 @@ routes:
     ]);
   });
 
+  it("check without the secrets still compiles the routes' mappings", async () => {
+    writeFileSync(
+      path.join(dir, 'typo2.mapping.yaml'),
+      'source: { format: json }\ntarget: { format: json }\nrules:\n  - { to: name, frm: x }\n',
+    );
+    const file = path.join(dir, 'secrets.yaml');
+    writeFileSync(
+      file,
+      `dataDir: ${dir}
+tenants: [{ id: a, name: A, ars: '055150000000' }]
+clients: [{ id: portal, keyHash: '\${AMT_CLI_TEST_UNSET_KEY_HASH}', tenants: [a] }]
+adapters: { out: { type: file-drop, config: { directory: ${path.join(dir, 'out')} } } }
+routes:
+  - { id: typo, ars: '05515', service: '99058012104000', adapter: out, mapping: typo2.mapping.yaml }
+`,
+    );
+    const result = await amtsbote('check', '-c', file);
+    expect(result.code).to.equal(1);
+    const lines = result.stderr.trim().split('\n');
+    expect(lines).to.deep.equal([
+      'AMT_CONFIG_SECRET_MISSING: the configuration references missing secrets and has other problems',
+      '  /clients/0/keyHash: environment variable AMT_CLI_TEST_UNSET_KEY_HASH is not set',
+      `  /routes/0/mapping: ${path.join(dir, 'typo2.mapping.yaml')}:4: rules[0] (to: name): unknown key "frm" (did you mean from?)`,
+      `  /routes/0/mapping: ${path.join(dir, 'typo2.mapping.yaml')}:4: rules[0] (to: name): a rule needs a value: from, value, template, uuid, now, jsonata (or default)`,
+    ]);
+  });
+
   it('--version prints the version of the package', async () => {
     const pkg = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string };
     for (const flag of ['--version', '-V']) {

@@ -70,8 +70,9 @@ export function parseConfig(text: string, options: LoadOptions & { source?: stri
   // (a CI job checks a configuration without the production secrets); what the empty stand-ins
   // for the missing values cause at their own paths is left out.
   const others: Problem[] = [];
+  let routes: GatewayConfig['routes'] | undefined;
   try {
-    validate();
+    routes = validate().routes;
   } catch (err) {
     // A stand-in may trip code that expects a real value; the missing secret is the problem then.
     if (isAmtError(err)) others.push(...err.problems.filter((p) => !isUnder(p.path, unresolved)));
@@ -81,8 +82,17 @@ export function parseConfig(text: string, options: LoadOptions & { source?: stri
     others.length === 0
       ? 'the configuration references missing secrets'
       : 'the configuration references missing secrets and has other problems',
-    { problems: [...secretProblems, ...others] },
+    {
+      problems: [...secretProblems, ...others],
+      // What holds besides the secrets, so `check` can compile the routes' mappings all the same.
+      ...(routes === undefined ? {} : { details: { routes } satisfies MissingSecretsDetails }),
+    },
   );
+}
+
+/** `details` of `AMT_CONFIG_SECRET_MISSING` when nothing but the secrets is wrong. */
+export interface MissingSecretsDetails {
+  readonly routes: GatewayConfig['routes'];
 }
 
 interface ValidateOptions {
