@@ -127,20 +127,29 @@ export function registerAdminCommands(program: Command): void {
   withConnection(
     program
       .command('replay')
-      .description('replay dead letters with the current mapping and target')
+      .description(
+        'replay dead letters, or send messages waiting for their next retry now, with the current mapping and target',
+      )
       .argument('[ids...]', 'message ids')
       .option('--dead-letters', 'replay every dead letter (optionally narrowed by --tenant/--service)')
+      .option(
+        '--retrying',
+        'send every message waiting for its next retry now (optionally narrowed likewise)',
+      )
       .option('--tenant <id>')
       .option('--service <key>'),
   ).action(
     async (
       ids: string[],
-      opts: AdminOptions & { deadLetters?: boolean; tenant?: string; service?: string },
+      opts: AdminOptions & { deadLetters?: boolean; retrying?: boolean; tenant?: string; service?: string },
     ) => {
-      if (ids.length === 0 && !opts.deadLetters) throw new Error('name message ids or use --dead-letters');
+      const selections = [ids.length > 0, opts.deadLetters === true, opts.retrying === true].filter(Boolean);
+      if (selections.length !== 1) throw new Error('name message ids, or use --dead-letters or --retrying');
       const body = opts.deadLetters
         ? { deadLetters: true, tenant: opts.tenant, service: opts.service }
-        : { ids };
+        : opts.retrying
+          ? { retrying: true, tenant: opts.tenant, service: opts.service }
+          : { ids };
       const result = (await adminRequest(opts, 'POST', '/api/v1/admin/replay', body)) as {
         replayed: string[];
         notReplayable: string[];

@@ -13,7 +13,7 @@ export function renderErrorsDoc(): string {
     'letter, in `amtsbote check` output and in logs. "Retry helps" says whether the same operation',
     'may succeed later without a change (the pipeline retries those with backoff). The pipeline also',
     "retries `AMT_MAPPING_COMPILE_FAILED`: the route's mapping file is at fault, not the application,",
-    'which goes out once the file is fixed.',
+    'which goes out at its next retry once the file is fixed.',
     '',
     'This file is generated from `src/errors.ts` by `npm run docs:errors`; a test fails when it is stale.',
     '',

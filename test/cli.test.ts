@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { stringify } from 'yaml';
 import { manifests } from '../adapters/index.js';
-import { freePort, spawnGateway, writeGatewayConfig } from './support/gateway-process.js';
+import { ADMIN_KEY, freePort, spawnGateway, submit, writeGatewayConfig } from './support/gateway-process.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const run = promisify(execFile);
@@ -267,6 +267,47 @@ routes:
       );
     } finally {
       other.close();
+    }
+  });
+
+  it('replay --retrying sends the messages waiting for their next retry now', async () => {
+    const refusing = await freePort(); // nothing listens there: every delivery is retried
+    const port = await freePort();
+    const gatewayDir = mkdtempSync(path.join(dir, 'retrying-'));
+    const config = writeGatewayConfig({ dir: gatewayDir, receiverUrl: `http://127.0.0.1:${refusing}`, port });
+    // The next retry an hour away, so the message stays `retrying` until the replay.
+    writeFileSync(
+      config,
+      readFileSync(config, 'utf8').replace(
+        'retry: { maxAttempts: 50, initialDelay: 50ms, maxDelay: 1s }',
+        'retry: { maxAttempts: 50, initialDelay: 1h, maxDelay: 1h }',
+      ),
+    );
+    expect(readFileSync(config, 'utf8')).to.include('initialDelay: 1h');
+    const gateway = await spawnGateway(config, port);
+    try {
+      const env = { AMTSBOTE_ADMIN_KEY: ADMIN_KEY, AMTSBOTE_URL: gateway.url };
+      const both = await amtsboteWithEnv(env, 'replay', 'some-id', '--retrying');
+      expect(both.code).to.equal(1);
+      expect(both.stderr).to.include('name message ids, or use --dead-letters or --retrying');
+      const id = await submit(gateway.url, 'CLI-RETRY-1');
+      const admin = { authorization: `Bearer ${ADMIN_KEY}` };
+      for (let waited = 0; ; waited += 50) {
+        const status = (
+          (await (await fetch(`${gateway.url}/api/v1/admin/messages/${id}`, { headers: admin })).json()) as {
+            status: string;
+          }
+        ).status;
+        if (status === 'retrying') break;
+        if (waited > 10_000) throw new Error(`still ${status}`);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      const replayed = await amtsboteWithEnv(env, 'replay', '--retrying', '--json');
+      expect(replayed.code, replayed.stderr).to.equal(0);
+      expect(JSON.parse(replayed.stdout)).to.deep.equal({ replayed: [id], notReplayable: [] });
+    } finally {
+      gateway.child.kill('SIGTERM');
+      await gateway.exited;
     }
   });
 

@@ -23,7 +23,10 @@ export interface AdminDeps {
 const STATUSES: readonly MessageStatus[] = ['received', 'delivering', 'retrying', 'delivered', 'dead'];
 const DEFAULT_LIMIT = 50;
 const MAX_LIMIT = 500;
-/** Most dead letters one `{deadLetters: true}` replay moves; the operator repeats the call for more. */
+/**
+ * Most messages one `{deadLetters: true}` or `{retrying: true}` replay moves; the operator
+ * repeats the call for more.
+ */
 export const MAX_REPLAY = 10_000;
 /** An ISO 8601 date, or date and time with a zone offset (a time without one would be ambiguous). */
 const ISO_INSTANT = /^\d{4}-\d{2}-\d{2}(?:T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:\d{2}))?$/;
@@ -70,8 +73,19 @@ export function adminHandlers(deps: AdminDeps): AdminHandlers {
         problems: validationProblems(validate.errors),
       });
     }
-    const request = body as { ids: string[] } | { deadLetters: true; tenant?: string; service?: string };
-    const ids = 'ids' in request ? request.ids : await deadLetterIds(deps, request.tenant, request.service);
+    const request = body as
+      | { ids: string[] }
+      | { deadLetters: true; tenant?: string; service?: string }
+      | { retrying: true; tenant?: string; service?: string };
+    const ids =
+      'ids' in request
+        ? request.ids
+        : await replayCandidates(
+            deps,
+            'deadLetters' in request ? 'dead' : 'retrying',
+            request.tenant,
+            request.service,
+          );
     const result =
       ids.length === 0
         ? { replayed: [], notReplayable: [] }
@@ -83,8 +97,10 @@ export function adminHandlers(deps: AdminDeps): AdminHandlers {
   return { listMessages, getMessage, listDeadLetters, replay };
 }
 
-async function deadLetterIds(
+/** Ids of dead letters, or of messages waiting for their next retry, up to `MAX_REPLAY`. */
+async function replayCandidates(
   deps: AdminDeps,
+  status: 'dead' | 'retrying',
   tenant: string | undefined,
   service: string | undefined,
 ): Promise<string[]> {
@@ -96,13 +112,17 @@ async function deadLetterIds(
   const ids: string[] = [];
   let cursor: string | undefined;
   do {
-    const page = await deps.store.deadLetters({
+    const filter = {
       tenantIds: tenant === undefined ? undefined : [tenant],
       service,
       limit: Math.min(MAX_LIMIT, MAX_REPLAY - ids.length),
       cursor,
-    });
-    ids.push(...page.items.map((d) => d.message.id));
+    };
+    const page =
+      status === 'dead'
+        ? await deps.store.deadLetters(filter).then((p) => ({ ...p, items: p.items.map((d) => d.message) }))
+        : await deps.store.listMessages({ ...filter, status });
+    ids.push(...page.items.map((m) => m.id));
     cursor = page.nextCursor;
   } while (cursor !== undefined && ids.length < MAX_REPLAY);
   return ids;

@@ -468,7 +468,7 @@ export class PostgresStore implements Store {
       `WITH replayed AS (
          UPDATE messages SET status = 'received', attempts = 0, run_at = $2, last_error = NULL, lease_owner = NULL,
            lease_expires_at = NULL, updated_at = $2, history_seq = history_seq + 1
-         WHERE id = ANY($1::text[]) AND status = 'dead' AND payload <> '${PURGED_PAYLOAD}'
+         WHERE id = ANY($1::text[]) AND status IN ('dead', 'retrying') AND payload <> '${PURGED_PAYLOAD}'
          RETURNING id, history_seq
        ), marked AS (
          UPDATE dead_letters d SET replayed_at = $2, replayed_by = $3

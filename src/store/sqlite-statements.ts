@@ -134,7 +134,7 @@ export function prepareStatements(db: Database.Database) {
       WHERE status = 'delivering' AND lease_owner = @owner RETURNING id`),
     replay: p(`UPDATE messages SET status = 'received', run_at = @now, attempts = 0, last_error = NULL,
         lease_owner = NULL, lease_expires_at = NULL, updated_at = @now
-      WHERE id = @id AND status = 'dead' AND payload <> '${PURGED_PAYLOAD}' RETURNING id`),
+      WHERE id = @id AND status IN ('dead', 'retrying') AND payload <> '${PURGED_PAYLOAD}' RETURNING id`),
     markReplayed: p(`UPDATE dead_letters SET replayed_at = @now, replayed_by = @by
       WHERE message_id = @id AND replayed_at IS NULL`),
     remoteStatus: p(`UPDATE messages SET remote_status = @status, updated_at = @now

@@ -220,7 +220,11 @@ export interface Store {
   /** Gives up leases held by `owner` (graceful shutdown): the messages become due at once. */
   releaseLeases(owner: string, now: number): Promise<number>;
 
-  /** Moves dead letters back to `received`, keeping their delivery id. */
+  /**
+   * Moves dead letters, and messages waiting for their next retry, back to `received`, due at
+   * `now`, keeping their delivery id; their attempts count from 0 again. Purged dead letters and
+   * messages in any other status are `notReplayable`.
+   */
   replay(
     ids: readonly string[],
     now: number,

@@ -36,6 +36,26 @@ describe('http: admin API', () => {
     return id;
   }
 
+  /** An application whose first delivery failed and that waits an hour for its next. */
+  async function retrying(key: string, overrides: Record<string, unknown> = {}): Promise<string> {
+    const id = await submit(key, overrides);
+    const now = Date.now();
+    const claimed = await h.store.claimDue('worker-1', 100, 60_000, now);
+    const applied = await h.store.complete(
+      claimed.map((m) => ({
+        kind: 'retry' as const,
+        messageId: m.id,
+        leaseOwner: 'worker-1',
+        attempt: { startedAt: now, endedAt: now + 3, target: 'dms' },
+        error: { code: 'AMT_DELIVERY_RETRYABLE', message: 'the receiver is down (HTTP 503)' },
+        runAt: now + 3_600_000,
+      })),
+      now + 3,
+    );
+    expect(applied.every(Boolean)).to.equal(true);
+    return id;
+  }
+
   it('lists messages newest first and filters by tenant, service, status and reference', async () => {
     const ms1 = await submit(KEYS.muenster, { reference: 'MS-1' });
     const ms2 = await submit(KEYS.muenster, { reference: 'MS-2' });
@@ -208,6 +228,30 @@ describe('http: admin API', () => {
     expect(none.body).to.deep.equal({ replayed: [], notReplayable: [] });
   });
 
+  it('sends messages waiting for their next retry now, optionally of one tenant', async () => {
+    const dead = await deadLetter();
+    const waiting = await retrying(KEYS.muenster);
+    const waitingBi = await retrying(KEYS.bielefeld, { tenant: BIELEFELD_ARS });
+    const onlyMuenster = await h.request('POST', '/api/v1/admin/replay', {
+      key: KEYS.admin,
+      json: { retrying: true, tenant: 'muenster' },
+    });
+    expect(onlyMuenster.status).to.equal(200);
+    expect(onlyMuenster.body).to.deep.equal({ replayed: [waiting], notReplayable: [] });
+    const now = Date.now();
+    const sent = (await h.store.getMessage(waiting))!;
+    expect(sent.status).to.equal('received');
+    expect(sent.runAt).to.be.at.most(now);
+    expect(sent.attempts).to.equal(0);
+    expect((await h.store.getMessage(waitingBi))!.status).to.equal('retrying');
+    expect((await h.store.getMessage(dead))!.status).to.equal('dead');
+    const rest = await h.request('POST', '/api/v1/admin/replay', {
+      key: KEYS.admin,
+      json: { retrying: true },
+    });
+    expect(rest.body).to.deep.equal({ replayed: [waitingBi], notReplayable: [] });
+  });
+
   it('rejects a malformed replay request', async () => {
     for (const body of [
       {},
@@ -215,6 +259,8 @@ describe('http: admin API', () => {
       { ids: 'abc' },
       { deadLetters: false },
       { ids: ['a'], deadLetters: true },
+      { retrying: false },
+      { retrying: true, deadLetters: true },
     ]) {
       const res = await h.request('POST', '/api/v1/admin/replay', { key: KEYS.admin, json: body });
       expect(res.status, JSON.stringify(body)).to.equal(422);

@@ -871,7 +871,7 @@ export function describeStoreContract(
     });
 
     describe('replay', () => {
-      it('moves only dead letters back to received, keeping the delivery id', async () => {
+      it('moves dead letters back to received, keeping the delivery id, and nothing received or delivered', async () => {
         const deadOne = await killOne({}, T0 + 20);
         const done = await deliverOne({}, T0 + 30);
         const alive = await acceptOne();
@@ -897,6 +897,35 @@ export function describeStoreContract(
         expect((await store.deadLetters({ limit: 10 })).items).to.deep.equal([]);
         expect((await store.getMessage(alive.id))?.status).to.equal('received');
         expect((await store.getMessage(done.id))?.status).to.equal('delivered');
+      });
+
+      it('moves a message waiting for its next retry back to received, due at once', async () => {
+        const m = await acceptOne();
+        await claimOnly('w1', T0 + 1, m.id);
+        const waiting: Outcome = {
+          kind: 'retry',
+          messageId: m.id,
+          leaseOwner: 'w1',
+          attempt: { startedAt: T0 + 2, endedAt: T0 + 9, target: 'fachverfahren' },
+          error: { code: 'AMT_MAPPING_COMPILE_FAILED', message: 'the mapping does not compile' },
+          runAt: T0 + 3_600_000,
+        };
+        expect(await store.complete([waiting], T0 + 10)).to.deep.equal([true]);
+        expect(await store.replay([m.id], T0 + 100, 'ops')).to.deep.equal({
+          replayed: [m.id],
+          notReplayable: [],
+        });
+        expectFields((await store.getMessage(m.id))!, {
+          status: 'received',
+          runAt: T0 + 100,
+          attempts: 0,
+          lastError: undefined,
+          deliveryId: m.deliveryId,
+        });
+        expectFields((await store.history(m.id)).at(-1)!, { event: 'replayed', status: 'received' });
+        const [claimed] = await store.claimDue('w2', 1, LEASE, T0 + 100);
+        expectFields(claimed, { id: m.id, attempts: 1 });
+        expect((await store.attempts(m.id)).map((a) => a.n)).to.deep.equal([1]);
       });
 
       it('keeps numbering attempts after a replay and lists the latest dead letter when it dies again', async () => {
