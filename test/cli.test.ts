@@ -72,11 +72,21 @@ surprise: 1
     expect(result.stderr).to.include('/surprise: unknown key');
   });
 
-  it("check compiles the routes' mappings and names each problem under its route", async () => {
+  /** A mapping file with a typo in its one rule, and what `check` says about it under route 0. */
+  function typoMapping(name: string): string[] {
+    const file = path.join(dir, name);
     writeFileSync(
-      path.join(dir, 'typo.mapping.yaml'),
+      file,
       'source: { format: json }\ntarget: { format: json }\nrules:\n  - { to: name, frm: x }\n',
     );
+    return [
+      `  /routes/0/mapping: ${file}:4: rules[0] (to: name): unknown key "frm" (did you mean from?)`,
+      `  /routes/0/mapping: ${file}:4: rules[0] (to: name): a rule needs a value: from, value, template, uuid, now, jsonata (or default)`,
+    ];
+  }
+
+  it("check compiles the routes' mappings and names each problem under its route", async () => {
+    const typo = typoMapping('typo.mapping.yaml');
     const file = path.join(dir, 'mappings.yaml');
     writeFileSync(
       file,
@@ -97,17 +107,13 @@ routes:
     const lines = result.stderr.trim().split('\n');
     expect(lines[0]).to.equal("AMT_MAPPING_COMPILE_FAILED: a route's mapping does not compile");
     expect(lines.slice(1)).to.deep.equal([
-      `  /routes/0/mapping: ${path.join(dir, 'typo.mapping.yaml')}:4: rules[0] (to: name): unknown key "frm" (did you mean from?)`,
-      `  /routes/0/mapping: ${path.join(dir, 'typo.mapping.yaml')}:4: rules[0] (to: name): a rule needs a value: from, value, template, uuid, now, jsonata (or default)`,
+      ...typo,
       `  /routes/1/mapping: ${path.join(dir, 'absent.mapping.yaml')}: cannot read the file`,
     ]);
   });
 
   it("check without the secrets still compiles the routes' mappings", async () => {
-    writeFileSync(
-      path.join(dir, 'typo2.mapping.yaml'),
-      'source: { format: json }\ntarget: { format: json }\nrules:\n  - { to: name, frm: x }\n',
-    );
+    const typo = typoMapping('typo2.mapping.yaml');
     const file = path.join(dir, 'secrets.yaml');
     writeFileSync(
       file,
@@ -125,8 +131,7 @@ routes:
     expect(lines).to.deep.equal([
       'AMT_CONFIG_SECRET_MISSING: the configuration references missing secrets and has other problems',
       '  /clients/0/keyHash: environment variable AMT_CLI_TEST_UNSET_KEY_HASH is not set',
-      `  /routes/0/mapping: ${path.join(dir, 'typo2.mapping.yaml')}:4: rules[0] (to: name): unknown key "frm" (did you mean from?)`,
-      `  /routes/0/mapping: ${path.join(dir, 'typo2.mapping.yaml')}:4: rules[0] (to: name): a rule needs a value: from, value, template, uuid, now, jsonata (or default)`,
+      ...typo,
     ]);
   });
 

@@ -16,45 +16,47 @@ describe('http: admin API', () => {
     return res.body.id as string;
   }
 
-  /** Arranges a dead letter through the store contract: accept (via HTTP) → claim → dead outcome. */
-  async function deadLetter(overrides: Record<string, unknown> = {}): Promise<string> {
+  /**
+   * Arranges, through the store contract, an application whose first delivery failed: accept
+   * (via HTTP) → claim → a dead outcome, or a retry an hour away.
+   */
+  async function failedOnce(kind: 'dead' | 'retry', overrides: Record<string, unknown>): Promise<string> {
     const id = await submit(overrides.tenant === BIELEFELD_ARS ? KEYS.bielefeld : KEYS.muenster, overrides);
     const now = Date.now();
     const claimed = await h.store.claimDue('worker-1', 100, 60_000, now);
     expect(claimed.map((m) => m.id)).to.include(id);
+    const common = {
+      leaseOwner: 'worker-1',
+      attempt: { startedAt: now, endedAt: now + 3, target: 'dms' },
+    };
     const applied = await h.store.complete(
-      claimed.map((m) => ({
-        kind: 'dead' as const,
-        messageId: m.id,
-        leaseOwner: 'worker-1',
-        attempt: { startedAt: now, endedAt: now + 3, target: 'dms' },
-        error: { code: 'AMT_DELIVERY_REJECTED', message: 'the receiver rejected the application (HTTP 400)' },
-      })),
+      claimed.map((m) =>
+        kind === 'dead'
+          ? {
+              ...common,
+              kind,
+              messageId: m.id,
+              error: {
+                code: 'AMT_DELIVERY_REJECTED',
+                message: 'the receiver rejected the application (HTTP 400)',
+              },
+            }
+          : {
+              ...common,
+              kind,
+              messageId: m.id,
+              error: { code: 'AMT_DELIVERY_RETRYABLE', message: 'the receiver is down (HTTP 503)' },
+              runAt: now + 3_600_000,
+            },
+      ),
       now + 3,
     );
     expect(applied.every(Boolean)).to.equal(true);
     return id;
   }
 
-  /** An application whose first delivery failed and that waits an hour for its next. */
-  async function retrying(key: string, overrides: Record<string, unknown> = {}): Promise<string> {
-    const id = await submit(key, overrides);
-    const now = Date.now();
-    const claimed = await h.store.claimDue('worker-1', 100, 60_000, now);
-    const applied = await h.store.complete(
-      claimed.map((m) => ({
-        kind: 'retry' as const,
-        messageId: m.id,
-        leaseOwner: 'worker-1',
-        attempt: { startedAt: now, endedAt: now + 3, target: 'dms' },
-        error: { code: 'AMT_DELIVERY_RETRYABLE', message: 'the receiver is down (HTTP 503)' },
-        runAt: now + 3_600_000,
-      })),
-      now + 3,
-    );
-    expect(applied.every(Boolean)).to.equal(true);
-    return id;
-  }
+  const deadLetter = (overrides: Record<string, unknown> = {}) => failedOnce('dead', overrides);
+  const retrying = (overrides: Record<string, unknown> = {}) => failedOnce('retry', overrides);
 
   it('lists messages newest first and filters by tenant, service, status and reference', async () => {
     const ms1 = await submit(KEYS.muenster, { reference: 'MS-1' });
@@ -230,8 +232,8 @@ describe('http: admin API', () => {
 
   it('sends messages waiting for their next retry now, optionally of one tenant', async () => {
     const dead = await deadLetter();
-    const waiting = await retrying(KEYS.muenster);
-    const waitingBi = await retrying(KEYS.bielefeld, { tenant: BIELEFELD_ARS });
+    const waiting = await retrying();
+    const waitingBi = await retrying({ tenant: BIELEFELD_ARS });
     const onlyMuenster = await h.request('POST', '/api/v1/admin/replay', {
       key: KEYS.admin,
       json: { retrying: true, tenant: 'muenster' },
