@@ -1,3 +1,5 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { expect } from 'chai';
 import { isAmtError } from '../../src/errors.js';
 import { startFitConnectEmulator, type FitConnectEmulator } from '../../test/peers/fit-connect/emulator.js';
@@ -58,5 +60,28 @@ describe('FIT-Connect access tokens', function () {
     }
     expect(isAmtError(failure) && failure.code).to.equal('AMT_DELIVERY_RETRYABLE');
     expect((failure as Error).message).to.contain('invalid_client');
+  });
+
+  it('passes on an OAuth error code, not free text in its place', async () => {
+    const server = createServer((_req, res) => {
+      res.writeHead(401, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ error: 'Antragstellerin "Erika Mustermann"\nunbekannt' }));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const tokens = new ClientCredentialsTokens({
+        tokenUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}/token`,
+        clientId: client.clientId,
+        clientSecret: 'wrong',
+        timeoutMs: 5000,
+      });
+      const failure = await tokens.get().then(
+        () => undefined,
+        (err: unknown) => err as Error,
+      );
+      expect(failure?.message).to.equal('FIT-Connect token endpoint answered HTTP 401');
+    } finally {
+      server.close();
+    }
   });
 });

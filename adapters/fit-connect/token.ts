@@ -21,6 +21,8 @@ interface CachedToken {
 
 /** Refresh this long before expiry, or after 90 % of the lifetime for short-lived tokens. */
 const REFRESH_MARGIN_MS = 60_000;
+/** What RFC 6749 error codes look like (`invalid_client`, `unauthorized_client`, …). */
+const OAUTH_ERROR_CODE = /^[a-z][a-z0-9_.-]{0,59}$/;
 
 export class ClientCredentialsTokens {
   private cached: CachedToken | undefined;
@@ -93,10 +95,14 @@ export class ClientCredentialsTokens {
   }
 }
 
+/**
+ * The OAuth error code of a refusal (`invalid_client`, …) when it looks like one: the field is
+ * the peer's text, and it goes into the message and the log, where free text could name someone.
+ */
 function oauthError(text: string): string | undefined {
   try {
     const parsed = JSON.parse(text) as { error?: unknown };
-    return typeof parsed.error === 'string' ? parsed.error : undefined;
+    return typeof parsed.error === 'string' && OAUTH_ERROR_CODE.test(parsed.error) ? parsed.error : undefined;
   } catch {
     return undefined;
   }

@@ -49,6 +49,7 @@ describe('http adapter: authentication', () => {
   let validTokens: Set<string>;
   let tokenLifetime: number | undefined;
   let tokenStatus: number;
+  let refusalCode: string;
   let resourceAuthorizations: (string | undefined)[];
   let issued: number;
   const instances: AdapterInstance[] = [];
@@ -92,7 +93,7 @@ describe('http adapter: authentication', () => {
       ) {
         res
           .status(tokenStatus === 200 ? 401 : tokenStatus)
-          .json({ error: 'invalid_client', error_description: `bad ${secret}` });
+          .json({ error: refusalCode, error_description: `bad ${secret}` });
         return;
       }
       const token = `issued-token-${++issued}`;
@@ -128,6 +129,7 @@ describe('http adapter: authentication', () => {
   });
 
   beforeEach(() => {
+    refusalCode = 'invalid_client';
     dir = mkdtempSync(path.join(os.tmpdir(), 'amtsbote-http-auth-'));
     context = fakeContext(dir);
     tokenRequests = [];
@@ -282,6 +284,16 @@ describe('http adapter: authentication', () => {
     const text = leakedText(context, error);
     expect(text).not.to.contain(`${CLIENT_SECRET}-rotated`);
     expect(text).not.to.contain(encodeURIComponent(`${CLIENT_SECRET}-rotated`));
+  });
+
+  it('names the OAuth error code of a refusal, but not free text in its place', async () => {
+    refusalCode = 'Antragstellerin Erika Mustermann ist unbekannt';
+    const instance = adapter({ auth: oauth2({ clientSecret: `${CLIENT_SECRET}-rotated` }) });
+    const error = (await settle(deliver(instance))).error as AmtError;
+    expect(error.message).to.match(
+      /^token endpoint http:\/\/127\.0\.0\.1:\d+\/token answered 401: the client/,
+    );
+    expect(error.message).not.to.contain('Mustermann');
   });
 
   it('does not present refused credentials again for a while, then asks once more', async () => {

@@ -41,6 +41,8 @@ const DEFAULT_LIFETIME_SECONDS = 300;
 /** Renew this long before expiry (at most a tenth of the lifetime) so a token never expires in flight. */
 const RENEW_MARGIN_SECONDS = 30;
 const MAX_TOKEN_RESPONSE_BYTES = 64 * 1024;
+/** What RFC 6749 error codes look like (`invalid_client`, `unauthorized_client`, …). */
+const OAUTH_ERROR_CODE = /^[a-z][a-z0-9_.-]{0,59}$/;
 /** How long refused credentials are not presented again; deliveries meanwhile fail at once. */
 export const REFUSAL_PAUSE_MS = 30_000;
 
@@ -137,9 +139,10 @@ export class OAuth2TokenSource {
       this.refused = undefined;
       return token;
     }
-    // Only the OAuth error code is quoted: descriptions are free text from the peer.
+    // Only an OAuth error code is passed on: descriptions, and whatever else a peer puts in the
+    // place of a code, are free text that could name someone.
     const code =
-      typeof body?.error === 'string' ? ` (${body.error.replace(/[^\w.-]/g, '').slice(0, 60)})` : '';
+      typeof body?.error === 'string' && OAUTH_ERROR_CODE.test(body.error) ? ` (${body.error})` : '';
     const what = `token endpoint ${this.target} answered ${status}${code}`;
     if (status === 408 || status === 425 || status === 429 || status >= 500) throw retryLater(what);
     const reason = `${what}: the client credentials were not accepted — check auth.clientId, auth.clientSecret and auth.scope`;
