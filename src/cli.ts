@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { manifests } from '../adapters/index.js';
 import { composeSchema } from './config/schema.js';
-import { loadConfigFile, type MissingSecretsDetails } from './config/load.js';
+import { loadConfigFile, missingSecretsError, type MissingSecretsDetails } from './config/load.js';
 import type { GatewayConfig } from './config/types.js';
 import { AmtError, isAmtError } from './errors.js';
 import { standaloneAdapterInstances, startGateway } from './gateway.js';
@@ -91,15 +91,7 @@ export function buildProgram(): Command {
         // Checked without the production secrets (in CI, say): the mappings are compiled anyway.
         const details = isAmtError(err) ? (err.details as MissingSecretsDetails | undefined) : undefined;
         if (!isAmtError(err) || err.code !== 'AMT_CONFIG_SECRET_MISSING' || details === undefined) throw err;
-        const mappingProblems = await routeMappingProblems(details.routes);
-        if (mappingProblems.length === 0) throw err;
-        throw new AmtError(
-          'AMT_CONFIG_SECRET_MISSING',
-          'the configuration references missing secrets and has other problems',
-          {
-            problems: [...err.problems, ...mappingProblems],
-          },
-        );
+        throw missingSecretsError(err.problems, await routeMappingProblems(details.routes));
       }
       const problems = await routeMappingProblems(config.routes);
       if (problems.length > 0) {

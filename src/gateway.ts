@@ -111,7 +111,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
   let shuttingDown = false;
   // Not asked while stopping: the mapping threads are being closed, which is not a broken mapping.
   const mappingHealth = async (): Promise<RouteMappingHealth[]> =>
-    shuttingDown ? [] : routeMappingHealth(config, loadMapping);
+    shuttingDown ? [] : await routeMappingHealth(config, loadMapping);
   const app = createApp({
     identity,
     config,
@@ -217,22 +217,21 @@ function mappingFiles(config: GatewayConfig): string[] {
  * files looked at again at most once a second, so a file fixed (or broken) without a restart
  * shows here within a second, and asking costs no more than a `stat` per file.
  */
-async function routeMappingHealth(
+function routeMappingHealth(
   config: GatewayConfig,
   loadMapping: (file: string) => Promise<MappingStep>,
 ): Promise<RouteMappingHealth[]> {
-  const files = [...new Set(mappingFiles(config))];
-  const compiles = await Promise.all(
-    files.map((file) =>
-      loadMapping(file).then(
-        () => true,
-        () => false,
-      ),
+  return Promise.all(
+    config.routes.flatMap(({ id, mapping }) =>
+      mapping === undefined
+        ? []
+        : [
+            loadMapping(mapping).then(
+              () => ({ route: id, compiles: true }),
+              () => ({ route: id, compiles: false }),
+            ),
+          ],
     ),
-  );
-  const broken = new Set(files.filter((_, i) => !compiles[i]));
-  return config.routes.flatMap((route) =>
-    route.mapping === undefined ? [] : [{ route: route.id, compiles: !broken.has(route.mapping) }],
   );
 }
 

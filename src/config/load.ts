@@ -77,16 +77,22 @@ export function parseConfig(text: string, options: LoadOptions & { source?: stri
     // A stand-in may trip code that expects a real value; the missing secret is the problem then.
     if (isAmtError(err)) others.push(...err.problems.filter((p) => !isUnder(p.path, unresolved)));
   }
-  throw new AmtError(
+  // What holds besides the secrets goes along, so `check` can compile the routes' mappings.
+  throw missingSecretsError(secretProblems, others, routes === undefined ? undefined : { routes });
+}
+
+/** `AMT_CONFIG_SECRET_MISSING`: the missing secrets first, then whatever else is wrong. */
+export function missingSecretsError(
+  secretProblems: readonly Problem[],
+  others: readonly Problem[],
+  details?: MissingSecretsDetails,
+): AmtError {
+  return new AmtError(
     'AMT_CONFIG_SECRET_MISSING',
     others.length === 0
       ? 'the configuration references missing secrets'
       : 'the configuration references missing secrets and has other problems',
-    {
-      problems: [...secretProblems, ...others],
-      // What holds besides the secrets, so `check` can compile the routes' mappings all the same.
-      ...(routes === undefined ? {} : { details: { routes } satisfies MissingSecretsDetails }),
-    },
+    { problems: [...secretProblems, ...others], ...(details === undefined ? {} : { details }) },
   );
 }
 
